@@ -1,0 +1,165 @@
+//! RFC-0019 event hashes: `sha256:` + base64url (no padding) of SHA-256 over the RFC 8785 (JCS)
+//! form of the event's wire JSON without `event_hash` and without the store-local `position`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::event::Level;
+use crate::jcs;
+use crate::{time, Event, EventType};
+
+/// A SHA-256 digest.
+pub type Digest32 = [u8; 32];
+
+const HASH_PREFIX: &str = "sha256:";
+
+/// The fields an event hash covers, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HashInput<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) intent_id: &'a str,
+    pub(crate) event_type: &'a EventType,
+    pub(crate) actor: &'a str,
+    pub(crate) payload: &'a Value,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) sequence: u64,
+    pub(crate) previous_event_hash: Option<&'a str>,
+    pub(crate) trace_id: Option<&'a str>,
+    pub(crate) parent_event_id: Option<&'a str>,
+    pub(crate) level: Level,
+    pub(crate) proof: Option<&'a Value>,
+}
+
+impl<'a> HashInput<'a> {
+    /// What `event`'s hash covers.
+    pub(crate) fn of(event: &'a Event) -> Self {
+        HashInput {
+            id: event.id,
+            intent_id: &event.intent_id,
+            event_type: &event.event_type,
+            actor: &event.actor,
+            payload: &event.payload,
+            created_at: event.created_at,
+            sequence: event.sequence,
+            previous_event_hash: event.previous_event_hash.as_deref(),
+            trace_id: event.trace_id.as_deref(),
+            parent_event_id: event.parent_event_id.as_deref(),
+            level: event.level,
+            proof: event.proof.as_ref(),
+        }
+    }
+
+    /// The RFC 8785 canonical bytes the hash is taken over.
+    ///
+    /// The members are written in JCS order directly (all top-level names are ASCII, so code-unit
+    /// order is byte order), which avoids building and sorting a JSON object per append.
+    pub(crate) fn canonical_bytes(&self) -> Result<Vec<u8>, jcs::NotCanonicalizable> {
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, name: &str, value: &Value| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            jcs::write_canonical(value, out)
+        };
+        let text = |s: &str| Value::String(s.to_owned());
+        member(&mut out, "actor", &text(self.actor))?;
+        member(
+            &mut out,
+            "created_at",
+            &text(&time::format(self.created_at)),
+        )?;
+        member(&mut out, "event_type", &text(self.event_type.as_str()))?;
+        member(&mut out, "id", &text(&self.id.to_string()))?;
+        member(&mut out, "intent_id", &text(self.intent_id))?;
+        if self.level != Level::Info {
+            member(&mut out, "level", &text(self.level.as_str()))?;
+        }
+        if let Some(parent) = self.parent_event_id {
+            member(&mut out, "parent_event_id", &text(parent))?;
+        }
+        member(&mut out, "payload", self.payload)?;
+        if let Some(previous) = self.previous_event_hash {
+            member(&mut out, "previous_event_hash", &text(previous))?;
+        }
+        if let Some(proof) = self.proof {
+            member(&mut out, "proof", proof)?;
+        }
+        member(&mut out, "sequence", &Value::from(self.sequence))?;
+        if let Some(trace_id) = self.trace_id {
+            member(&mut out, "trace_id", &text(trace_id))?;
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+
+    /// The event hash as raw bytes.
+    pub(crate) fn digest(&self) -> Result<Digest32, jcs::NotCanonicalizable> {
+        Ok(Sha256::digest(self.canonical_bytes()?).into())
+    }
+}
+
+/// Writes a digest as an RFC-0019 hash string: `sha256:` + base64url without padding.
+#[must_use]
+pub fn format_hash(digest: &Digest32) -> String {
+    let mut s = String::with_capacity(HASH_PREFIX.len() + 43);
+    s.push_str(HASH_PREFIX);
+    URL_SAFE_NO_PAD.encode_string(digest, &mut s);
+    s
+}
+
+/// Reads an RFC-0019 hash string; `None` unless it is exactly `sha256:` + 43 base64url characters.
+#[must_use]
+pub fn parse_hash(text: &str) -> Option<Digest32> {
+    let encoded = text.strip_prefix(HASH_PREFIX)?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+    let digest: Digest32 = bytes.try_into().ok()?;
+    // Only the canonical spelling round-trips; anything else would not compare equal as a string.
+    (format_hash(&digest) == text).then_some(digest)
+}
+
+/// Recomputes the hash `event` should have from its content.
+///
+/// # Errors
+/// When the payload or proof holds something JCS cannot write (nesting deeper than
+/// [`jcs::MAX_DEPTH`]); such events are refused on append, so a stored one is damaged.
+pub fn compute_event_hash(event: &Event) -> Result<String, jcs::NotCanonicalizable> {
+    Ok(format_hash(&HashInput::of(event).digest()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_strings_round_trip_only_in_canonical_form() {
+        let digest = [7u8; 32];
+        let text = format_hash(&digest);
+        assert_eq!(text.len(), 50);
+        assert_eq!(parse_hash(&text), Some(digest));
+        assert_eq!(parse_hash(&text.replace("sha256:", "sha-256:")), None);
+        assert_eq!(parse_hash("sha256:abc"), None);
+    }
+
+    #[test]
+    fn fixture_hashes_recompute() {
+        let text = include_str!("../tests/data/openintent_chained.jsonl");
+        for line in text.lines() {
+            let event: Event = serde_json::from_str(line).unwrap();
+            assert_eq!(
+                compute_event_hash(&event).unwrap(),
+                event.event_hash,
+                "{line}"
+            );
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The one error type of oidb, with a variant for every failure a caller may want to match on.
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+/// A specialised `Result` for oidb operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in oidb.
+///
+/// Each message says what happened, to what, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be opened or created.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another handle (in this process or another one) holds the file open for writing.
+    #[error(
+        "{path} is in use by another process or another Store in this process; \
+         close it there first, or share one Store (it is Clone + Send + Sync)"
+    )]
+    FileInUse {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The file exists but is not an oidb store.
+    #[error("{path} is not an oidb store: {reason}")]
+    NotAnOidbFile {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like instead.
+        reason: String,
+    },
+
+    /// The file was written by a format version this build does not read.
+    #[error(
+        "{path} has oidb format version {found}, this build reads version {supported}; \
+         open it with a matching version of oidb"
+    )]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+
+    /// An event was refused because one of its fields is not valid.
+    #[error("invalid event: field `{field}` {reason}")]
+    InvalidEvent {
+        /// The field at fault (`intent_id`, `payload`, `trace_id`, …).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An event id is already in the store with different content.
+    #[error("event {id} is already in the store with different content ({reason}); ids are unique forever")]
+    Conflict {
+        /// The event id.
+        id: Uuid,
+        /// Which field differs.
+        reason: String,
+    },
+
+    /// An optimistic-concurrency check failed: the intent's last sequence is not what the caller expected.
+    #[error(
+        "intent {intent_id}: expected its last sequence to be {expected}, but it is {actual}; \
+         read the new events and retry"
+    )]
+    WrongExpectedSequence {
+        /// The intent.
+        intent_id: String,
+        /// The last sequence the caller expected.
+        expected: u64,
+        /// The intent's actual last sequence.
+        actual: u64,
+    },
+
+    /// An event carries a sequence or hash chain that does not continue the intent's chain.
+    #[error("event {id}: {reason}")]
+    ChainMismatch {
+        /// The event id.
+        id: Uuid,
+        /// What does not match.
+        reason: String,
+    },
+
+    /// Input to an import could not be read. Nothing of that import was written.
+    #[error("{source_name} line {line}{}: {reason}; nothing of this import was written", event_id.as_ref().map(|id| format!(" (event {id})")).unwrap_or_default())]
+    Import {
+        /// Where the input came from (a file name, or "input").
+        source_name: String,
+        /// The 1-based line (for a JSON array, the line on which the element starts).
+        line: usize,
+        /// The event id, when it could be read.
+        event_id: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A cursor string could not be read.
+    #[error("invalid cursor {0:?}: pass back the cursor a previous page returned")]
+    InvalidCursor(String),
+
+    /// A stored record could not be decoded; the file is damaged or was written by other software.
+    #[error("record at position {position} is damaged: {reason}; run `oidb verify` on the file")]
+    Corrupt {
+        /// The position of the record.
+        position: u64,
+        /// What could not be decoded.
+        reason: String,
+    },
+
+    /// The store has been closed; open it again to go on.
+    #[error("the store is closed; open it again")]
+    Closed,
+
+    /// A previous write failed at the storage level; the store refuses writes until it is reopened.
+    #[error("a previous write failed ({0}); nothing after it was acknowledged; close and reopen the store")]
+    NeedsReopen(String),
+
+    /// Writing output (an export) failed.
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+
+    /// The storage engine (redb) failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] redb::Error),
+}
+
+macro_rules! storage_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(err: $t) -> Self {
+                Error::Storage(err.into())
+            }
+        }
+    )*};
+}
+
+storage_error_from!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);

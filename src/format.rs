@@ -1,0 +1,261 @@
+//! The file format: redb table definitions, key layouts, the record codec and versions.
+//!
+//! `docs/format.md` describes the same; change both together.
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::chain::{format_hash, parse_hash, Digest32};
+use crate::event::Level;
+use crate::{time, Error, Event, EventType, Position, Result};
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The record encoding version (first byte of every record).
+const RECORD_V1: u8 = 1;
+
+/// `meta`: format version and store facts, by name.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("oidb_meta");
+/// `events`: position -> encoded record.
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// `by_id`: event id -> position.
+pub(crate) const BY_ID: TableDefinition<u128, u64> = TableDefinition::new("by_id");
+/// `by_intent`: (intent code, sequence) -> (position, facts).
+pub(crate) const BY_INTENT: TableDefinition<(u64, u64), (u64, Facts)> =
+    TableDefinition::new("by_intent");
+/// `by_type`: (type code, position) -> facts.
+pub(crate) const BY_TYPE: TableDefinition<(u32, u64), Facts> = TableDefinition::new("by_type");
+/// `by_actor`: (actor code, position) -> facts.
+pub(crate) const BY_ACTOR: TableDefinition<(u32, u64), Facts> = TableDefinition::new("by_actor");
+/// `by_trace`: (trace id, position) -> facts.
+pub(crate) const BY_TRACE: TableDefinition<(u128, u64), Facts> = TableDefinition::new("by_trace");
+/// `by_time`: (`created_at` micros, position) -> facts.
+pub(crate) const BY_TIME: TableDefinition<(i64, u64), Facts> = TableDefinition::new("by_time");
+/// `intents`: intent id -> encoded [`IntentHead`].
+pub(crate) const INTENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("intents");
+/// `intent_names`: intent code -> intent id; the reverse of `intents`.
+pub(crate) const INTENT_NAMES: TableDefinition<u64, &str> = TableDefinition::new("intent_names");
+/// `names`: (kind, name) -> code, for event types and actors.
+pub(crate) const NAMES: TableDefinition<(u8, &str), u32> = TableDefinition::new("names");
+/// `codes`: (kind, code) -> name; the reverse of `names`.
+pub(crate) const CODES: TableDefinition<(u8, u32), &str> = TableDefinition::new("codes");
+
+/// What every index row carries, so filters on time, type, actor and level need no record reads:
+/// (`created_at` micros, type code, actor code, level code).
+pub(crate) type Facts = (i64, u32, u32, u8);
+
+/// The kinds of interned names in `names`/`codes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub(crate) enum NameKind {
+    EventType = 1,
+    Actor = 2,
+}
+
+/// Meta keys.
+pub(crate) const META_FORMAT_VERSION: &str = "format_version";
+pub(crate) const META_STORE_ID: &str = "store_id";
+pub(crate) const META_CREATED_BY: &str = "created_by";
+
+/// The head of one intent's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IntentHead {
+    /// The intent's code in `by_intent`.
+    pub(crate) code: u64,
+    /// Last sequence (the number of events in the chain).
+    pub(crate) last_sequence: u64,
+    /// Hash of the last event.
+    pub(crate) last_hash: Digest32,
+    /// Position of the first and last event.
+    pub(crate) first_position: u64,
+    pub(crate) last_position: u64,
+}
+
+impl IntentHead {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8], intent_id: &str) -> Result<IntentHead> {
+        postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
+            position: 0,
+            reason: format!("head of intent {intent_id:?}: {e}"),
+        })
+    }
+}
+
+/// The stored form of an event (version 1), encoded with postcard after a version byte.
+/// The payload and proof are kept as JSON text, so export copies rather than re-encodes.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordV1<'a> {
+    id: [u8; 16],
+    intent_id: &'a str,
+    event_type: &'a str,
+    actor: &'a str,
+    created_at_micros: i64,
+    sequence: u64,
+    previous_event_hash: Option<Digest32>,
+    event_hash: Digest32,
+    trace_id: Option<u128>,
+    parent_event_id: Option<&'a str>,
+    level: u8,
+    payload: &'a str,
+    proof: Option<&'a str>,
+}
+
+/// Encodes `event` as a record. `payload_json` is the payload's JSON text.
+pub(crate) fn encode_record(
+    event: &Event,
+    payload_json: &str,
+    proof_json: Option<&str>,
+) -> Result<Vec<u8>> {
+    let digest = |text: &str, field: &'static str| {
+        parse_hash(text).ok_or_else(|| Error::InvalidEvent {
+            field,
+            reason: format!("{text:?} is not a sha256: hash"),
+        })
+    };
+    let record = RecordV1 {
+        id: event.id.into_bytes(),
+        intent_id: &event.intent_id,
+        event_type: event.event_type.as_str(),
+        actor: &event.actor,
+        created_at_micros: time::to_micros(event.created_at),
+        sequence: event.sequence,
+        previous_event_hash: event
+            .previous_event_hash
+            .as_deref()
+            .map(|h| digest(h, "previous_event_hash"))
+            .transpose()?,
+        event_hash: digest(&event.event_hash, "event_hash")?,
+        trace_id: event.trace_id.as_deref().and_then(trace_code),
+        parent_event_id: event.parent_event_id.as_deref(),
+        level: event.level.code(),
+        payload: payload_json,
+        proof: proof_json,
+    };
+    let mut out = Vec::with_capacity(payload_json.len() + 160);
+    out.push(RECORD_V1);
+    postcard::to_io(&record, &mut out).map_err(|e| Error::InvalidEvent {
+        field: "payload",
+        reason: format!("cannot be encoded: {e}"),
+    })?;
+    Ok(out)
+}
+
+/// Decodes the record stored at `position`.
+pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
+    let (&version, body) = bytes
+        .split_first()
+        .ok_or_else(|| corrupt("empty record".into()))?;
+    if version != RECORD_V1 {
+        return Err(corrupt(format!("unknown record version {version}")));
+    }
+    let record: RecordV1<'_> =
+        postcard::from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let payload = serde_json::from_str(record.payload)
+        .map_err(|e| corrupt(format!("payload is not JSON: {e}")))?;
+    let proof = record
+        .proof
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt(format!("proof is not JSON: {e}")))?;
+    Ok(Event {
+        position,
+        id: Uuid::from_bytes(record.id),
+        intent_id: record.intent_id.to_owned(),
+        event_type: EventType::parse(record.event_type),
+        actor: record.actor.to_owned(),
+        payload,
+        created_at: time::from_micros(record.created_at_micros)
+            .ok_or_else(|| corrupt("created_at out of range".into()))?,
+        sequence: record.sequence,
+        previous_event_hash: record.previous_event_hash.as_ref().map(format_hash),
+        event_hash: format_hash(&record.event_hash),
+        trace_id: record.trace_id.map(trace_text),
+        parent_event_id: record.parent_event_id.map(str::to_owned),
+        level: Level::from_code(record.level)
+            .ok_or_else(|| corrupt(format!("unknown level code {}", record.level)))?,
+        proof,
+    })
+}
+
+/// A trace id (32 lowercase hex digits) as the number it spells; `None` if it is not one.
+#[must_use]
+pub(crate) fn trace_code(trace_id: &str) -> Option<u128> {
+    let well_formed = trace_id.len() == 32
+        && trace_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if well_formed {
+        u128::from_str_radix(trace_id, 16).ok()
+    } else {
+        None
+    }
+}
+
+/// The trace id spelled by `code`.
+#[must_use]
+pub(crate) fn trace_text(code: u128) -> String {
+    format!("{code:032x}")
+}
+
+/// Reads the format version of an opened database; `None` if it has no oidb meta table.
+pub(crate) fn read_format_version(db: &redb::Database) -> Result<Option<u32>> {
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(value) = meta.get(META_FORMAT_VERSION)? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 4] = value.value().try_into().map_err(|_| Error::Corrupt {
+        position: 0,
+        reason: "format version is not 4 bytes".into(),
+    })?;
+    Ok(Some(u32::from_le_bytes(bytes)))
+}
+
+/// Whether the database holds any table at all (a fresh or empty redb file holds none).
+pub(crate) fn has_tables(db: &redb::Database) -> Result<bool> {
+    let txn = db.begin_read()?;
+    let any = txn.list_tables()?.next().is_some();
+    Ok(any)
+}
+
+/// Creates every table and writes the meta rows: the first write transaction of a new store.
+pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+        meta.insert(META_STORE_ID, Uuid::now_v7().to_string().as_bytes())?;
+        meta.insert(
+            META_CREATED_BY,
+            concat!("oidb ", env!("CARGO_PKG_VERSION")).as_bytes(),
+        )?;
+        txn.open_table(EVENTS)?;
+        txn.open_table(BY_ID)?;
+        txn.open_table(BY_INTENT)?;
+        txn.open_table(BY_TYPE)?;
+        txn.open_table(BY_ACTOR)?;
+        txn.open_table(BY_TRACE)?;
+        txn.open_table(BY_TIME)?;
+        txn.open_table(INTENTS)?;
+        txn.open_table(INTENT_NAMES)?;
+        txn.open_table(NAMES)?;
+        txn.open_table(CODES)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// The last position in the log (0 when empty).
+pub(crate) fn last_position(events: &impl ReadableTable<u64, &'static [u8]>) -> Result<Position> {
+    Ok(events.last()?.map_or(0, |(k, _)| k.value()))
+}

@@ -1,0 +1,70 @@
+//! # oidb
+//!
+//! An embedded, single-file event store that gives an AI agent its own audit trail, with no
+//! server and no network: what SQLite is to a database server, oidb is to an OpenIntent
+//! event-log server.
+//!
+//! - **Append** OpenIntent events from many threads, durably, each intent's events chained by
+//!   RFC-0019 hashes.
+//! - **Query** them by intent, type (exact or prefix), time, actor, trace and level, in either
+//!   order, a page at a time.
+//! - **Import and export** them as OpenIntent JSON, with hashes that survive the trip.
+//!
+//! ```
+//! use oidb::{EventFilter, EventType, NewEvent, Query, Store};
+//! use serde_json::json;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("agent.oidb");
+//! let store = Store::builder().actor("agent-research").open(&path)?;
+//! store.log_event("intent-42", EventType::IntentCreated, json!({"title": "Research"}))?;
+//! store.append(
+//!     NewEvent::new("intent-42", EventType::Comment, "agent-research")
+//!         .payload(json!({"message": "Starting research phase"})),
+//! )?;
+//!
+//! let comments = store.get_events("intent-42", EventFilter::new().event_type(EventType::Comment))?;
+//! assert_eq!(comments.len(), 1);
+//! assert_eq!(comments[0].sequence, 2);
+//!
+//! let mut jsonl = Vec::new();
+//! store.export_json(&mut jsonl, &Query::new())?;
+//! assert_eq!(String::from_utf8(jsonl)?.lines().count(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(clippy::all, clippy::pedantic)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
+// Positions and counts are u64 in the file and usize in memory; both are 64-bit where oidb runs.
+#![allow(clippy::cast_possible_truncation)]
+// Errors are documented on the `Error` type; repeating every variant on each method adds noise.
+#![allow(clippy::missing_errors_doc)]
+// A two-armed `match` on an Option often reads better than `if let … else`.
+#![allow(clippy::single_match_else)]
+
+pub mod chain;
+mod error;
+mod event;
+mod event_type;
+mod export;
+mod format;
+mod import;
+pub mod jcs;
+mod query;
+mod store;
+mod subscribe;
+pub mod time;
+mod wire;
+mod writer;
+
+pub use error::{Error, Result};
+pub use event::{Event, Level, NewEvent, Position, Sequence};
+pub use event_type::EventType;
+pub use format::FORMAT_VERSION;
+pub use import::ImportReport;
+pub use query::{Cursor, EventFilter, Order, Page, Query};
+pub use store::{
+    Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+};
+pub use writer::{Appended, Durability, MAX_NAME_BYTES};

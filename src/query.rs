@@ -1,0 +1,711 @@
+//! The read path: what a query asks for, which index answers it, and pages with cursors.
+//!
+//! Results always come in position order (oldest first unless asked otherwise). The planner reads
+//! the narrowest index the query names, in this order of preference: intent, trace, types, actor,
+//! time; every index row carries the event's time, type, actor and level, so those filters never
+//! read a record. Records are read only for the events returned (and, when a trace is combined
+//! with another index, to check the trace).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use redb::{ReadOnlyTable, ReadTransaction};
+
+use crate::event::Level;
+use crate::format::{
+    self, Facts, IntentHead, NameKind, BY_ACTOR, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE, EVENTS,
+    INTENTS, NAMES,
+};
+use crate::{time, Error, Event, EventType, Position, Result, Sequence};
+
+/// Which way results run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Oldest first: ascending position (the default, as OpenIntent's client).
+    #[default]
+    OldestFirst,
+    /// Newest first: descending position.
+    NewestFirst,
+}
+
+/// Where the next page starts: the position of the last event of the previous page.
+///
+/// Its text form (`Display`/`FromStr`) is the position in decimal, so a cursor can be passed
+/// through a command line or a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cursor(pub Position);
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        s.trim()
+            .parse()
+            .map(Cursor)
+            .map_err(|_| Error::InvalidCursor(s.to_owned()))
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// The events, in the query's order.
+    pub events: Vec<Event>,
+    /// Where the next page starts; `None` when there are no more results.
+    pub next: Option<Cursor>,
+}
+
+/// The filter of [`Store::get_events`](crate::Store::get_events): one intent's events, as
+/// OpenIntent's client asks for them. Oldest first, at most 100 unless told otherwise.
+///
+/// ```
+/// use oidb::{EventFilter, EventType};
+/// let filter = EventFilter::new().event_type(EventType::StatePatched).limit(10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct EventFilter {
+    pub(crate) types: Vec<EventType>,
+    pub(crate) since: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
+    pub(crate) limit: usize,
+    pub(crate) order: Order,
+    pub(crate) after: Option<Sequence>,
+    pub(crate) before: Option<Sequence>,
+}
+
+impl Default for EventFilter {
+    fn default() -> Self {
+        EventFilter {
+            types: Vec::new(),
+            since: None,
+            until: None,
+            limit: EventFilter::DEFAULT_LIMIT,
+            order: Order::OldestFirst,
+            after: None,
+            before: None,
+        }
+    }
+}
+
+impl EventFilter {
+    /// How many events `get_events` returns when no limit is given.
+    pub const DEFAULT_LIMIT: usize = 100;
+
+    /// Every event of the intent (up to the default limit), oldest first.
+    pub fn new() -> Self {
+        EventFilter::default()
+    }
+
+    /// Only events of this type; call again to allow several types.
+    pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
+        self.types.push(event_type.into());
+        self
+    }
+
+    /// Only events of these types.
+    pub fn event_types<T: Into<EventType>>(mut self, types: impl IntoIterator<Item = T>) -> Self {
+        self.types.extend(types.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only events created at or after `t`.
+    pub fn since(mut self, t: DateTime<Utc>) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only events created before `t`.
+    pub fn until(mut self, t: DateTime<Utc>) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// At most `n` events (default 100).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n;
+        self
+    }
+
+    /// The order of results (default oldest first).
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Newest first.
+    pub fn newest_first(self) -> Self {
+        self.order(Order::NewestFirst)
+    }
+
+    /// Only events with a sequence greater than `sequence`.
+    pub fn after(mut self, sequence: Sequence) -> Self {
+        self.after = Some(sequence);
+        self
+    }
+
+    /// Only events with a sequence less than `sequence`.
+    pub fn before(mut self, sequence: Sequence) -> Self {
+        self.before = Some(sequence);
+        self
+    }
+}
+
+/// A query across the whole log: any combination of intent, types (exact or by prefix), time
+/// range, actor, trace and minimum level, in either order, a page at a time.
+///
+/// ```
+/// use oidb::{Order, Query};
+/// let query = Query::new().type_prefix("llm_").actor("agent-research").order(Order::NewestFirst).limit(50);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Query {
+    pub(crate) intent: Option<String>,
+    pub(crate) types: Vec<EventType>,
+    pub(crate) prefixes: Vec<String>,
+    pub(crate) since: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
+    pub(crate) actor: Option<String>,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) min_level: Option<Level>,
+    pub(crate) after: Option<Cursor>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) order: Order,
+    pub(crate) sequence_after: Option<Sequence>,
+    pub(crate) sequence_before: Option<Sequence>,
+}
+
+impl Query {
+    /// How many events a page holds when no limit is given.
+    pub const DEFAULT_PAGE: usize = 100;
+
+    /// Everything, oldest first.
+    pub fn new() -> Self {
+        Query::default()
+    }
+
+    /// Only this intent's events.
+    pub fn intent(mut self, intent_id: impl Into<String>) -> Self {
+        self.intent = Some(intent_id.into());
+        self
+    }
+
+    /// Only events of this type; call again (or use [`Query::type_prefix`]) to allow more.
+    pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
+        self.types.push(event_type.into());
+        self
+    }
+
+    /// Only events of these types.
+    pub fn event_types<T: Into<EventType>>(mut self, types: impl IntoIterator<Item = T>) -> Self {
+        self.types.extend(types.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only events whose type starts with `prefix`, such as `llm_` or `task.`.
+    pub fn type_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefixes.push(prefix.into());
+        self
+    }
+
+    /// Only events created at or after `t`.
+    pub fn since(mut self, t: DateTime<Utc>) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only events created before `t`.
+    pub fn until(mut self, t: DateTime<Utc>) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// Only events by this actor.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Only events of this trace (32 lowercase hex digits).
+    pub fn trace(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = Some(trace_id.into());
+        self
+    }
+
+    /// Only events at this level or more severe.
+    pub fn min_level(mut self, level: Level) -> Self {
+        self.min_level = Some(level);
+        self
+    }
+
+    /// Start after this cursor (from a previous [`Page`]).
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
+    /// At most `n` events: the page size of [`Store::query`](crate::Store::query) (default 100),
+    /// and the total of [`Store::query_iter`](crate::Store::query_iter) (default: all).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// The order of results (default oldest first).
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Newest first.
+    pub fn newest_first(self) -> Self {
+        self.order(Order::NewestFirst)
+    }
+
+    /// The query `get_events(intent, filter)` runs.
+    pub(crate) fn from_filter(intent_id: &str, filter: &EventFilter) -> Query {
+        Query {
+            intent: Some(intent_id.to_owned()),
+            types: filter.types.clone(),
+            since: filter.since,
+            until: filter.until,
+            limit: Some(filter.limit),
+            order: filter.order,
+            sequence_after: filter.after,
+            sequence_before: filter.before,
+            ..Query::default()
+        }
+    }
+}
+
+/// Whether an event passes the query's filters that index rows can answer.
+struct FactFilter {
+    since: i64,
+    until: i64,
+    types: Option<BTreeSet<u32>>,
+    actor: Option<u32>,
+    min_level: u8,
+}
+
+impl FactFilter {
+    fn accepts(&self, facts: &Facts) -> bool {
+        let (micros, type_code, actor_code, level) = *facts;
+        micros >= self.since
+            && micros < self.until
+            && level >= self.min_level
+            && self.types.as_ref().is_none_or(|t| t.contains(&type_code))
+            && self.actor.is_none_or(|a| a == actor_code)
+    }
+}
+
+type Candidates = Box<dyn Iterator<Item = Result<(Position, Facts)>>>;
+
+/// Runs `query` in `txn`: at most `limit` events after `after` (in the query's order), no further
+/// than `bound` (the last position visible to an iterator that started earlier).
+pub(crate) fn execute(
+    txn: &ReadTransaction,
+    query: &Query,
+    after: Option<Position>,
+    limit: usize,
+    bound: Option<Position>,
+) -> Result<Page> {
+    let Some(plan) = Plan::make(txn, query)? else {
+        return Ok(Page {
+            events: Vec::new(),
+            next: None,
+        });
+    };
+    let events_table = txn.open_table(EVENTS)?;
+    let forward = query.order == Order::OldestFirst;
+    let (low, high) = position_window(forward, after, bound);
+    if low > high {
+        return Ok(Page {
+            events: Vec::new(),
+            next: None,
+        });
+    }
+    let candidates = plan.candidates(txn, query, forward, low, high)?;
+    let mut events = Vec::with_capacity(limit.min(1024));
+    let mut more = false;
+    for candidate in candidates {
+        let (position, facts) = candidate?;
+        if position < low || position > high || !plan.facts.accepts(&facts) {
+            continue;
+        }
+        if events.len() == limit {
+            more = true;
+            break;
+        }
+        let event = read_event(&events_table, position)?;
+        if plan.check_trace && event.trace_id != query.trace_id {
+            continue;
+        }
+        events.push(event);
+    }
+    let next = if more {
+        events.last().map(|e| Cursor(e.position))
+    } else {
+        None
+    };
+    Ok(Page { events, next })
+}
+
+/// The inclusive window of positions still to visit.
+fn position_window(
+    forward: bool,
+    after: Option<Position>,
+    bound: Option<Position>,
+) -> (Position, Position) {
+    let upper = bound.unwrap_or(Position::MAX);
+    match (forward, after) {
+        (true, Some(p)) => (p.saturating_add(1), upper),
+        (false, Some(p)) => (1, p.saturating_sub(1).min(upper)),
+        (_, None) => (1, upper),
+    }
+}
+
+/// Reads and decodes the record at `position`.
+pub(crate) fn read_event(
+    events: &ReadOnlyTable<u64, &'static [u8]>,
+    position: Position,
+) -> Result<Event> {
+    let bytes = events.get(position)?.ok_or_else(|| Error::Corrupt {
+        position,
+        reason: "an index points at it but the record is missing".into(),
+    })?;
+    format::decode_record(position, bytes.value())
+}
+
+/// Which index answers a query.
+enum Source {
+    Intent(IntentHead),
+    Trace(u128),
+    Types(Vec<u32>),
+    Actor(u32),
+    Time,
+    Everything,
+}
+
+struct Plan {
+    source: Source,
+    facts: FactFilter,
+    check_trace: bool,
+}
+
+impl Plan {
+    /// Resolves names to codes and picks the index; `None` when the query cannot match anything
+    /// (an unknown intent, type or actor).
+    fn make(txn: &ReadTransaction, query: &Query) -> Result<Option<Plan>> {
+        let names = txn.open_table(NAMES)?;
+        let types = if query.types.is_empty() && query.prefixes.is_empty() {
+            None
+        } else {
+            let mut codes = BTreeSet::new();
+            for t in &query.types {
+                if let Some(code) = names.get((NameKind::EventType as u8, t.as_str()))? {
+                    codes.insert(code.value());
+                }
+            }
+            for prefix in &query.prefixes {
+                let kind = NameKind::EventType as u8;
+                for entry in names.range((kind, prefix.as_str())..)? {
+                    let (key, code) = entry?;
+                    let (k, name) = key.value();
+                    if k != kind || !name.starts_with(prefix.as_str()) {
+                        break;
+                    }
+                    codes.insert(code.value());
+                }
+            }
+            if codes.is_empty() {
+                return Ok(None);
+            }
+            Some(codes)
+        };
+        let actor = match &query.actor {
+            Some(actor) => match names.get((NameKind::Actor as u8, actor.as_str()))? {
+                Some(code) => Some(code.value()),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let trace = match &query.trace_id {
+            Some(t) => match format::trace_code(t) {
+                Some(code) => Some(code),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let facts = FactFilter {
+            since: query.since.map_or(i64::MIN, time::to_micros),
+            until: query.until.map_or(i64::MAX, time::to_micros),
+            types: types.clone(),
+            actor,
+            min_level: query.min_level.map_or(0, Level::code),
+        };
+        let source = if let Some(intent) = &query.intent {
+            let intents = txn.open_table(INTENTS)?;
+            let Some(head) = intents.get(intent.as_str())? else {
+                return Ok(None);
+            };
+            Source::Intent(IntentHead::decode(head.value(), intent)?)
+        } else if let Some(trace) = trace {
+            Source::Trace(trace)
+        } else if let Some(types) = types {
+            Source::Types(types.into_iter().collect())
+        } else if let Some(actor) = actor {
+            Source::Actor(actor)
+        } else if query.since.is_some() || query.until.is_some() {
+            Source::Time
+        } else {
+            Source::Everything
+        };
+        let check_trace = trace.is_some() && !matches!(source, Source::Trace(_));
+        Ok(Some(Plan {
+            source,
+            facts,
+            check_trace,
+        }))
+    }
+
+    /// Candidate rows from the chosen index, in the query's order, starting inside `[low, high]`.
+    fn candidates(
+        &self,
+        txn: &ReadTransaction,
+        query: &Query,
+        forward: bool,
+        low: Position,
+        high: Position,
+    ) -> Result<Candidates> {
+        Ok(match &self.source {
+            Source::Intent(head) => {
+                let table = txn.open_table(BY_INTENT)?;
+                let (first, last) = sequence_window(txn, head, query, low, high)?;
+                if first > last {
+                    return Ok(Box::new(std::iter::empty()));
+                }
+                let range = table.range((head.code, first)..=(head.code, last))?;
+                let rows = range.map(|row| {
+                    let (_, value) = row?;
+                    let (position, facts) = value.value();
+                    Ok((position, facts))
+                });
+                if forward {
+                    Box::new(rows)
+                } else {
+                    Box::new(rows.rev())
+                }
+            }
+            Source::Trace(trace) => keyed(&txn.open_table(BY_TRACE)?, *trace, low, high, forward)?,
+            Source::Actor(actor) => keyed(&txn.open_table(BY_ACTOR)?, *actor, low, high, forward)?,
+            Source::Types(codes) => {
+                let table = txn.open_table(BY_TYPE)?;
+                let mut streams = Vec::with_capacity(codes.len());
+                for code in codes {
+                    streams.push(keyed(&table, *code, low, high, forward)?);
+                }
+                if streams.len() == 1 {
+                    streams
+                        .pop()
+                        .unwrap_or_else(|| Box::new(std::iter::empty()))
+                } else {
+                    Box::new(Merge::new(streams, forward))
+                }
+            }
+            Source::Time => {
+                let table = txn.open_table(BY_TIME)?;
+                let mut rows = Vec::new();
+                for row in table.range((self.facts.since, 0)..(self.facts.until, 0))? {
+                    let (key, facts) = row?;
+                    let position = key.value().1;
+                    if position >= low && position <= high && self.facts.accepts(&facts.value()) {
+                        rows.push((position, facts.value()));
+                    }
+                }
+                rows.sort_unstable_by_key(|(p, _)| *p);
+                if !forward {
+                    rows.reverse();
+                }
+                Box::new(rows.into_iter().map(Ok))
+            }
+            Source::Everything => {
+                let table = txn.open_table(EVENTS)?;
+                let range = table.range(low..=high)?;
+                let rows = range.map(|row| {
+                    let (key, value) = row?;
+                    let position = key.value();
+                    let event = format::decode_record(position, value.value())?;
+                    // No index row here: the facts come from the record. Codes are not needed
+                    // because a query with types or an actor never takes this path.
+                    Ok((
+                        position,
+                        (time::to_micros(event.created_at), 0, 0, event.level.code()),
+                    ))
+                });
+                if forward {
+                    Box::new(rows)
+                } else {
+                    Box::new(rows.rev())
+                }
+            }
+        })
+    }
+}
+
+/// Rows of a `(code, position)`-keyed index for one code, within `[low, high]`.
+fn keyed<C>(
+    table: &ReadOnlyTable<(C, u64), Facts>,
+    code: C,
+    low: Position,
+    high: Position,
+    forward: bool,
+) -> Result<Candidates>
+where
+    C: redb::Key + for<'a> std::borrow::Borrow<C::SelfType<'a>> + Copy + 'static,
+    for<'a> (C, u64): std::borrow::Borrow<<(C, u64) as redb::Value>::SelfType<'a>>,
+{
+    let range = table.range((code, low)..=(code, high))?;
+    let rows = range.map(|row| {
+        let (key, facts) = row?;
+        let position = key.value().1;
+        Ok((position, facts.value()))
+    });
+    Ok(if forward {
+        Box::new(rows)
+    } else {
+        Box::new(rows.rev())
+    })
+}
+
+/// The sequences of an intent to visit: the filter's sequence bounds, narrowed to the positions
+/// still to visit (sequence order is position order within an intent).
+fn sequence_window(
+    txn: &ReadTransaction,
+    head: &IntentHead,
+    query: &Query,
+    low: Position,
+    high: Position,
+) -> Result<(Sequence, Sequence)> {
+    let mut first = query.sequence_after.map_or(1, |s| s.saturating_add(1));
+    let mut last = query
+        .sequence_before
+        .map_or(head.last_sequence, |s| s.saturating_sub(1))
+        .min(head.last_sequence);
+    if low > head.first_position || high < head.last_position {
+        let events = txn.open_table(EVENTS)?;
+        // Narrow by the cursor: find the sequence at the window's edges by reading the events there.
+        if low > head.first_position {
+            if low > head.last_position {
+                return Ok((1, 0));
+            }
+            let at = first_at_or_after(&events, txn, head, low)?;
+            first = first.max(at);
+        }
+        if high < head.last_position {
+            if high < head.first_position {
+                return Ok((1, 0));
+            }
+            let at = last_at_or_before(txn, head, high)?;
+            last = last.min(at);
+        }
+    }
+    Ok((first, last))
+}
+
+/// The smallest sequence of the intent whose position is at least `low`.
+fn first_at_or_after(
+    _events: &ReadOnlyTable<u64, &'static [u8]>,
+    txn: &ReadTransaction,
+    head: &IntentHead,
+    low: Position,
+) -> Result<Sequence> {
+    let table = txn.open_table(BY_INTENT)?;
+    // Sequences and positions rise together within an intent: binary search on sequence.
+    let (mut lo, mut hi) = (1, head.last_sequence);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let position = table.get((head.code, mid))?.map_or(0, |v| v.value().0);
+        if position < low {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+/// The largest sequence of the intent whose position is at most `high` (0 if none).
+fn last_at_or_before(txn: &ReadTransaction, head: &IntentHead, high: Position) -> Result<Sequence> {
+    let table = txn.open_table(BY_INTENT)?;
+    let (mut lo, mut hi) = (0, head.last_sequence);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        let position = table
+            .get((head.code, mid))?
+            .map_or(Position::MAX, |v| v.value().0);
+        if position <= high {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// Merges position-ordered streams into one position-ordered stream.
+struct Merge {
+    streams: Vec<Candidates>,
+    heads: Vec<Option<Result<(Position, Facts)>>>,
+    forward: bool,
+}
+
+impl Merge {
+    fn new(mut streams: Vec<Candidates>, forward: bool) -> Merge {
+        let heads = streams.iter_mut().map(Iterator::next).collect();
+        Merge {
+            streams,
+            heads,
+            forward,
+        }
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Result<(Position, Facts)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, Position)> = None;
+        for (i, head) in self.heads.iter().enumerate() {
+            match head {
+                Some(Err(_)) => {
+                    best = Some((i, 0));
+                    break;
+                }
+                Some(Ok((position, _))) => {
+                    let better = best.is_none_or(|(_, b)| {
+                        if self.forward {
+                            *position < b
+                        } else {
+                            *position > b
+                        }
+                    });
+                    if better {
+                        best = Some((i, *position));
+                    }
+                }
+                None => {}
+            }
+        }
+        let (i, _) = best?;
+        let next = self.streams.get_mut(i)?.next();
+        std::mem::replace(self.heads.get_mut(i)?, next)
+    }
+}

@@ -1,0 +1,504 @@
+//! The handle users hold: open a file, append, read, query, import and export.
+
+use std::collections::VecDeque;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::ReadableDatabase;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::format::{self, BY_ID, EVENTS, FORMAT_VERSION, INTENTS};
+use crate::query::{self, Cursor, EventFilter, Order, Page, Query};
+use crate::subscribe::Hub;
+use crate::writer::{Appended, Durability, WriteConfig, Writer};
+use crate::{Error, Event, EventType, NewEvent, Position, Result};
+
+/// The default size of redb's page cache: 32 MiB (redb's own default is 1 GiB, too much for a
+/// library embedded in an agent).
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The default cap on a payload's JSON size: 16 MiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// The actor [`Store::log_event`] writes when the builder names none.
+pub const DEFAULT_ACTOR: &str = "oidb";
+
+/// An open `.oidb` file. Cheap to clone; every clone shares the same file, writer and
+/// subscribers, and can be sent to and used from any thread.
+///
+/// ```
+/// use oidb::{EventFilter, EventType, NewEvent, Store};
+/// use serde_json::json;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("agent.oidb");
+/// let store = Store::open(&path)?;
+/// let event = store.append(
+///     NewEvent::new("intent-42", EventType::Comment, "agent-research")
+///         .payload(json!({"message": "Starting research phase"})),
+/// )?;
+/// assert_eq!(event.sequence, 1);
+/// let events = store.get_events("intent-42", EventFilter::new())?;
+/// assert_eq!(events, vec![event]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Arc<redb::Database>,
+    pub(crate) writer: Writer,
+    pub(crate) hub: Arc<Hub>,
+    path: PathBuf,
+    actor: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for opening a store: `Store::builder().actor("agent-research").open(path)`.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StoreBuilder {
+    actor: String,
+    durability: Durability,
+    cache_bytes: usize,
+    max_payload_bytes: usize,
+}
+
+impl Default for StoreBuilder {
+    fn default() -> Self {
+        StoreBuilder {
+            actor: DEFAULT_ACTOR.to_owned(),
+            durability: Durability::Immediate,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    }
+}
+
+impl StoreBuilder {
+    /// The actor that [`Store::log_event`] and the other `log_*` helpers write (default `oidb`).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// When appends reach the disk (default [`Durability::Immediate`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The page cache size in bytes (default [`DEFAULT_CACHE_BYTES`], 32 MiB).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// The largest payload accepted, as JSON bytes (default [`DEFAULT_MAX_PAYLOAD_BYTES`], 16 MiB).
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes;
+        self
+    }
+
+    /// Opens the store at `path`, creating the file if it is missing.
+    ///
+    /// # Errors
+    /// [`Error::FileInUse`] when another handle holds it; [`Error::NotAnOidbFile`] for a file that
+    /// is not an oidb store (it is left unchanged); [`Error::UnsupportedFormat`] for another format
+    /// version; [`Error::Open`] when the operating system refuses.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let exists = check_existing_file(&path)?;
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(self.cache_bytes);
+        let opened = if exists {
+            builder.open(&path)
+        } else {
+            builder.create(&path)
+        };
+        let db = opened.map_err(|e| open_error(&path, e))?;
+        match format::read_format_version(&db)? {
+            Some(FORMAT_VERSION) => {}
+            Some(found) => {
+                return Err(Error::UnsupportedFormat {
+                    path,
+                    found,
+                    supported: FORMAT_VERSION,
+                })
+            }
+            None if format::has_tables(&db)? => {
+                return Err(Error::NotAnOidbFile {
+                    path,
+                    reason: "it is a redb database without oidb's tables".into(),
+                })
+            }
+            None => format::initialize(&db)?,
+        }
+        let db = Arc::new(db);
+        let hub = Arc::new(Hub::default());
+        let writer = Writer::new(
+            Arc::clone(&db),
+            WriteConfig {
+                durability: self.durability,
+                max_payload_bytes: self.max_payload_bytes,
+            },
+            hub.clone(),
+        )?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                writer,
+                hub,
+                path,
+                actor: self.actor,
+            }),
+        })
+    }
+}
+
+/// Refuses, before redb touches it, an existing path that cannot be an oidb store.
+/// Returns whether the file exists.
+fn check_existing_file(path: &Path) -> Result<bool> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let not_oidb = |reason: &str| Error::NotAnOidbFile {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    if metadata.is_dir() {
+        return Err(not_oidb("it is a directory; give the path of a file"));
+    }
+    if metadata.len() == 0 {
+        return Err(not_oidb(
+            "the file is empty (an oidb store never is); delete it, or pick another path, to create a new store",
+        ));
+    }
+    let mut start = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut start))
+        .map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if start.starts_with(b"SQLite format 3\0") {
+        return Err(not_oidb("it is a SQLite database"));
+    }
+    if !start.starts_with(b"redb\x1a\x0a\xa9\x0d\x0a") {
+        return Err(not_oidb("it does not start with the redb file signature"));
+    }
+    Ok(true)
+}
+
+fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
+            path: path.to_path_buf(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => Error::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+            Error::NotAnOidbFile {
+                path: path.to_path_buf(),
+                reason: format!("the file is damaged or truncated ({reason})"),
+            }
+        }
+        redb::DatabaseError::UpgradeRequired(version) => Error::NotAnOidbFile {
+            path: path.to_path_buf(),
+            reason: format!("it is a redb file of an older file format ({version})"),
+        },
+        other => Error::Storage(other.into()),
+    }
+}
+
+impl Store {
+    /// Opens the store at `path` with default settings, creating the file if it is missing.
+    ///
+    /// # Errors
+    /// As [`StoreBuilder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        StoreBuilder::default().open(path)
+    }
+
+    /// Options for opening a store.
+    pub fn builder() -> StoreBuilder {
+        StoreBuilder::default()
+    }
+
+    /// The file this store is in.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The actor the `log_*` helpers write.
+    #[must_use]
+    pub fn actor(&self) -> &str {
+        &self.inner.actor
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Appends one event and returns it as stored. An id that is already stored with the same
+    /// content returns the stored event and writes nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEvent`] naming the field at fault, [`Error::Conflict`] for a reused id with
+    /// other content, [`Error::WrongExpectedSequence`] when an expected sequence does not hold,
+    /// or a storage error.
+    pub fn append(&self, event: NewEvent) -> Result<Event> {
+        self.append_outcome(event).map(Appended::into_event)
+    }
+
+    /// Appends one event and says whether it was new or already stored.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    pub fn append_outcome(&self, event: NewEvent) -> Result<Appended> {
+        let mut appended = self.inner.writer.append(vec![event])?;
+        appended.pop().ok_or(Error::Closed)
+    }
+
+    /// Appends events atomically: all of them, or (on any error) none. Returns them as stored,
+    /// in order.
+    ///
+    /// # Errors
+    /// The first error any event meets; nothing of the batch is written then.
+    pub fn append_batch(&self, events: impl IntoIterator<Item = NewEvent>) -> Result<Vec<Event>> {
+        let appended = self.append_batch_outcome(events)?;
+        Ok(appended.into_iter().map(Appended::into_event).collect())
+    }
+
+    /// As [`Store::append_batch`], saying of each event whether it was new.
+    ///
+    /// # Errors
+    /// As [`Store::append_batch`].
+    pub fn append_batch_outcome(
+        &self,
+        events: impl IntoIterator<Item = NewEvent>,
+    ) -> Result<Vec<Appended>> {
+        self.inner.writer.append(events.into_iter().collect())
+    }
+
+    /// Appends an event by this store's actor (see [`StoreBuilder::actor`]), as OpenIntent's
+    /// client `log_event` does.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    pub fn log_event(
+        &self,
+        intent_id: impl Into<String>,
+        event_type: impl Into<EventType>,
+        payload: Value,
+    ) -> Result<Event> {
+        self.append(NewEvent::new(intent_id, event_type, self.inner.actor.clone()).payload(payload))
+    }
+
+    /// Makes every acknowledged append durable now. Only [`Durability::Deferred`] has anything to do.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.writer.flush()
+    }
+
+    /// The event with this id, if stored.
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
+        let txn = self.inner.db.begin_read()?;
+        let by_id = txn.open_table(BY_ID)?;
+        let Some(position) = by_id.get(id.as_u128())?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        let events = txn.open_table(EVENTS)?;
+        query::read_event(&events, position).map(Some)
+    }
+
+    /// The event at this position, if any.
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let Some(bytes) = events.get(position)? else {
+            return Ok(None);
+        };
+        format::decode_record(position, bytes.value()).map(Some)
+    }
+
+    /// The position of the last event (0 when the log is empty).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn last_position(&self) -> Result<Position> {
+        let txn = self.inner.db.begin_read()?;
+        format::last_position(&txn.open_table(EVENTS)?)
+    }
+
+    /// The last sequence of an intent's chain (0 when it has no events).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn last_sequence(&self, intent_id: &str) -> Result<u64> {
+        let txn = self.inner.db.begin_read()?;
+        let intents = txn.open_table(INTENTS)?;
+        let Some(head) = intents.get(intent_id)? else {
+            return Ok(0);
+        };
+        Ok(format::IntentHead::decode(head.value(), intent_id)?.last_sequence)
+    }
+
+    /// One intent's events, as OpenIntent's client `get_events` returns them: oldest first, at
+    /// most 100 unless the filter says otherwise.
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    #[allow(clippy::needless_pass_by_value)] // taken by value to read as OpenIntent's `get_events(intent, filter)`
+    pub fn get_events(&self, intent_id: &str, filter: EventFilter) -> Result<Vec<Event>> {
+        let query = Query::from_filter(intent_id, &filter);
+        let txn = self.inner.db.begin_read()?;
+        Ok(query::execute(&txn, &query, None, filter.limit, None)?.events)
+    }
+
+    /// One page of a query: at most `limit` events (default 100), and the cursor of the next page.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = oidb::Store::open(dir.path().join("q.oidb"))?;
+    /// # for i in 0..5 { store.log_event("i", oidb::EventType::Comment, serde_json::json!({"i": i}))?; }
+    /// use oidb::Query;
+    /// let first = store.query(&Query::new().limit(3))?;
+    /// let second = store.query(&Query::new().limit(3).after(first.next.unwrap()))?;
+    /// assert_eq!(first.events.len() + second.events.len(), 5);
+    /// assert!(second.next.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn query(&self, query: &Query) -> Result<Page> {
+        let txn = self.inner.db.begin_read()?;
+        let limit = query.limit.unwrap_or(Query::DEFAULT_PAGE);
+        query::execute(&txn, query, query.after.map(|c| c.0), limit, None)
+    }
+
+    /// Every event a query matches (up to its limit, if it has one), read lazily a page at a time.
+    /// The iterator sees the log as it was when it was made: events appended later are not in it.
+    /// It holds no read transaction between pages.
+    ///
+    /// # Errors
+    /// A storage error at the start; later errors come from the iterator.
+    pub fn query_iter(&self, query: &Query) -> Result<Events> {
+        Ok(Events {
+            store: self.clone(),
+            query: query.clone(),
+            after: query.after.map(|c| c.0),
+            bound: Some(self.last_position()?),
+            remaining: query.limit,
+            buffer: VecDeque::new(),
+            finished: false,
+        })
+    }
+
+    /// Every event from `from` on, in position order.
+    ///
+    /// # Errors
+    /// A storage error at the start; later errors come from the iterator.
+    pub fn scan(&self, from: Position) -> Result<Events> {
+        let mut events = self.query_iter(&Query::new())?;
+        events.after = from.checked_sub(1).filter(|p| *p > 0);
+        Ok(events)
+    }
+}
+
+/// A lazy iterator over the events of a query, from [`Store::query_iter`] or [`Store::scan`].
+pub struct Events {
+    store: Store,
+    query: Query,
+    after: Option<Position>,
+    bound: Option<Position>,
+    remaining: Option<usize>,
+    buffer: VecDeque<Event>,
+    finished: bool,
+}
+
+impl Events {
+    const PAGE: usize = 512;
+
+    fn fill(&mut self) -> Result<()> {
+        let page_size = self.remaining.map_or(Self::PAGE, |r| r.min(Self::PAGE));
+        if page_size == 0 {
+            self.finished = true;
+            return Ok(());
+        }
+        let txn = self.store.inner.db.begin_read()?;
+        let page = query::execute(&txn, &self.query, self.after, page_size, self.bound)?;
+        if let Some(last) = page.events.last() {
+            self.after = Some(last.position);
+        }
+        if page.next.is_none() {
+            self.finished = true;
+        }
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(page.events.len());
+        }
+        self.buffer.extend(page.events);
+        Ok(())
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Result<Event>> {
+        if self.buffer.is_empty() && !self.finished {
+            if let Err(e) = self.fill() {
+                self.finished = true;
+                return Some(Err(e));
+            }
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("query", &self.query)
+            .field("after", &self.after.map(Cursor))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Order {
+    /// Whether results run from old to new.
+    #[must_use]
+    pub fn is_oldest_first(self) -> bool {
+        self == Order::OldestFirst
+    }
+}
