@@ -128,6 +128,23 @@ impl StoreBuilder {
             builder.create(&path)
         };
         let db = opened.map_err(|e| open_error(&path, e))?;
+        self.finish_open(db, path)
+    }
+
+    /// Opens a store on any redb storage backend: `redb::backends::InMemoryBackend` for a store
+    /// that lives in memory only, or a wrapper that injects faults in tests. `name` stands for the
+    /// path in messages.
+    pub fn open_backend(self, backend: impl redb::StorageBackend, name: &str) -> Result<Store> {
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(self.cache_bytes);
+        let path = PathBuf::from(name);
+        let db = builder
+            .create_with_backend(backend)
+            .map_err(|e| open_error(&path, e))?;
+        self.finish_open(db, path)
+    }
+
+    fn finish_open(self, db: redb::Database, path: PathBuf) -> Result<Store> {
         match format::read_format_version(&db)? {
             Some(FORMAT_VERSION) => {}
             Some(found) => {
@@ -238,6 +255,11 @@ impl Store {
     /// As [`StoreBuilder::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         StoreBuilder::default().open(path)
+    }
+
+    /// A store that lives in memory only: for tests and scratch work. Gone when the last handle is.
+    pub fn in_memory() -> Result<Store> {
+        StoreBuilder::default().open_backend(redb::backends::InMemoryBackend::new(), ":memory:")
     }
 
     /// Options for opening a store.
