@@ -6,7 +6,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::chain::{format_hash, parse_hash, Digest32};
+use crate::chain::{format_hash, Digest32};
 use crate::event::Level;
 use crate::{time, Error, Event, EventType, Position, Result};
 
@@ -105,18 +105,20 @@ struct RecordV1<'a> {
     proof: Option<&'a str>,
 }
 
-/// Encodes `event` as a record. `payload_json` is the payload's JSON text.
+/// The raw digests behind an event's hash strings, when the writer has them at hand.
+pub(crate) struct Digests {
+    pub(crate) event: Digest32,
+    pub(crate) previous: Option<Digest32>,
+}
+
+/// Encodes `event` as a record. `payload_json` is the payload's JSON text; the hashes are taken
+/// from `digests` (which must be what the event's hash strings spell), not parsed back from text.
 pub(crate) fn encode_record(
     event: &Event,
+    digests: &Digests,
     payload_json: &str,
     proof_json: Option<&str>,
 ) -> Result<Vec<u8>> {
-    let digest = |text: &str, field: &'static str| {
-        parse_hash(text).ok_or_else(|| Error::InvalidEvent {
-            field,
-            reason: format!("{text:?} is not a sha256: hash"),
-        })
-    };
     let record = RecordV1 {
         id: event.id.into_bytes(),
         intent_id: &event.intent_id,
@@ -124,12 +126,8 @@ pub(crate) fn encode_record(
         actor: &event.actor,
         created_at_micros: time::to_micros(event.created_at),
         sequence: event.sequence,
-        previous_event_hash: event
-            .previous_event_hash
-            .as_deref()
-            .map(|h| digest(h, "previous_event_hash"))
-            .transpose()?,
-        event_hash: digest(&event.event_hash, "event_hash")?,
+        previous_event_hash: digests.previous,
+        event_hash: digests.event,
         trace_id: event.trace_id.as_deref().and_then(trace_code),
         parent_event_id: event.parent_event_id.as_deref(),
         level: event.level.code(),

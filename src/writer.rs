@@ -7,6 +7,7 @@
 //! batch is one request, so it is written whole or not at all.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -92,8 +93,33 @@ pub(crate) struct WriteConfig {
 type Reply = Sender<Result<Vec<Appended>>>;
 
 struct Request {
-    events: Vec<NewEvent>,
+    events: Vec<Prepared>,
     reply: Reply,
+}
+
+/// An event as the caller handed it, with the checks and encodings that need no store done
+/// before the commit lock is taken: the leader then only assigns, hashes and writes.
+struct Prepared {
+    new: NewEvent,
+    /// The outcome of [`validate`], reported when the event's turn comes in [`plan`], so a
+    /// request's first failing event names the error, as if everything were checked in order.
+    checked: Result<Encoded>,
+}
+
+/// The encodings of a validated event.
+struct Encoded {
+    /// The payload's JSON text, as stored.
+    payload_json: String,
+    /// The payload's RFC 8785 form, as hashed.
+    payload_canonical: Vec<u8>,
+    proof_json: Option<String>,
+}
+
+impl Prepared {
+    fn new(new: NewEvent, config: &WriteConfig) -> Prepared {
+        let checked = validate(&new, config);
+        Prepared { new, checked }
+    }
 }
 
 /// What survives between transactions; reloaded from the file after a failed commit.
@@ -101,7 +127,7 @@ struct WriterState {
     next_position: Position,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
-    names: HashMap<(NameKind, String), u32>,
+    names: Names,
     unflushed: bool,
     failed: Option<String>,
 }
@@ -127,13 +153,37 @@ impl WriterState {
                 next_position: format::last_position(&events)? + 1,
                 next_intent_code: last_intent_code + 1,
                 next_name_code,
-                names: HashMap::new(),
+                names: Names::default(),
                 unflushed: false,
                 failed: None,
             }
         };
         txn.abort()?;
         Ok(state)
+    }
+}
+
+/// Committed codes of event types and actors, by name: a cache of the `names` table.
+#[derive(Default)]
+struct Names {
+    event_types: HashMap<String, u32>,
+    actors: HashMap<String, u32>,
+}
+
+impl Names {
+    fn of(&mut self, kind: NameKind) -> &mut HashMap<String, u32> {
+        match kind {
+            NameKind::EventType => &mut self.event_types,
+            NameKind::Actor => &mut self.actors,
+        }
+    }
+
+    fn get(&self, kind: NameKind, name: &str) -> Option<u32> {
+        match kind {
+            NameKind::EventType => self.event_types.get(name),
+            NameKind::Actor => self.actors.get(name),
+        }
+        .copied()
     }
 }
 
@@ -168,6 +218,10 @@ impl Writer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let events = events
+            .into_iter()
+            .map(|new| Prepared::new(new, &self.config))
+            .collect();
         let (reply, answer) = bounded(1);
         self.queue.lock().push(Request { events, reply });
         self.lead_until_answered(&answer)
@@ -223,21 +277,43 @@ impl Writer {
             }
             return;
         }
-        let mut answers: Vec<Result<Vec<Appended>>> = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut requests = Vec::with_capacity(group.len());
+        for request in group {
+            replies.push(request.reply);
+            requests.push(request.events);
+        }
+        let mut answers: Vec<Result<Vec<Answer>>> = Vec::with_capacity(requests.len());
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
-        let outcome =
-            self.write_group(state, &group, &mut answers, &mut new_events, &mut new_names);
+        let outcome = self.write_group(
+            state,
+            requests,
+            &mut answers,
+            &mut new_events,
+            &mut new_names,
+        );
         match outcome {
             Ok(()) => {
                 for (kind, name, code) in new_names {
-                    state.names.insert((kind, name), code);
+                    state.names.of(kind).insert(name, code);
                 }
                 if !new_events.is_empty() {
                     self.listener.committed(&new_events);
                 }
-                for (request, answer) in group.into_iter().zip(answers) {
-                    let _ = request.reply.send(answer);
+                // New events go back to their callers in the order they were committed.
+                let mut committed = new_events.into_iter();
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let answer = answer.map(|steps| {
+                        steps
+                            .into_iter()
+                            .filter_map(|step| match step {
+                                Answer::Existing(e) => Some(Appended::AlreadyAppended(*e)),
+                                Answer::New => committed.next().map(Appended::New),
+                            })
+                            .collect()
+                    });
+                    let _ = reply.send(answer);
                 }
             }
             Err(error) => {
@@ -247,12 +323,12 @@ impl Writer {
                     Ok(fresh) => *state = fresh,
                     Err(_) => state.failed = Some(message.clone()),
                 }
-                for (request, answer) in group.into_iter().zip(answers) {
+                for (reply, answer) in replies.into_iter().zip(answers) {
                     let failure = match answer {
                         Ok(_) => Error::NeedsReopen(message.clone()),
                         Err(own) => own,
                     };
-                    let _ = request.reply.send(Err(failure));
+                    let _ = reply.send(Err(failure));
                 }
             }
         }
@@ -263,8 +339,8 @@ impl Writer {
     fn write_group(
         &self,
         state: &mut WriterState,
-        group: &[Request],
-        answers: &mut Vec<Result<Vec<Appended>>>,
+        requests: Vec<Vec<Prepared>>,
+        answers: &mut Vec<Result<Vec<Answer>>>,
         new_events: &mut Vec<Event>,
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
@@ -278,25 +354,25 @@ impl Writer {
         let start_position = state.next_position;
         {
             let mut tables = Tables::open(&txn)?;
-            for request in group {
-                let answer = match plan(&mut tables, state, &self.config, &request.events) {
+            for events in requests {
+                let answer = match plan(&mut tables, state, events) {
                     Ok(planned) => {
-                        let mut appended = Vec::with_capacity(planned.events.len());
                         tables.apply(&planned)?;
                         state.next_position += planned.new_count();
                         state.next_intent_code = planned.next_intent_code;
                         state.next_name_code.clone_from(&planned.next_name_code);
-                        new_names.extend(planned.new_names.iter().cloned());
+                        new_names.extend(planned.new_names);
+                        let mut steps = Vec::with_capacity(planned.events.len());
                         for step in planned.events {
                             match step {
-                                Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
+                                Step::Existing(e) => steps.push(Answer::Existing(e)),
                                 Step::New(row) => {
-                                    new_events.push(row.event.clone());
-                                    appended.push(Appended::New(row.event));
+                                    new_events.push(row.event);
+                                    steps.push(Answer::New);
                                 }
                             }
                         }
-                        Ok(appended)
+                        Ok(steps)
                     }
                     Err(e) => Err(e),
                 };
@@ -313,6 +389,13 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// What a request's event comes to, before the commit hands the new ones back.
+enum Answer {
+    Existing(Box<Event>),
+    /// The next of the group's new events, in commit order.
+    New,
 }
 
 /// Every table an append touches, open in one write transaction.
@@ -359,24 +442,103 @@ impl<'txn> Tables<'txn> {
             self.intents
                 .insert(intent_id.as_str(), head.encode().as_slice())?;
         }
-        for step in &planned.events {
-            let Step::New(row) = step else { continue };
-            let event = &row.event;
-            let position = event.position;
-            let facts = row.facts;
-            self.events.insert(position, row.record.as_slice())?;
-            self.by_id.insert(event.id.as_u128(), position)?;
-            self.by_intent
-                .insert((row.intent_code, event.sequence), (position, facts))?;
-            self.by_type.insert((facts.1, position), facts)?;
-            self.by_actor.insert((facts.2, position), facts)?;
-            self.by_time.insert((facts.0, position), facts)?;
-            if let Some(trace) = row.trace_code {
-                self.by_trace.insert((trace, position), facts)?;
-            }
-        }
+        let rows: Vec<&Row> = planned
+            .events
+            .iter()
+            .filter_map(|step| match step {
+                Step::New(row) => Some(&**row),
+                Step::Existing(_) => None,
+            })
+            .collect();
+        let mut records: Vec<_> = rows
+            .iter()
+            .map(|r| (r.event.position, r.record.as_slice()))
+            .collect();
+        insert_in_key_order(&mut self.events, &mut records)?;
+        let mut ids: Vec<_> = rows
+            .iter()
+            .map(|r| (r.event.id.as_u128(), r.event.position))
+            .collect();
+        insert_in_key_order(&mut self.by_id, &mut ids)?;
+        let mut by_intent: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    (r.intent_code, r.event.sequence),
+                    (r.event.position, r.facts),
+                )
+            })
+            .collect();
+        insert_in_key_order(&mut self.by_intent, &mut by_intent)?;
+        let mut by_type: Vec<_> = rows
+            .iter()
+            .map(|r| ((r.facts.1, r.event.position), r.facts))
+            .collect();
+        insert_in_key_order(&mut self.by_type, &mut by_type)?;
+        let mut by_actor: Vec<_> = rows
+            .iter()
+            .map(|r| ((r.facts.2, r.event.position), r.facts))
+            .collect();
+        insert_in_key_order(&mut self.by_actor, &mut by_actor)?;
+        let mut by_time: Vec<_> = rows
+            .iter()
+            .map(|r| ((r.facts.0, r.event.position), r.facts))
+            .collect();
+        insert_in_key_order(&mut self.by_time, &mut by_time)?;
+        let mut by_trace: Vec<_> = rows
+            .iter()
+            .filter_map(|r| Some(((r.trace_code?, r.event.position), r.facts)))
+            .collect();
+        insert_in_key_order(&mut self.by_trace, &mut by_trace)?;
         Ok(())
     }
+}
+
+/// Inserts rows whose keys are not in `table`, sorted into key order first.
+///
+/// A run of keys that fall into the same gap between stored keys (the end of the log, or the end
+/// of one intent's or type's range) goes through one cursor, which buffers the run and packs whole
+/// leaves; one insert at a time would rebuild the leaf for every row. A cursor is repositioned
+/// whenever the next key lies beyond a stored key.
+fn insert_in_key_order<'v, K, V, W>(
+    table: &mut redb::Table<'_, K, V>,
+    rows: &mut [(K, W)],
+) -> Result<()>
+where
+    K: redb::Key + Ord + Copy + 'static + for<'a> std::borrow::Borrow<K::SelfType<'a>>,
+    V: redb::Value + 'static,
+    W: Copy + std::borrow::Borrow<V::SelfType<'v>>,
+{
+    rows.sort_unstable_by_key(|row| row.0);
+    let mut rows = rows.iter().copied().peekable();
+    while let Some((key, value)) = rows.next() {
+        if rows.peek().is_none() {
+            table.insert(key, value)?;
+            break;
+        }
+        let mut gap = table.upper_bound_mut(Bound::Included(key))?;
+        match gap.insert_before(key, value) {
+            Ok(()) => {}
+            Err(redb::CursorError::UnorderedKey) => {
+                // Only a key already stored gets here; an insert replaces it, as it always did.
+                gap.close()?;
+                table.insert(key, value)?;
+                continue;
+            }
+            Err(e) => return Err(redb::Error::from(e).into()),
+        }
+        while let Some((key, value)) = rows.peek().copied() {
+            match gap.insert_before(key, value) {
+                Ok(()) => {
+                    rows.next();
+                }
+                Err(redb::CursorError::UnorderedKey) => break,
+                Err(e) => return Err(redb::Error::from(e).into()),
+            }
+        }
+        gap.close()?;
+    }
+    Ok(())
 }
 
 /// One event of a request, planned: either already stored, or a new row ready to write.
@@ -412,12 +574,7 @@ impl Plan {
     }
 }
 
-fn plan(
-    tables: &mut Tables<'_>,
-    state: &WriterState,
-    config: &WriteConfig,
-    events: &[NewEvent],
-) -> Result<Plan> {
+fn plan(tables: &mut Tables<'_>, state: &WriterState, events: Vec<Prepared>) -> Result<Plan> {
     let mut plan = Plan {
         events: Vec::with_capacity(events.len()),
         heads: HashMap::new(),
@@ -426,10 +583,10 @@ fn plan(
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
     };
-    let mut ids_in_request = HashSet::new();
+    let mut ids_in_request = HashSet::with_capacity(events.len());
     let mut next_position = state.next_position;
-    for new in events {
-        let payload_json = validate(new, config)?;
+    for Prepared { new, checked } in events {
+        let encoded = checked?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
         if !ids_in_request.insert(id) {
             return Err(Error::Conflict {
@@ -448,7 +605,7 @@ fn plan(
             continue;
         }
 
-        let mut head = match plan.heads.get(&new.intent_id) {
+        let head = match plan.heads.get(&new.intent_id) {
             Some(head) => Some(head.clone()),
             None => tables
                 .intents
@@ -456,36 +613,8 @@ fn plan(
                 .map(|g| IntentHead::decode(g.value(), &new.intent_id))
                 .transpose()?,
         };
-        let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
-        check_expected_sequence(new, last_sequence)?;
-        let previous_event_hash = head.as_ref().map(|h| format_hash(&h.last_hash));
-        let position = next_position;
-        let mut event = Event {
-            position,
-            id,
-            intent_id: new.intent_id.clone(),
-            event_type: new.event_type.clone(),
-            actor: new.actor.clone(),
-            payload: new.payload.clone(),
-            created_at: new.created_at.unwrap_or_else(time::now),
-            sequence: last_sequence + 1,
-            previous_event_hash,
-            event_hash: String::new(),
-            trace_id: new.trace_id.clone(),
-            parent_event_id: new.parent_event_id.clone(),
-            level: new.level,
-            proof: new.proof.clone(),
-        };
-        let digest = HashInput::of(&event)
-            .digest()
-            .map_err(|e| Error::InvalidEvent {
-                field: "payload",
-                reason: e.to_string(),
-            })?;
-        event.event_hash = format_hash(&digest);
-        if let Some(given) = &new.chain {
-            check_given_chain(&event, given)?;
-        }
+        let (event, digest, previous_digest) =
+            chain_event(new, id, next_position, head.as_ref(), &encoded)?;
 
         let type_code = name_code(
             tables,
@@ -495,10 +624,17 @@ fn plan(
             event.event_type.as_str(),
         )?;
         let actor_code = name_code(tables, state, &mut plan, NameKind::Actor, &event.actor)?;
-        let intent_code = advance_head(&mut plan, head.take(), &event, digest);
+        let intent_code = advance_head(&mut plan, head, &event, digest);
 
-        let proof_json = event.proof.as_ref().map(Value::to_string);
-        let record = format::encode_record(&event, &payload_json, proof_json.as_deref())?;
+        let record = format::encode_record(
+            &event,
+            &format::Digests {
+                event: digest,
+                previous: previous_digest,
+            },
+            &encoded.payload_json,
+            encoded.proof_json.as_deref(),
+        )?;
         let facts: Facts = (
             time::to_micros(event.created_at),
             type_code,
@@ -518,13 +654,74 @@ fn plan(
     Ok(plan)
 }
 
+/// Makes the stored event of `new`: its place in the log and in its intent's chain, and its hash.
+/// Returns it with its digest and its predecessor's.
+fn chain_event(
+    new: NewEvent,
+    id: Uuid,
+    position: Position,
+    head: Option<&IntentHead>,
+    encoded: &Encoded,
+) -> Result<(Event, Digest32, Option<Digest32>)> {
+    let last_sequence = head.map_or(0, |h| h.last_sequence);
+    check_expected_sequence(&new, last_sequence)?;
+    let previous_digest = head.map(|h| h.last_hash);
+    let NewEvent {
+        intent_id,
+        event_type,
+        actor,
+        payload,
+        created_at,
+        trace_id,
+        parent_event_id,
+        level,
+        proof,
+        chain,
+        ..
+    } = new;
+    let mut event = Event {
+        position,
+        id,
+        intent_id,
+        event_type,
+        actor,
+        payload,
+        created_at: created_at.unwrap_or_else(time::now),
+        sequence: last_sequence + 1,
+        previous_event_hash: previous_digest.as_ref().map(format_hash),
+        event_hash: String::new(),
+        trace_id,
+        parent_event_id,
+        level,
+        proof,
+    };
+    let digest = HashInput::of(&event)
+        .digest_with_canonical_payload(&encoded.payload_canonical)
+        .map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })?;
+    event.event_hash = format_hash(&digest);
+    if let Some(given) = &chain {
+        check_given_chain(&event, given)?;
+    }
+    Ok((event, digest, previous_digest))
+}
+
 /// Moves the intent's head to `event` (creating the intent when it is new); returns its code.
 fn advance_head(plan: &mut Plan, head: Option<IntentHead>, event: &Event, digest: Digest32) -> u64 {
+    let moved = |h: &mut IntentHead| {
+        h.last_sequence = event.sequence;
+        h.last_hash = digest;
+        h.last_position = event.position;
+    };
+    if let Some(planned) = plan.heads.get_mut(&event.intent_id) {
+        moved(planned);
+        return planned.code;
+    }
     let head = match head {
         Some(mut h) => {
-            h.last_sequence = event.sequence;
-            h.last_hash = digest;
-            h.last_position = event.position;
+            moved(&mut h);
             h
         }
         None => {
@@ -601,8 +798,8 @@ fn check_given_chain(event: &Event, given: &GivenChain) -> Result<()> {
     Ok(())
 }
 
-/// Validates what can be checked without the store; returns the payload's JSON text.
-fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
+/// Validates what can be checked without the store, and encodes the payload and proof.
+fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
     let invalid = |field: &'static str, reason: String| Error::InvalidEvent { field, reason };
     check_name("intent_id", &new.intent_id)?;
     check_name("actor", &new.actor)?;
@@ -638,13 +835,10 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
             ),
         ));
     }
-    for (field, value) in [
-        ("payload", Some(&new.payload)),
-        ("proof", new.proof.as_ref()),
-    ] {
-        if let Some(value) = value {
-            jcs::to_canonical_vec(value).map_err(|e| invalid(field, e.to_string()))?;
-        }
+    let payload_canonical =
+        jcs::to_canonical_vec(&new.payload).map_err(|e| invalid("payload", e.to_string()))?;
+    if let Some(proof) = &new.proof {
+        jcs::to_canonical_vec(proof).map_err(|e| invalid("proof", e.to_string()))?;
     }
     if let Some(given) = &new.chain {
         for (field, hash) in [
@@ -663,7 +857,11 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
             }
         }
     }
-    Ok(payload_json)
+    Ok(Encoded {
+        payload_json,
+        payload_canonical,
+        proof_json: new.proof.as_ref().map(Value::to_string),
+    })
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<()> {
@@ -690,8 +888,8 @@ fn name_code(
     kind: NameKind,
     name: &str,
 ) -> Result<u32> {
-    if let Some(code) = state.names.get(&(kind, name.to_owned())) {
-        return Ok(*code);
+    if let Some(code) = state.names.get(kind, name) {
+        return Ok(code);
     }
     if let Some((_, _, code)) = plan
         .new_names

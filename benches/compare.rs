@@ -1,0 +1,820 @@
+//! `cargo bench --bench compare`: oidb beside SQLite and the disk's floor, on the same generated
+//! events, in one process and one run.
+//!
+//! - **oidb** through its public API, default settings (durable commits).
+//! - **SQLite** (rusqlite, bundled) in WAL mode, one table with indexes on (intent, position),
+//!   (type, position) and (time, position), prepared statements, the same payload bytes;
+//!   `synchronous=FULL` for the figures compared, `NORMAL` reported beside them (not durable per
+//!   commit).
+//! - **the floor**: the same events as JSONL lines appended to a plain file, `fdatasync` where
+//!   the others commit.
+//!
+//! Each scenario runs several times per side; the table shows the median with min–max, and the
+//! same figures go to `$OIDB_BENCH_JSON` (default `target/oidb-bench.json`). `OIDB_BENCH_QUICK=1`
+//! runs a smaller version (100k events instead of 1M) in under a minute.
+
+#[path = "compare/child.rs"]
+mod child;
+#[path = "compare/floor_side.rs"]
+mod floor_side;
+#[path = "compare/machine.rs"]
+mod machine;
+#[path = "compare/report.rs"]
+mod report;
+#[path = "compare/sqlite_side.rs"]
+mod sqlite_side;
+#[path = "compare/workload.rs"]
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use oidb::{EventFilter, Query, Store};
+use serde_json::json;
+
+use report::{Goal, Measure, Scenario};
+use sqlite_side::Synchronous;
+use workload::{Rng, Workload};
+
+/// How big each scenario is.
+struct Config {
+    quick: bool,
+    /// Events in the big log (batched appends, reads, size, memory, open).
+    events: u64,
+    /// Runs per side per scenario.
+    runs: usize,
+    /// Events already in the log before the durable scenarios start timing.
+    prefill: u64,
+    /// Durable single appends timed per run.
+    durable_appends: u64,
+    threads: u64,
+    per_thread: u64,
+    batch: u64,
+    get_events_queries: usize,
+    window_queries: usize,
+    /// Where the files go (removed at the end).
+    dir: tempfile::TempDir,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let quick = std::env::var("OIDB_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
+        let base = std::env::var_os("OIDB_BENCH_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        );
+        std::fs::create_dir_all(&base).expect("create the benchmark directory");
+        let dir = tempfile::Builder::new()
+            .prefix("oidb-bench-")
+            .tempdir_in(&base)
+            .expect("temporary directory");
+        if quick {
+            Config {
+                quick,
+                events: 100_000,
+                runs: 3,
+                prefill: 10_000,
+                durable_appends: 300,
+                threads: 16,
+                per_thread: 25,
+                batch: 1_000,
+                get_events_queries: 300,
+                window_queries: 30,
+                dir,
+            }
+        } else {
+            Config {
+                quick,
+                events: 1_000_000,
+                runs: 5,
+                prefill: 10_000,
+                durable_appends: 2_000,
+                threads: 16,
+                per_thread: 125,
+                batch: 1_000,
+                get_events_queries: 2_000,
+                window_queries: 200,
+                dir,
+            }
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("[compare] {what}");
+}
+
+fn per_second(count: f64, elapsed: Duration) -> f64 {
+    count / elapsed.as_secs_f64()
+}
+
+fn remove(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+// ---- filling a log (untimed) ----
+
+fn fill_oidb(store: &Store, w: &Workload, range: std::ops::Range<u64>, batch: u64) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let events: Vec<_> = (next..end).map(|i| w.new_event(&w.event(i))).collect();
+        let start = Instant::now();
+        store.append_batch(events).expect("append batch");
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
+fn fill_sqlite(
+    conn: &mut rusqlite::Connection,
+    w: &Workload,
+    range: std::ops::Range<u64>,
+    batch: u64,
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let rows: Vec<_> = (next..end)
+            .map(|i| sqlite_side::row(w, w.event(i)))
+            .collect();
+        let start = Instant::now();
+        sqlite_side::append_batch(conn, &rows);
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
+fn fill_floor(
+    file: &std::fs::File,
+    w: &Workload,
+    range: std::ops::Range<u64>,
+    batch: u64,
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let lines: String = (next..end).map(|i| w.jsonl_line(&w.event(i))).collect();
+        let start = Instant::now();
+        floor_side::append_batch(file, &lines);
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
+// ---- scenarios ----
+
+fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
+    let mut s = Scenario::new(
+        "durable_single_append",
+        format!(
+            "durable single appends, 1 thread ({} per run, log holds {} before)",
+            cfg.durable_appends, cfg.prefill
+        ),
+        "events/s",
+        Goal::TimesSqliteAtLeast(1.0),
+    );
+    let (mut sqlite, mut normal, mut floor) =
+        (Measure::default(), Measure::default(), Measure::default());
+    let timed = cfg.prefill..cfg.prefill + cfg.durable_appends;
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "durable single appends, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
+        {
+            let path = cfg.path("single.oidb");
+            let store = Store::open(&path).expect("open");
+            fill_oidb(&store, w, 0..cfg.prefill, cfg.batch);
+            let events: Vec<_> = timed.clone().map(|i| w.new_event(&w.event(i))).collect();
+            let start = Instant::now();
+            for event in events {
+                store.append(event).expect("append");
+            }
+            s.oidb
+                .push(per_second(cfg.durable_appends as f64, start.elapsed()));
+            drop(store);
+            remove(&path);
+        }
+        for (sync, measure) in [
+            (Synchronous::Full, &mut sqlite),
+            (Synchronous::Normal, &mut normal),
+        ] {
+            let path = cfg.path("single.sqlite");
+            let mut conn = sqlite_side::open(&path, sync);
+            fill_sqlite(&mut conn, w, 0..cfg.prefill, cfg.batch);
+            let rows: Vec<_> = timed
+                .clone()
+                .map(|i| sqlite_side::row(w, w.event(i)))
+                .collect();
+            let start = Instant::now();
+            for row in &rows {
+                sqlite_side::append_one(&conn, row);
+            }
+            measure.push(per_second(cfg.durable_appends as f64, start.elapsed()));
+            drop(conn);
+            remove(&path);
+        }
+        {
+            let path = cfg.path("single.jsonl");
+            let file = floor_side::open(&path);
+            fill_floor(&file, w, 0..cfg.prefill, cfg.batch);
+            let lines: Vec<_> = timed.clone().map(|i| w.jsonl_line(&w.event(i))).collect();
+            let start = Instant::now();
+            for line in &lines {
+                floor_side::append_durable(&file, line);
+            }
+            floor.push(per_second(cfg.durable_appends as f64, start.elapsed()));
+            drop(file);
+            remove(&path);
+        }
+    }
+    s.sqlite = Some(sqlite);
+    s.sqlite_normal = Some(normal);
+    s.floor = Some(floor);
+    s
+}
+
+/// Runs `threads` threads that each call `work(thread)` once, all released together; returns the
+/// wall time from release until the last finishes.
+fn race<F>(threads: u64, work: F) -> Duration
+where
+    F: Fn(u64) + Send + Sync + 'static,
+{
+    let work = Arc::new(work);
+    let barrier = Arc::new(Barrier::new(threads as usize + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let work = Arc::clone(&work);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                work(t);
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("worker thread");
+    }
+    start.elapsed()
+}
+
+fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Scenario {
+    let total = cfg.threads * cfg.per_thread;
+    let mut s = Scenario::new(
+        "durable_16_threads",
+        format!(
+            "durable appends from {} threads, each waits for its own ack ({} per run)",
+            cfg.threads, total
+        ),
+        "events/s",
+        Goal::TimesSqliteAtLeast(5.0),
+    );
+    s.note = "SQLite shares one connection behind a mutex (faster than a connection per thread, \
+              whose writers wait in SQLite's busy handler); the floor's threads write with O_APPEND \
+              and each calls fdatasync"
+        .into();
+    let (mut sqlite, mut normal, mut floor) =
+        (Measure::default(), Measure::default(), Measure::default());
+    let first = cfg.prefill;
+    let per_thread = cfg.per_thread;
+    let index = move |t: u64, k: u64| first + t * per_thread + k;
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "durable appends from {} threads, run {}/{}",
+            cfg.threads,
+            run + 1,
+            cfg.runs
+        ));
+        {
+            let path = cfg.path("threads.oidb");
+            let store = Store::open(&path).expect("open");
+            fill_oidb(&store, w, 0..cfg.prefill, cfg.batch);
+            let events: Arc<Vec<Mutex<Vec<oidb::NewEvent>>>> = Arc::new(
+                (0..cfg.threads)
+                    .map(|t| {
+                        Mutex::new(
+                            (0..per_thread)
+                                .map(|k| w.new_event(&w.event(index(t, k))))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            );
+            let store2 = store.clone();
+            let elapsed = race(cfg.threads, move |t| {
+                let mine = std::mem::take(&mut *events[t as usize].lock().expect("events"));
+                for event in mine {
+                    store2.append(event).expect("append");
+                }
+            });
+            s.oidb.push(per_second(total as f64, elapsed));
+            drop(store);
+            remove(&path);
+        }
+        for (sync, measure) in [
+            (Synchronous::Full, &mut sqlite),
+            (Synchronous::Normal, &mut normal),
+        ] {
+            let path = cfg.path("threads.sqlite");
+            let mut conn = sqlite_side::open(&path, sync);
+            fill_sqlite(&mut conn, w, 0..cfg.prefill, cfg.batch);
+            let conn = Arc::new(Mutex::new(conn));
+            let w2 = Arc::clone(w);
+            // Rows borrow the workload, so each thread builds its own before the release.
+            let conn2 = Arc::clone(&conn);
+            let ready = Arc::new(Barrier::new(cfg.threads as usize));
+            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
+                let rows: Vec<_> = (0..per_thread)
+                    .map(|k| sqlite_side::row(&w2, w2.event(index(t, k))))
+                    .collect();
+                ready.wait();
+                let started = Instant::now();
+                for row in &rows {
+                    sqlite_side::append_one(&conn2.lock().expect("connection"), row);
+                }
+                started
+            });
+            measure.push(per_second(total as f64, elapsed));
+            drop(conn);
+            remove(&path);
+        }
+        {
+            let path = cfg.path("threads.jsonl");
+            let file = floor_side::open(&path);
+            fill_floor(&file, w, 0..cfg.prefill, cfg.batch);
+            let file = Arc::new(file);
+            let file2 = Arc::clone(&file);
+            let w2 = Arc::clone(w);
+            let ready = Arc::new(Barrier::new(cfg.threads as usize));
+            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
+                let lines: Vec<_> = (0..per_thread)
+                    .map(|k| w2.jsonl_line(&w2.event(index(t, k))))
+                    .collect();
+                ready.wait();
+                let started = Instant::now();
+                for line in &lines {
+                    floor_side::append_durable(&file2, line);
+                }
+                started
+            });
+            floor.push(per_second(total as f64, elapsed));
+            drop(file);
+            remove(&path);
+        }
+    }
+    s.sqlite = Some(sqlite);
+    s.sqlite_normal = Some(normal);
+    s.floor = Some(floor);
+    s
+}
+
+/// Like [`race`], for work that prepares its input first: each thread prepares, waits on `ready`
+/// with the others, and returns when it started; the wall time runs from the earliest start to
+/// the last finish.
+fn race_prepared<F>(threads: u64, ready: Arc<Barrier>, work: F) -> Duration
+where
+    F: Fn(u64, &Barrier) -> Instant + Send + Sync + 'static,
+{
+    let work = Arc::new(work);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let work = Arc::clone(&work);
+            let ready = Arc::clone(&ready);
+            std::thread::spawn(move || {
+                let started = work(t, &ready);
+                (started, Instant::now())
+            })
+        })
+        .collect();
+    let spans: Vec<(Instant, Instant)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("worker thread"))
+        .collect();
+    let start = spans.iter().map(|s| s.0).min().expect("threads");
+    let end = spans.iter().map(|s| s.1).max().expect("threads");
+    end - start
+}
+
+/// The big log each side keeps for the read scenarios.
+struct Logs {
+    oidb: PathBuf,
+    sqlite: PathBuf,
+    floor: PathBuf,
+}
+
+fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
+    let mut s = Scenario::new(
+        "batched_append",
+        format!(
+            "batched appends, {} per commit ({} events per run)",
+            cfg.batch, cfg.events
+        ),
+        "events/s",
+        Goal::TimesSqliteAtLeast(1.5),
+    );
+    s.note = "the floor calls fdatasync once per batch".into();
+    let logs = Logs {
+        oidb: cfg.path("log.oidb"),
+        sqlite: cfg.path("log.sqlite"),
+        floor: cfg.path("log.jsonl"),
+    };
+    let (mut sqlite, mut normal, mut floor) =
+        (Measure::default(), Measure::default(), Measure::default());
+    for run in 0..cfg.runs {
+        progress(&format!("batched appends, run {}/{}", run + 1, cfg.runs));
+        {
+            remove(&logs.oidb);
+            let store = Store::open(&logs.oidb).expect("open");
+            let spent = fill_oidb(&store, w, 0..cfg.events, cfg.batch);
+            s.oidb.push(per_second(cfg.events as f64, spent));
+        }
+        for (sync, measure) in [
+            (Synchronous::Full, &mut sqlite),
+            (Synchronous::Normal, &mut normal),
+        ] {
+            let path = if sync == Synchronous::Full {
+                logs.sqlite.clone()
+            } else {
+                cfg.path("normal.sqlite")
+            };
+            remove(&path);
+            let mut conn = sqlite_side::open(&path, sync);
+            let spent = fill_sqlite(&mut conn, w, 0..cfg.events, cfg.batch);
+            measure.push(per_second(cfg.events as f64, spent));
+            drop(conn);
+            if sync == Synchronous::Normal {
+                remove(&path);
+            }
+        }
+        {
+            remove(&logs.floor);
+            let file = floor_side::open(&logs.floor);
+            let spent = fill_floor(&file, w, 0..cfg.events, cfg.batch);
+            floor.push(per_second(cfg.events as f64, spent));
+        }
+    }
+    s.sqlite = Some(sqlite);
+    s.sqlite_normal = Some(normal);
+    s.floor = Some(floor);
+    (s, logs)
+}
+
+fn file_size(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "bytes_per_event",
+        format!("file bytes per event after {} appends", cfg.events),
+        "bytes",
+        Goal::TimesSqliteAtMost(1.0),
+    );
+    s.note = "SQLite counts its database and its WAL; the figure is the same for every run".into();
+    let per_event = |bytes: u64| bytes as f64 / cfg.events as f64;
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    s.oidb.push(per_event(size(&logs.oidb)));
+    s.sqlite = Some(Measure {
+        runs: vec![per_event(sqlite_side::file_bytes(&logs.sqlite))],
+    });
+    s.floor = Some(Measure {
+        runs: vec![per_event(size(&logs.floor))],
+    });
+    s
+}
+
+fn get_events_newest(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "get_events_newest_100",
+        format!(
+            "get_events(intent, limit 100, newest first) on {} events ({} queries per run)",
+            cfg.events, cfg.get_events_queries
+        ),
+        "queries/s",
+        Goal::TimesSqliteAtLeast(2.0),
+    );
+    let store = Store::open(&logs.oidb).expect("open");
+    let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
+    // Both sides must answer the same.
+    for i in 0..workload::INTENTS {
+        let ours = store
+            .get_events(w.intent(i), EventFilter::new().limit(100).newest_first())
+            .expect("get_events");
+        let theirs = sqlite_side::get_events_newest(&conn, w.intent(i), 100);
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
+    }
+    let mut sqlite = Measure::default();
+    for run in 0..cfg.runs {
+        progress(&format!("get_events, run {}/{}", run + 1, cfg.runs));
+        let intents: Vec<&str> = {
+            let mut rng = Rng::new(7 + run as u64);
+            (0..cfg.get_events_queries)
+                .map(|_| w.intent(rng.below(workload::INTENTS)))
+                .collect()
+        };
+        let start = Instant::now();
+        for intent in &intents {
+            let events = store
+                .get_events(intent, EventFilter::new().limit(100).newest_first())
+                .expect("get_events");
+            std::hint::black_box(events);
+        }
+        s.oidb
+            .push(per_second(intents.len() as f64, start.elapsed()));
+        let start = Instant::now();
+        for intent in &intents {
+            std::hint::black_box(sqlite_side::get_events_newest(&conn, intent, 100));
+        }
+        sqlite.push(per_second(intents.len() as f64, start.elapsed()));
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+/// Whether both sides read back the same event.
+fn same_event(ours: &oidb::Event, theirs: &sqlite_side::SqlEvent) -> bool {
+    i64::try_from(ours.position) == Ok(theirs.position)
+        && ours.id == theirs.id
+        && ours.intent_id == theirs.intent_id
+        && ours.event_type.as_str() == theirs.event_type
+        && ours.actor == theirs.actor
+        && ours.created_at == theirs.created_at
+        && ours.payload == theirs.payload
+}
+
+fn type_in_window(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "type_in_time_window",
+        format!(
+            "events of one type in a time window (a fifth of the log), limit 1000 ({} queries per run)",
+            cfg.window_queries
+        ),
+        "queries/s",
+        Goal::TimesSqliteAtLeast(2.0),
+    );
+    let store = Store::open(&logs.oidb).expect("open");
+    let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
+    let span = cfg.events as i64 * workload::TIME_STEP_MICROS;
+    let queries = |seed: u64, n: usize| -> Vec<(usize, i64, i64)> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|_| {
+                let since = workload::START_MICROS + (rng.below(800) as i64 * span) / 1000;
+                (rng.below(workload::TYPES), since, since + span / 5)
+            })
+            .collect()
+    };
+    let oidb_query = |(kind, since, until): (usize, i64, i64)| {
+        Query::new()
+            .event_type(w.event_type(kind).clone())
+            .since(Workload::created_at(since))
+            .until(Workload::created_at(until))
+            .limit(1000)
+    };
+    for q in queries(99, 10) {
+        let ours = store.query(&oidb_query(q)).expect("query").events;
+        let theirs = sqlite_side::type_in_window(&conn, w.type_name(q.0), q.1, q.2, 1000);
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
+    }
+    let mut sqlite = Measure::default();
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "type in time window, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
+        let qs = queries(11 + run as u64, cfg.window_queries);
+        let start = Instant::now();
+        for q in &qs {
+            std::hint::black_box(store.query(&oidb_query(*q)).expect("query"));
+        }
+        s.oidb.push(per_second(qs.len() as f64, start.elapsed()));
+        let start = Instant::now();
+        for &(kind, since, until) in &qs {
+            std::hint::black_box(sqlite_side::type_in_window(
+                &conn,
+                w.type_name(kind),
+                since,
+                until,
+                1000,
+            ));
+        }
+        sqlite.push(per_second(qs.len() as f64, start.elapsed()));
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+fn full_scan(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "full_scan",
+        format!("full scan into events ({} events)", cfg.events),
+        "events/s",
+        Goal::TimesSqliteAtLeast(2.0),
+    );
+    s.note = "the floor reads the JSONL file and parses each line".into();
+    let store = Store::open(&logs.oidb).expect("open");
+    let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
+    let (mut sqlite, mut floor) = (Measure::default(), Measure::default());
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!("full scan, run {}/{}", run + 1, runs));
+        let start = Instant::now();
+        let mut count = 0u64;
+        for event in store.scan(1).expect("scan") {
+            std::hint::black_box(event.expect("event"));
+            count += 1;
+        }
+        assert_eq!(count, cfg.events);
+        s.oidb.push(per_second(count as f64, start.elapsed()));
+        let start = Instant::now();
+        let count = sqlite_side::scan(&conn);
+        assert_eq!(count, cfg.events);
+        sqlite.push(per_second(count as f64, start.elapsed()));
+        let start = Instant::now();
+        let count = floor_scan(&logs.floor);
+        assert_eq!(count, cfg.events);
+        floor.push(per_second(count as f64, start.elapsed()));
+    }
+    s.sqlite = Some(sqlite);
+    s.floor = Some(floor);
+    s
+}
+
+fn floor_scan(path: &Path) -> u64 {
+    use std::io::BufRead as _;
+    let file = std::io::BufReader::new(std::fs::File::open(path).expect("open floor"));
+    let mut count = 0;
+    for line in file.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(&line.expect("line")).expect("JSON line");
+        std::hint::black_box(value);
+        count += 1;
+    }
+    count
+}
+
+fn peak_memory(cfg: &Config) -> Scenario {
+    let mut s = Scenario::new(
+        "peak_rss",
+        format!(
+            "peak memory appending {} events, default settings, {} per commit",
+            cfg.events, cfg.batch
+        ),
+        "MiB",
+        Goal::AtMost(64.0),
+    );
+    progress("peak memory (child processes)");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let path = cfg.path("rss.oidb");
+    let (peak, baseline) = child::measure_rss("oidb", &path, cfg.events);
+    s.oidb.push(mib(peak));
+    remove(&path);
+    let path = cfg.path("rss.sqlite");
+    let (sqlite_peak, _) = child::measure_rss("sqlite", &path, cfg.events);
+    s.sqlite = Some(Measure {
+        runs: vec![mib(sqlite_peak)],
+    });
+    remove(&path);
+    s.note = format!(
+        "VmHWM of a child process that generates and appends the events; the process alone, before \
+         opening anything, peaks at {:.1} MiB; SQLite runs with its cache at 32 MiB like oidb's",
+        mib(baseline)
+    );
+    s
+}
+
+fn open_times(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "open",
+        format!("open a {}-event file (clean close)", cfg.events),
+        "ms",
+        Goal::AtMost(20.0),
+    );
+    s.note =
+        "SQLite's figure includes its first read (max(position)), since it opens lazily".into();
+    let mut sqlite = Measure::default();
+    for run in 0..cfg.runs {
+        progress(&format!("open, run {}/{}", run + 1, cfg.runs));
+        let start = Instant::now();
+        let store = Store::open(&logs.oidb).expect("open");
+        std::hint::black_box(store.last_position().expect("last position"));
+        s.oidb.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(store);
+        let start = Instant::now();
+        let conn = rusqlite::Connection::open(&logs.sqlite).expect("open");
+        std::hint::black_box(sqlite_side::last_position(&conn));
+        sqlite.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(conn);
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+fn reopen_after_kill(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "reopen_after_kill",
+        format!(
+            "reopen the {}-event file after SIGKILL of a process appending to it",
+            cfg.events
+        ),
+        "ms",
+        Goal::Report,
+    );
+    let mut sqlite = Measure::default();
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!("reopen after kill, run {}/{}", run + 1, runs));
+        let start_index = cfg.events + 1_000_000 * (run as u64 + 1);
+        let before = Store::open(&logs.oidb)
+            .expect("open")
+            .last_position()
+            .expect("last");
+        child::kill_while_appending("oidb", &logs.oidb, start_index, Duration::from_millis(300));
+        let start = Instant::now();
+        let store = Store::open(&logs.oidb).expect("reopen after kill");
+        let after = store.last_position().expect("last position");
+        s.oidb.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(after > before, "the killed child committed nothing");
+        drop(store);
+
+        child::kill_while_appending(
+            "sqlite",
+            &logs.sqlite,
+            start_index,
+            Duration::from_millis(300),
+        );
+        let start = Instant::now();
+        let conn = rusqlite::Connection::open(&logs.sqlite).expect("reopen after kill");
+        std::hint::black_box(sqlite_side::last_position(&conn));
+        sqlite.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child::run(&args[i + 1..]);
+        return;
+    }
+    let cfg = Config::from_env();
+    let json_path = std::env::var_os("OIDB_BENCH_JSON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/oidb-bench.json"),
+        PathBuf::from,
+    );
+    let machine = machine::describe(cfg.dir.path());
+    progress(&format!(
+        "{} mode, {} events; files in {}; machine {machine}",
+        if cfg.quick { "quick" } else { "full" },
+        cfg.events,
+        cfg.dir.path().display()
+    ));
+    let started = Instant::now();
+    let w = Arc::new(Workload::new());
+    let mut scenarios = vec![durable_single(&cfg, &w), durable_threads(&cfg, &w)];
+    let (batched, logs) = batched(&cfg, &w);
+    scenarios.push(batched);
+    scenarios.push(get_events_newest(&cfg, &w, &logs));
+    scenarios.push(type_in_window(&cfg, &w, &logs));
+    scenarios.push(full_scan(&cfg, &logs));
+    scenarios.push(file_size(&cfg, &logs));
+    scenarios.push(peak_memory(&cfg));
+    scenarios.push(open_times(&cfg, &logs));
+    scenarios.push(reopen_after_kill(&cfg, &logs));
+
+    let table = report::table(&scenarios);
+    println!("{table}");
+    let header = json!({
+        "quick": cfg.quick,
+        "events": cfg.events,
+        "runs": cfg.runs,
+        "machine": machine,
+        "seconds": started.elapsed().as_secs_f64(),
+        "command": if cfg.quick { "OIDB_BENCH_QUICK=1 cargo bench --bench compare" } else { "cargo bench --bench compare" },
+    });
+    report::write_json(&json_path, header, &scenarios);
+    progress(&format!(
+        "done in {:.0} s; figures in {}",
+        started.elapsed().as_secs_f64(),
+        json_path.display()
+    ));
+}
