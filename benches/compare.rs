@@ -21,6 +21,8 @@ mod floor_side;
 mod machine;
 #[path = "compare/report.rs"]
 mod report;
+#[path = "compare/sides.rs"]
+mod sides;
 #[path = "compare/sqlite_side.rs"]
 mod sqlite_side;
 #[path = "compare/workload.rs"]
@@ -34,6 +36,7 @@ use oidb::{EventFilter, Query, Store};
 use serde_json::json;
 
 use report::{Goal, Measure, Scenario};
+use sides::{FloorLog, Log, OidbLog, SqliteLog};
 use sqlite_side::Synchronous;
 use workload::{Rng, Workload};
 
@@ -148,7 +151,7 @@ fn fill_sqlite(
     while next < range.end {
         let end = (next + batch).min(range.end);
         let rows: Vec<_> = (next..end)
-            .map(|i| sqlite_side::row(w, w.event(i)))
+            .map(|i| sqlite_side::row(w, &w.event(i)))
             .collect();
         let start = Instant::now();
         sqlite_side::append_batch(conn, &rows);
@@ -179,6 +182,66 @@ fn fill_floor(
 
 // ---- scenarios ----
 
+/// A fresh log of each side: oidb, SQLite FULL, SQLite NORMAL, the floor.
+fn fresh_logs<'w>(cfg: &Config, w: &'w Workload, name: &str) -> Vec<Box<dyn Log + 'w>> {
+    let paths = [
+        cfg.path(&format!("{name}.oidb")),
+        cfg.path(&format!("{name}.sqlite")),
+        cfg.path(&format!("{name}-normal.sqlite")),
+        cfg.path(&format!("{name}.jsonl")),
+    ];
+    for path in &paths {
+        remove(path);
+    }
+    let [oidb, sqlite, normal, floor] = paths;
+    vec![
+        Box::new(OidbLog::create(w, oidb)),
+        Box::new(SqliteLog::create(w, sqlite, Synchronous::Full)),
+        Box::new(SqliteLog::create(w, normal, Synchronous::Normal)),
+        Box::new(FloorLog::create(w, floor)),
+    ]
+}
+
+/// Appends events `range` to every log, `batch` per commit, the sides taking turns batch by
+/// batch so that they meet the same machine; returns the time each side spent writing.
+fn append_in_turns(
+    logs: &mut [Box<dyn Log + '_>],
+    w: &Workload,
+    range: std::ops::Range<u64>,
+    batch: u64,
+    one_commit_per_event: bool,
+) -> Vec<Duration> {
+    let mut spent = vec![Duration::ZERO; logs.len()];
+    let mut next = range.start;
+    let mut turn = 0;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let events: Vec<_> = (next..end).map(|i| w.event(i)).collect();
+        // Rotate who goes first, so no side always follows the same neighbour.
+        for k in 0..logs.len() {
+            let i = (turn + k) % logs.len();
+            let log = &mut logs[i];
+            log.prepare(&events);
+            spent[i] += if one_commit_per_event {
+                log.append_each()
+            } else {
+                log.append_all()
+            };
+        }
+        turn += 1;
+        next = end;
+    }
+    spent
+}
+
+/// Files the four sides' results into a scenario: oidb, SQLite FULL, SQLite NORMAL, the floor.
+fn file_rates(s: &mut Scenario, rates: &[Measure]) {
+    s.oidb = rates[0].clone();
+    s.sqlite = Some(rates[1].clone());
+    s.sqlite_normal = Some(rates[2].clone());
+    s.floor = Some(rates[3].clone());
+}
+
 fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
     let mut s = Scenario::new(
         "durable_single_append",
@@ -189,8 +252,8 @@ fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
         "events/s",
         Goal::TimesSqliteAtLeast(1.0),
     );
-    let (mut sqlite, mut normal, mut floor) =
-        (Measure::default(), Measure::default(), Measure::default());
+    s.note = "the sides take turns, 25 appends at a time, so each meets the same disk".into();
+    let mut rates = vec![Measure::default(); 4];
     let timed = cfg.prefill..cfg.prefill + cfg.durable_appends;
     for run in 0..cfg.runs {
         progress(&format!(
@@ -198,56 +261,17 @@ fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
             run + 1,
             cfg.runs
         ));
-        {
-            let path = cfg.path("single.oidb");
-            let store = Store::open(&path).expect("open");
-            fill_oidb(&store, w, 0..cfg.prefill, cfg.batch);
-            let events: Vec<_> = timed.clone().map(|i| w.new_event(&w.event(i))).collect();
-            let start = Instant::now();
-            for event in events {
-                store.append(event).expect("append");
-            }
-            s.oidb
-                .push(per_second(cfg.durable_appends as f64, start.elapsed()));
-            drop(store);
-            remove(&path);
+        let mut logs = fresh_logs(cfg, w, "single");
+        append_in_turns(&mut logs, w, 0..cfg.prefill, cfg.batch, false);
+        let spent = append_in_turns(&mut logs, w, timed.clone(), 25, true);
+        for (rate, spent) in rates.iter_mut().zip(spent) {
+            rate.push(per_second(cfg.durable_appends as f64, spent));
         }
-        for (sync, measure) in [
-            (Synchronous::Full, &mut sqlite),
-            (Synchronous::Normal, &mut normal),
-        ] {
-            let path = cfg.path("single.sqlite");
-            let mut conn = sqlite_side::open(&path, sync);
-            fill_sqlite(&mut conn, w, 0..cfg.prefill, cfg.batch);
-            let rows: Vec<_> = timed
-                .clone()
-                .map(|i| sqlite_side::row(w, w.event(i)))
-                .collect();
-            let start = Instant::now();
-            for row in &rows {
-                sqlite_side::append_one(&conn, row);
-            }
-            measure.push(per_second(cfg.durable_appends as f64, start.elapsed()));
-            drop(conn);
-            remove(&path);
-        }
-        {
-            let path = cfg.path("single.jsonl");
-            let file = floor_side::open(&path);
-            fill_floor(&file, w, 0..cfg.prefill, cfg.batch);
-            let lines: Vec<_> = timed.clone().map(|i| w.jsonl_line(&w.event(i))).collect();
-            let start = Instant::now();
-            for line in &lines {
-                floor_side::append_durable(&file, line);
-            }
-            floor.push(per_second(cfg.durable_appends as f64, start.elapsed()));
-            drop(file);
-            remove(&path);
-        }
+        let paths: Vec<PathBuf> = logs.iter().map(|l| l.path().to_path_buf()).collect();
+        drop(logs);
+        paths.iter().for_each(|p| remove(p));
     }
-    s.sqlite = Some(sqlite);
-    s.sqlite_normal = Some(normal);
-    s.floor = Some(floor);
+    file_rates(&mut s, &rates);
     s
 }
 
@@ -344,7 +368,7 @@ fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Scenario {
             let ready = Arc::new(Barrier::new(cfg.threads as usize));
             let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
                 let rows: Vec<_> = (0..per_thread)
-                    .map(|k| sqlite_side::row(&w2, w2.event(index(t, k))))
+                    .map(|k| sqlite_side::row(&w2, &w2.event(index(t, k))))
                     .collect();
                 ready.wait();
                 let started = Instant::now();
@@ -431,51 +455,27 @@ fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
         "events/s",
         Goal::TimesSqliteAtLeast(1.5),
     );
-    s.note = "the floor calls fdatasync once per batch".into();
-    let logs = Logs {
-        oidb: cfg.path("log.oidb"),
-        sqlite: cfg.path("log.sqlite"),
-        floor: cfg.path("log.jsonl"),
-    };
-    let (mut sqlite, mut normal, mut floor) =
-        (Measure::default(), Measure::default(), Measure::default());
+    s.note = "the floor calls fdatasync once per batch; the sides take turns batch by batch".into();
+    let mut rates = vec![Measure::default(); 4];
+    let mut kept = None;
     for run in 0..cfg.runs {
         progress(&format!("batched appends, run {}/{}", run + 1, cfg.runs));
-        {
-            remove(&logs.oidb);
-            let store = Store::open(&logs.oidb).expect("open");
-            let spent = fill_oidb(&store, w, 0..cfg.events, cfg.batch);
-            s.oidb.push(per_second(cfg.events as f64, spent));
+        let mut logs = fresh_logs(cfg, w, "log");
+        let spent = append_in_turns(&mut logs, w, 0..cfg.events, cfg.batch, false);
+        for (rate, spent) in rates.iter_mut().zip(spent) {
+            rate.push(per_second(cfg.events as f64, spent));
         }
-        for (sync, measure) in [
-            (Synchronous::Full, &mut sqlite),
-            (Synchronous::Normal, &mut normal),
-        ] {
-            let path = if sync == Synchronous::Full {
-                logs.sqlite.clone()
-            } else {
-                cfg.path("normal.sqlite")
-            };
-            remove(&path);
-            let mut conn = sqlite_side::open(&path, sync);
-            let spent = fill_sqlite(&mut conn, w, 0..cfg.events, cfg.batch);
-            measure.push(per_second(cfg.events as f64, spent));
-            drop(conn);
-            if sync == Synchronous::Normal {
-                remove(&path);
-            }
-        }
-        {
-            remove(&logs.floor);
-            let file = floor_side::open(&logs.floor);
-            let spent = fill_floor(&file, w, 0..cfg.events, cfg.batch);
-            floor.push(per_second(cfg.events as f64, spent));
-        }
+        let paths: Vec<PathBuf> = logs.iter().map(|l| l.path().to_path_buf()).collect();
+        drop(logs);
+        remove(&paths[2]);
+        kept = Some(Logs {
+            oidb: paths[0].clone(),
+            sqlite: paths[1].clone(),
+            floor: paths[3].clone(),
+        });
     }
-    s.sqlite = Some(sqlite);
-    s.sqlite_normal = Some(normal);
-    s.floor = Some(floor);
-    (s, logs)
+    file_rates(&mut s, &rates);
+    (s, kept.expect("at least one run"))
 }
 
 fn file_size(cfg: &Config, logs: &Logs) -> Scenario {

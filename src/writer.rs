@@ -9,9 +9,11 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
-use parking_lot::Mutex;
+use crossbeam_channel::{unbounded, Sender};
+use parking_lot::{Condvar, Mutex};
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 use uuid::Uuid;
@@ -90,11 +92,18 @@ pub(crate) struct WriteConfig {
     pub(crate) max_payload_bytes: usize,
 }
 
-type Reply = Sender<Result<Vec<Appended>>>;
+/// What a waiting caller is told: its answer, or that it is to lead the next commit.
+enum Signal {
+    Done(Result<Vec<Appended>>),
+    Lead,
+}
+
+type Reply = Sender<Signal>;
 
 struct Request {
     events: Vec<Prepared>,
     reply: Reply,
+    caller: ThreadId,
 }
 
 /// An event as the caller handed it, with the checks and encodings that need no store done
@@ -130,6 +139,10 @@ struct WriterState {
     names: Names,
     unflushed: bool,
     failed: Option<String>,
+    /// The threads whose requests the last commit answered: most call again at once.
+    last_callers: HashSet<ThreadId>,
+    /// How long the last commit took.
+    last_commit: Duration,
 }
 
 impl WriterState {
@@ -156,6 +169,8 @@ impl WriterState {
                 names: Names::default(),
                 unflushed: false,
                 failed: None,
+                last_callers: HashSet::new(),
+                last_commit: Duration::ZERO,
             }
         };
         txn.abort()?;
@@ -192,6 +207,8 @@ pub(crate) struct Writer {
     db: Arc<redb::Database>,
     config: WriteConfig,
     queue: Mutex<Vec<Request>>,
+    /// Signalled whenever a request joins the queue.
+    arrived: Condvar,
     state: Mutex<WriterState>,
     listener: Arc<dyn CommitListener>,
 }
@@ -207,6 +224,7 @@ impl Writer {
             db,
             config,
             queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
             state: Mutex::new(state),
             listener,
         })
@@ -222,39 +240,97 @@ impl Writer {
             .into_iter()
             .map(|new| Prepared::new(new, &self.config))
             .collect();
-        let (reply, answer) = bounded(1);
-        self.queue.lock().push(Request { events, reply });
-        self.lead_until_answered(&answer)
+        let (reply, signals) = unbounded();
+        self.queue.lock().push(Request {
+            events,
+            reply,
+            caller: std::thread::current().id(),
+        });
+        self.arrived.notify_one();
+        self.lead_while_queued();
+        loop {
+            match signals.recv() {
+                Ok(Signal::Done(result)) => return result,
+                Ok(Signal::Lead) => self.lead_while_queued(),
+                Err(_) => {
+                    return Err(Error::NeedsReopen(
+                        "the writer stopped while handling this append".into(),
+                    ))
+                }
+            }
+        }
     }
 
-    fn lead_until_answered(
-        &self,
-        answer: &Receiver<Result<Vec<Appended>>>,
-    ) -> Result<Vec<Appended>> {
-        let answered = || match answer.try_recv() {
-            Ok(result) => Some(result),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(Error::NeedsReopen(
-                "the writer stopped while handling this append".into(),
-            ))),
-        };
+    /// Commits the queued requests as one group if no one else is committing, and makes sure
+    /// that whatever was queued meanwhile gets a leader.
+    ///
+    /// Whoever lets go of the commit lock looks at the queue afterwards: a request queued while
+    /// the lock was held found it taken and waits for that look. A leader that committed a group
+    /// hands the next one to the first waiting caller (so its own caller gets its answer now);
+    /// one that found nothing to commit tries again.
+    fn lead_while_queued(&self) {
         loop {
-            if let Some(result) = answered() {
-                return result;
+            let Some(mut state) = self.state.try_lock() else {
+                return;
+            };
+            let group = self.gather(&state);
+            let led = !group.is_empty();
+            if led {
+                let started = Instant::now();
+                state.last_callers = group.iter().map(|r| r.caller).collect();
+                self.commit_group(&mut state, group);
+                state.last_commit = started.elapsed();
             }
-            let mut state = self.state.lock();
-            // A leader answers every request it took before it lets go of the lock, so either our
-            // answer is here now or our request is still queued and we lead the next group.
-            if let Some(result) = answered() {
-                return result;
+            drop(state);
+            match self.queue.lock().first() {
+                None => return,
+                Some(next) if led => {
+                    let _ = next.reply.send(Signal::Lead);
+                    return;
+                }
+                Some(_) => {}
             }
-            let group = std::mem::take(&mut *self.queue.lock());
-            self.commit_group(&mut state, group);
         }
+    }
+
+    /// Takes the queued requests as the next group, first giving the callers of the last group a
+    /// moment to queue again.
+    ///
+    /// Callers that each wait for their own answer queue their next request only once answered,
+    /// which is after the leader that follows has already taken the queue: without a pause the
+    /// group splits into two that alternate, each half the size. The pause ends as soon as every
+    /// recent caller is back, and lasts at most a quarter of the last commit (at most 1 ms), so a
+    /// caller who does not come back costs little next to the commit itself.
+    fn gather(&self, state: &WriterState) -> Vec<Request> {
+        let mut queue = self.queue.lock();
+        let callers: HashSet<ThreadId> = state
+            .last_callers
+            .iter()
+            .copied()
+            .chain(queue.iter().map(|r| r.caller))
+            .collect();
+        if queue.len() < callers.len() {
+            let deadline = Instant::now() + (state.last_commit / 4).min(Duration::from_millis(1));
+            while queue.len() < callers.len() {
+                if self.arrived.wait_until(&mut queue, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        std::mem::take(&mut *queue)
     }
 
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
     pub(crate) fn flush(&self) -> Result<()> {
+        let flushed = self.flush_holding_lock();
+        // Appends queued while the lock was held wait for whoever held it to look at the queue.
+        if let Some(next) = self.queue.lock().first() {
+            let _ = next.reply.send(Signal::Lead);
+        }
+        flushed
+    }
+
+    fn flush_holding_lock(&self) -> Result<()> {
         let mut state = self.state.lock();
         if !state.unflushed {
             return Ok(());
@@ -273,7 +349,9 @@ impl Writer {
         }
         if let Some(reason) = &state.failed {
             for request in group {
-                let _ = request.reply.send(Err(Error::NeedsReopen(reason.clone())));
+                let _ = request
+                    .reply
+                    .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()))));
             }
             return;
         }
@@ -313,7 +391,7 @@ impl Writer {
                             })
                             .collect()
                     });
-                    let _ = reply.send(answer);
+                    let _ = reply.send(Signal::Done(answer));
                 }
             }
             Err(error) => {
@@ -328,7 +406,7 @@ impl Writer {
                         Ok(_) => Error::NeedsReopen(message.clone()),
                         Err(own) => own,
                     };
-                    let _ = reply.send(Err(failure));
+                    let _ = reply.send(Signal::Done(Err(failure)));
                 }
             }
         }

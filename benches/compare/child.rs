@@ -57,7 +57,7 @@ fn append_batches(side: &str, path: &Path, workload: &Workload, count: u64) {
             while next < count {
                 let end = (next + 1_000).min(count);
                 let rows: Vec<_> = (next..end)
-                    .map(|i| sqlite_side::row(workload, workload.event(i)))
+                    .map(|i| sqlite_side::row(workload, &workload.event(i)))
                     .collect();
                 sqlite_side::append_batch(&mut conn, &rows);
                 next = end;
@@ -89,7 +89,7 @@ fn append_until_killed(side: &str, path: &Path, workload: &Workload, start: u64)
         "sqlite" => {
             let conn = sqlite_side::open(path, Synchronous::Full);
             for i in start.. {
-                sqlite_side::append_one(&conn, &sqlite_side::row(workload, workload.event(i)));
+                sqlite_side::append_one(&conn, &sqlite_side::row(workload, &workload.event(i)));
                 if i == start {
                     announce();
                 }

@@ -78,14 +78,14 @@ pub struct Row<'w> {
     payload: String,
 }
 
-pub fn row<'w>(workload: &'w Workload, g: Generated) -> Row<'w> {
+pub fn row<'w>(workload: &'w Workload, g: &Generated) -> Row<'w> {
     Row {
         id: g.id.into_bytes(),
         intent_id: workload.intent(g.intent),
         event_type: workload.type_name(g.kind),
         actor: workload.actor(g.actor),
         created_at: g.created_at_micros,
-        payload: g.payload_json,
+        payload: g.payload_json.clone(),
     }
 }
 
