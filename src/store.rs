@@ -299,7 +299,7 @@ impl Store {
     /// # Errors
     /// As [`Store::append`].
     pub fn append_outcome(&self, event: NewEvent) -> Result<Appended> {
-        let mut appended = self.inner.writer.append(vec![event])?;
+        let mut appended = self.inner.writer.append(vec![event]).map_err(|r| r.error)?;
         appended.pop().ok_or(Error::Closed)
     }
 
@@ -321,7 +321,10 @@ impl Store {
         &self,
         events: impl IntoIterator<Item = NewEvent>,
     ) -> Result<Vec<Appended>> {
-        self.inner.writer.append(events.into_iter().collect())
+        self.inner
+            .writer
+            .append(events.into_iter().collect())
+            .map_err(|r| r.error)
     }
 
     /// Appends an event by this store's actor (see [`StoreBuilder::actor`]), as OpenIntent's

@@ -89,7 +89,21 @@ pub(crate) struct WriteConfig {
     pub(crate) max_payload_bytes: usize,
 }
 
-type Reply = Sender<Result<Vec<Appended>>>;
+/// Why a request failed, and which of its events (by index) failed, when one did.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) index: Option<usize>,
+    pub(crate) error: Error,
+}
+
+impl From<Error> for Refused {
+    fn from(error: Error) -> Self {
+        Refused { index: None, error }
+    }
+}
+
+type Outcome = std::result::Result<Vec<Appended>, Refused>;
+type Reply = Sender<Outcome>;
 
 struct Request {
     events: Vec<NewEvent>,
@@ -164,7 +178,7 @@ impl Writer {
 
     /// Appends `events` atomically: all are written, or none. Blocks until they are committed
     /// (and, under [`Durability::Immediate`], on disk).
-    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Outcome {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -173,16 +187,14 @@ impl Writer {
         self.lead_until_answered(&answer)
     }
 
-    fn lead_until_answered(
-        &self,
-        answer: &Receiver<Result<Vec<Appended>>>,
-    ) -> Result<Vec<Appended>> {
+    fn lead_until_answered(&self, answer: &Receiver<Outcome>) -> Outcome {
         let answered = || match answer.try_recv() {
             Ok(result) => Some(result),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(Error::NeedsReopen(
                 "the writer stopped while handling this append".into(),
-            ))),
+            )
+            .into())),
         };
         loop {
             if let Some(result) = answered() {
@@ -219,11 +231,13 @@ impl Writer {
         }
         if let Some(reason) = &state.failed {
             for request in group {
-                let _ = request.reply.send(Err(Error::NeedsReopen(reason.clone())));
+                let _ = request
+                    .reply
+                    .send(Err(Error::NeedsReopen(reason.clone()).into()));
             }
             return;
         }
-        let mut answers: Vec<Result<Vec<Appended>>> = Vec::with_capacity(group.len());
+        let mut answers: Vec<Outcome> = Vec::with_capacity(group.len());
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
         let outcome =
@@ -249,7 +263,7 @@ impl Writer {
                 }
                 for (request, answer) in group.into_iter().zip(answers) {
                     let failure = match answer {
-                        Ok(_) => Error::NeedsReopen(message.clone()),
+                        Ok(_) => Error::NeedsReopen(message.clone()).into(),
                         Err(own) => own,
                     };
                     let _ = request.reply.send(Err(failure));
@@ -264,7 +278,7 @@ impl Writer {
         &self,
         state: &mut WriterState,
         group: &[Request],
-        answers: &mut Vec<Result<Vec<Appended>>>,
+        answers: &mut Vec<Outcome>,
         new_events: &mut Vec<Event>,
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
@@ -417,7 +431,7 @@ fn plan(
     state: &WriterState,
     config: &WriteConfig,
     events: &[NewEvent],
-) -> Result<Plan> {
+) -> std::result::Result<Plan, Refused> {
     let mut plan = Plan {
         events: Vec::with_capacity(events.len()),
         heads: HashMap::new(),
@@ -426,96 +440,123 @@ fn plan(
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
     };
-    let mut ids_in_request = HashSet::new();
+    let mut ids = HashSet::new();
     let mut next_position = state.next_position;
-    for new in events {
-        let payload_json = validate(new, config)?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
-        if !ids_in_request.insert(id) {
-            return Err(Error::Conflict {
-                id,
-                reason: "the same id appears twice in one batch".into(),
-            });
-        }
-        if let Some(stored) = stored_with_id(tables, id)? {
-            if let Some(field) = new.differs_from(&stored) {
-                return Err(Error::Conflict {
-                    id,
-                    reason: format!("`{field}` differs"),
-                });
-            }
-            plan.events.push(Step::Existing(Box::new(stored)));
-            continue;
-        }
-
-        let mut head = match plan.heads.get(&new.intent_id) {
-            Some(head) => Some(head.clone()),
-            None => tables
-                .intents
-                .get(new.intent_id.as_str())?
-                .map(|g| IntentHead::decode(g.value(), &new.intent_id))
-                .transpose()?,
-        };
-        let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
-        check_expected_sequence(new, last_sequence)?;
-        let previous_event_hash = head.as_ref().map(|h| format_hash(&h.last_hash));
-        let position = next_position;
-        let mut event = Event {
-            position,
-            id,
-            intent_id: new.intent_id.clone(),
-            event_type: new.event_type.clone(),
-            actor: new.actor.clone(),
-            payload: new.payload.clone(),
-            created_at: new.created_at.unwrap_or_else(time::now),
-            sequence: last_sequence + 1,
-            previous_event_hash,
-            event_hash: String::new(),
-            trace_id: new.trace_id.clone(),
-            parent_event_id: new.parent_event_id.clone(),
-            level: new.level,
-            proof: new.proof.clone(),
-        };
-        let digest = HashInput::of(&event)
-            .digest()
-            .map_err(|e| Error::InvalidEvent {
-                field: "payload",
-                reason: e.to_string(),
-            })?;
-        event.event_hash = format_hash(&digest);
-        if let Some(given) = &new.chain {
-            check_given_chain(&event, given)?;
-        }
-
-        let type_code = name_code(
+    for (index, new) in events.iter().enumerate() {
+        plan_event(
             tables,
             state,
+            config,
             &mut plan,
-            NameKind::EventType,
-            event.event_type.as_str(),
-        )?;
-        let actor_code = name_code(tables, state, &mut plan, NameKind::Actor, &event.actor)?;
-        let intent_code = advance_head(&mut plan, head.take(), &event, digest);
-
-        let proof_json = event.proof.as_ref().map(Value::to_string);
-        let record = format::encode_record(&event, &payload_json, proof_json.as_deref())?;
-        let facts: Facts = (
-            time::to_micros(event.created_at),
-            type_code,
-            actor_code,
-            event.level.code(),
-        );
-        let trace_code = event.trace_id.as_deref().and_then(format::trace_code);
-        plan.events.push(Step::New(Box::new(Row {
-            event,
-            record,
-            facts,
-            intent_code,
-            trace_code,
-        })));
-        next_position += 1;
+            &mut ids,
+            &mut next_position,
+            new,
+        )
+        .map_err(|error| Refused {
+            index: Some(index),
+            error,
+        })?;
     }
     Ok(plan)
+}
+
+/// Checks one event of a request against the store and the events planned before it, and adds
+/// its rows (or its stored twin) to the plan.
+fn plan_event(
+    tables: &mut Tables<'_>,
+    state: &WriterState,
+    config: &WriteConfig,
+    plan: &mut Plan,
+    ids: &mut HashSet<Uuid>,
+    next_position: &mut Position,
+    new: &NewEvent,
+) -> Result<()> {
+    let payload_json = validate(new, config)?;
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    if !ids.insert(id) {
+        return Err(Error::Conflict {
+            id,
+            reason: "the same id appears twice in one batch".into(),
+        });
+    }
+    if let Some(stored) = stored_with_id(tables, id)? {
+        if let Some(field) = new.differs_from(&stored) {
+            return Err(Error::Conflict {
+                id,
+                reason: format!("`{field}` differs"),
+            });
+        }
+        plan.events.push(Step::Existing(Box::new(stored)));
+        return Ok(());
+    }
+
+    let mut head = match plan.heads.get(&new.intent_id) {
+        Some(head) => Some(head.clone()),
+        None => tables
+            .intents
+            .get(new.intent_id.as_str())?
+            .map(|g| IntentHead::decode(g.value(), &new.intent_id))
+            .transpose()?,
+    };
+    let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
+    check_expected_sequence(new, last_sequence)?;
+    let previous_event_hash = head.as_ref().map(|h| format_hash(&h.last_hash));
+    let position = *next_position;
+    let mut event = Event {
+        position,
+        id,
+        intent_id: new.intent_id.clone(),
+        event_type: new.event_type.clone(),
+        actor: new.actor.clone(),
+        payload: new.payload.clone(),
+        created_at: new.created_at.unwrap_or_else(time::now),
+        sequence: last_sequence + 1,
+        previous_event_hash,
+        event_hash: String::new(),
+        trace_id: new.trace_id.clone(),
+        parent_event_id: new.parent_event_id.clone(),
+        level: new.level,
+        proof: new.proof.clone(),
+    };
+    let digest = HashInput::of(&event)
+        .digest()
+        .map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })?;
+    event.event_hash = format_hash(&digest);
+    if let Some(given) = &new.chain {
+        check_given_chain(&event, given)?;
+    }
+
+    let type_code = name_code(
+        tables,
+        state,
+        plan,
+        NameKind::EventType,
+        event.event_type.as_str(),
+    )?;
+    let actor_code = name_code(tables, state, plan, NameKind::Actor, &event.actor)?;
+    let intent_code = advance_head(plan, head.take(), &event, digest);
+
+    let proof_json = event.proof.as_ref().map(Value::to_string);
+    let record = format::encode_record(&event, &payload_json, proof_json.as_deref())?;
+    let facts: Facts = (
+        time::to_micros(event.created_at),
+        type_code,
+        actor_code,
+        event.level.code(),
+    );
+    let trace_code = event.trace_id.as_deref().and_then(format::trace_code);
+    plan.events.push(Step::New(Box::new(Row {
+        event,
+        record,
+        facts,
+        intent_code,
+        trace_code,
+    })));
+    *next_position += 1;
+    Ok(())
 }
 
 /// Moves the intent's head to `event` (creating the intent when it is new); returns its code.
