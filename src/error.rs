@@ -123,6 +123,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A consumer acknowledged a position the log has not reached.
+    #[error(
+        "consumer {consumer:?} cannot acknowledge position {position}: the log ends at {last}"
+    )]
+    AckBeyondLog {
+        /// The consumer.
+        consumer: String,
+        /// The position acknowledged.
+        position: u64,
+        /// The last position in the log.
+        last: u64,
+    },
+
     /// The store has been closed; open it again to go on.
     #[error("the store is closed; open it again")]
     Closed,

@@ -37,6 +37,8 @@ pub(crate) const BY_TIME: TableDefinition<(i64, u64), Facts> = TableDefinition::
 pub(crate) const INTENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("intents");
 /// `intent_names`: intent code -> intent id; the reverse of `intents`.
 pub(crate) const INTENT_NAMES: TableDefinition<u64, &str> = TableDefinition::new("intent_names");
+/// `consumers`: durable consumer name -> last acknowledged position.
+pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
 /// `names`: (kind, name) -> code, for event types and actors.
 pub(crate) const NAMES: TableDefinition<(u8, &str), u32> = TableDefinition::new("names");
 /// `codes`: (kind, code) -> name; the reverse of `names`.
@@ -248,6 +250,7 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
         txn.open_table(BY_TIME)?;
         txn.open_table(INTENTS)?;
         txn.open_table(INTENT_NAMES)?;
+        txn.open_table(CONSUMERS)?;
         txn.open_table(NAMES)?;
         txn.open_table(CODES)?;
     }

@@ -44,6 +44,7 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+mod consumer;
 mod error;
 mod event;
 mod event_type;
@@ -58,6 +59,7 @@ pub mod time;
 mod wire;
 mod writer;
 
+pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, Result};
 pub use event::{Event, Level, NewEvent, Position, Sequence};
 pub use event_type::EventType;
@@ -67,4 +69,10 @@ pub use query::{Cursor, EventFilter, Order, Page, Query};
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
+pub use subscribe::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 pub use writer::{Appended, Durability, MAX_NAME_BYTES};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -7,6 +7,7 @@
 //! batch is one request, so it is written whole or not at all.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -155,6 +156,7 @@ impl WriterState {
 pub(crate) struct Writer {
     db: Arc<redb::Database>,
     config: WriteConfig,
+    closed: AtomicBool,
     queue: Mutex<Vec<Request>>,
     state: Mutex<WriterState>,
     listener: Arc<dyn CommitListener>,
@@ -170,6 +172,7 @@ impl Writer {
         Ok(Writer {
             db,
             config,
+            closed: AtomicBool::new(false),
             queue: Mutex::new(Vec::new()),
             state: Mutex::new(state),
             listener,
@@ -179,6 +182,9 @@ impl Writer {
     /// Appends `events` atomically: all are written, or none. Blocks until they are committed
     /// (and, under [`Durability::Immediate`], on disk).
     pub(crate) fn append(&self, events: Vec<NewEvent>) -> Outcome {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed.into());
+        }
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -209,6 +215,46 @@ impl Writer {
             let group = std::mem::take(&mut *self.queue.lock());
             self.commit_group(&mut state, group);
         }
+    }
+
+    /// Refuses new appends, writes those already waiting, and makes everything durable.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        {
+            let mut state = self.state.lock();
+            let group = std::mem::take(&mut *self.queue.lock());
+            self.commit_group(&mut state, group);
+        }
+        self.flush()
+    }
+
+    /// Whether [`Writer::close`] has run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Runs `write` in a write transaction of its own, between groups, and commits it with the
+    /// store's durability. For small bookkeeping writes (consumer checkpoints).
+    pub(crate) fn write_exclusive<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
+        let mut txn = self.db.begin_write()?;
+        if matches!(self.config.durability, Durability::Deferred { .. }) {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Storage(e.into()))?;
+            state.unflushed = true;
+        }
+        let value = write(&txn)?;
+        txn.commit()?;
+        Ok(value)
     }
 
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).

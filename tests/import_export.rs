@@ -198,7 +198,7 @@ fn bad_lines_are_named() {
         .to_owned();
     let cases = [
         (format!("{good}\n{{not json\n"), 2, "not JSON"),
-        (format!("\n\n{{\"intent_id\": \"i\", \"event_type\": \"comment\"}}\n"), 3, "`id`"),
+        ("\n\n{\"intent_id\": \"i\", \"event_type\": \"comment\"}\n".to_owned(), 3, "`id`"),
         ("{\"id\": \"nope\", \"intent_id\": \"i\", \"event_type\": \"comment\"}".to_owned(), 1, "not a UUID"),
         (
             "{\"id\": \"81e74ef5-e8e2-4d94-8ed9-04759531985e\", \"intent_id\": \"i\", \"event_type\": \"comment\", \"created_at\": \"noon\"}".to_owned(),
