@@ -189,10 +189,25 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Import`] naming the line of input that cannot be read; a storage error.
+    /// [`Error::Import`] naming the line of input that cannot be read; [`Error::InvalidEvent`]
+    /// when the store refuses the events (an empty intent id, a value over the payload limit);
+    /// a storage error.
     pub fn import_gl(&self, input: impl BufRead, intent_id: &str) -> Result<ImportReport> {
+        self.import_gl_named(input, intent_id, "GL input")
+    }
+
+    /// As [`Store::import_gl`], naming the input (a file name) in errors.
+    ///
+    /// # Errors
+    /// As [`Store::import_gl`].
+    pub fn import_gl_named(
+        &self,
+        input: impl BufRead,
+        intent_id: &str,
+        source_name: &str,
+    ) -> Result<ImportReport> {
         let error = |line: usize, reason: String| Error::Import {
-            source_name: "GL input".to_owned(),
+            source_name: source_name.to_owned(),
             line,
             event_id: None,
             reason,
@@ -214,10 +229,7 @@ impl Store {
             );
         }
         let read = batch.len() as u64;
-        let appended = self.append_batch_outcome(batch).map_err(|e| match e {
-            Error::InvalidEvent { .. } => error(0, e.to_string()),
-            other => other,
-        })?;
+        let appended = self.append_batch_outcome(batch)?;
         let new = appended.iter().filter(|a| a.is_new()).count() as u64;
         Ok(ImportReport {
             read,

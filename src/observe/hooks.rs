@@ -1,7 +1,14 @@
 //! RFC-0008's stream hooks, called by a [`StreamRecorder`](super::StreamRecorder) and kept from
-//! hurting it: a hook that returns an error or panics is caught and reported as a
-//! [`HookFailure`], and the stream and its events go on. A hook that panicked is not called
-//! again for that stream (its state may be broken); one that returned an error is.
+//! hurting it: a hook that returns an error or panics is caught (`catch_unwind`) and reported as
+//! a [`HookFailure`], and the stream and its events go on. A hook that panicked is not called
+//! again for that stream, for none of its four methods (its state may be broken); one that
+//! returned an error is.
+//!
+//! Failures are reported, not logged into the intent: the recorder lists them
+//! ([`StreamRecorder::hook_failures`](super::StreamRecorder::hook_failures)) and its outcome
+//! returns them ([`StreamReport::hook_failures`](super::StreamReport::hook_failures)), the first
+//! [`StreamReport::MAX_HOOK_FAILURES`](super::StreamReport::MAX_HOOK_FAILURES) kept whole and the
+//! rest counted. The panic itself is still reported by Rust's panic hook (on stderr by default).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -293,5 +300,42 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic without a message".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct AlwaysErr;
+
+    impl StreamHooks for AlwaysErr {
+        fn on_token(&mut self, _: &str, _: &str) -> HookResult {
+            Err("no".into())
+        }
+    }
+
+    #[test]
+    fn failures_beyond_the_cap_are_counted() {
+        let mut hooks = HookSet::new(vec![Box::new(AlwaysErr)]);
+        for _ in 0..HookSet::MAX_KEPT + 50 {
+            hooks.call(HookName::OnToken, "s", |h| h.on_token("t", "s"));
+        }
+        assert_eq!(hooks.failures().len(), HookSet::MAX_KEPT);
+        assert_eq!(hooks.failures_not_kept(), 50);
+        assert!(hooks
+            .failures()
+            .iter()
+            .all(|f| !f.panicked && f.message == "no"));
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_both_payload_kinds() {
+        let text = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
+        assert_eq!(panic_message(text.as_ref()), "static");
+        let formatted = std::panic::catch_unwind(|| panic!("{} {}", "formatted", 1)).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), "formatted 1");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7_u8)).unwrap_err();
+        assert_eq!(panic_message(other.as_ref()), "a panic without a message");
     }
 }
