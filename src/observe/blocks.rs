@@ -1,10 +1,4 @@
 //! Reassembles GL's `thinking_*` and `code_*` runs (start, content…, end) into whole [`Block`]s.
-//!
-//! A run is grouped by its GL id when it has one, so runs with different ids may interleave.
-//! Events without an id belong, by position, to the open id-less run of their kind: a start opens
-//! one (inside any that is open, which it then hides until it ends), content goes to the
-//! innermost, an end closes it. Content with no open run opens one of its own; a run never ended
-//! is returned with no end time.
 
 use std::collections::HashMap;
 
@@ -23,7 +17,13 @@ pub enum BlockKind {
     Code,
 }
 
-/// A whole thinking or code block.
+/// A whole thinking or code block, from [`Store::blocks`].
+///
+/// A run is grouped by its GL id when it has one, so runs with different ids may interleave.
+/// Events without an id belong, by position, to the open id-less run of their kind: a start opens
+/// one (inside any that is open, which it then hides until it ends), content goes to the
+/// innermost, an end closes it. Content with no open run opens one of its own; a run never ended
+/// has no end time.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Block {
@@ -63,8 +63,8 @@ fn classify(kind: &EventType) -> Option<(BlockKind, Part)> {
 }
 
 impl Store {
-    /// The intent's thinking and code blocks, in the order they started (see the
-    /// [module docs](self) for how runs are grouped).
+    /// The intent's thinking and code blocks, in the order they started (see [`Block`] for how
+    /// runs are grouped).
     ///
     /// ```
     /// let store = oidb::Store::in_memory()?;

@@ -1,10 +1,4 @@
-//! What happens to an outcome a handle could not log when it was dropped.
-//!
-//! A handle ([`LlmRequestHandle`](super::LlmRequestHandle), [`ToolCallHandle`](super::ToolCallHandle),
-//! [`StreamRecorder`](super::StreamRecorder)) dropped without an outcome logs one itself. `Drop`
-//! cannot return an error and must not panic, so when that write fails (the store is closed, the
-//! disk is full, …) the failure is counted here, process-wide, with the last message kept:
-//! [`drop_log_failures`] lets a supervisor or a test see it. Nothing is printed.
+//! What happens to an outcome a handle could not log when it was dropped: counted, never raised.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,7 +17,13 @@ pub struct DropLogFailures {
     pub last_error: Option<String>,
 }
 
-/// Outcomes that dropped handles could not log (see the [module docs](self)).
+/// Outcomes that dropped handles could not log, since the process started.
+///
+/// A handle ([`LlmRequestHandle`](super::LlmRequestHandle), [`ToolCallHandle`](super::ToolCallHandle),
+/// [`StreamRecorder`](super::StreamRecorder)) dropped without an outcome logs one itself. `Drop`
+/// cannot return an error and must not panic, so when that write fails (the store is closed, the
+/// disk is full, …) the failure is counted here, process-wide, with the last message kept, for a
+/// supervisor or a test to see. Nothing is printed.
 ///
 /// ```
 /// let lost = oidb::observe::drop_log_failures();

@@ -1,17 +1,5 @@
 //! GL's LM-invoker events (`gllm_inference.schema.events`): read their JSON into an intent, and
 //! read them back.
-//!
-//! A GL event is `{id, value, level, type, timestamp, metadata}`. In oidb it becomes an event of
-//! the intent with:
-//!
-//! - `event_type`: the GL `type` (`thinking_start`, `code`, `activity`, `response`, …: the GL
-//!   variants of [`EventType`]; an unknown type is kept as [`EventType::Custom`]);
-//! - `level`: the GL `level`, by name (`TRACE` … `FATAL`; `WARNING` and `CRITICAL` too);
-//! - `created_at`: the GL `timestamp` (a naive ISO time is read as UTC);
-//! - `actor`: the store's actor;
-//! - `payload`: `{"block_id": <GL id or null>, "value": <GL value>, "metadata": <GL metadata>}`.
-//!
-//! [`GlEvent::from_event`] turns such an event back into its GL form.
 
 use std::io::BufRead;
 
@@ -23,6 +11,18 @@ use uuid::Uuid;
 use crate::{time, Error, Event, EventType, ImportReport, Level, NewEvent, Result, Store};
 
 /// One GL LM-invoker event.
+///
+/// A GL event is `{id, value, level, type, timestamp, metadata}`. In oidb it becomes an event of
+/// the intent with:
+///
+/// - `event_type`: the GL `type` (`thinking_start`, `code`, `activity`, `response`, …: the GL
+///   variants of [`EventType`]; an unknown type is kept as [`EventType::Custom`]);
+/// - `level`: the GL `level`, by name (`TRACE` … `FATAL`; `WARNING` and `CRITICAL` too);
+/// - `created_at`: the GL `timestamp` (a naive ISO time is read as UTC);
+/// - `actor`: the store's actor;
+/// - `payload`: `{"block_id": <GL id or null>, "value": <GL value>, "metadata": <GL metadata>}`.
+///
+/// [`GlEvent::from_event`] turns such an event back into its GL form.
 ///
 /// ```
 /// use oidb::observe::GlEvent;
@@ -155,7 +155,7 @@ impl GlEvent {
         })
     }
 
-    /// The payload oidb stores (see the [module docs](self)).
+    /// The payload oidb stores (see [`GlEvent`]).
     #[must_use]
     pub fn to_payload(&self) -> Value {
         json!({"block_id": self.id, "value": self.value, "metadata": self.metadata})
@@ -172,7 +172,7 @@ impl GlEvent {
 
 impl Store {
     /// Imports GL LM-invoker events, one JSON object a line (blank lines skipped), into
-    /// `intent_id`, by this store's actor, as the [module docs](self) describe.
+    /// `intent_id`, by this store's actor, as [`GlEvent`] describes.
     ///
     /// The import is atomic: on any error nothing of it is written, and the error names the
     /// line. Each line's event id is derived from the intent, the line number and the line's

@@ -1,14 +1,5 @@
-//! RFC-0008's stream hooks, called by a [`StreamRecorder`](super::StreamRecorder) and kept from
-//! hurting it: a hook that returns an error or panics is caught (`catch_unwind`) and reported as
-//! a [`HookFailure`], and the stream and its events go on. A hook that panicked is not called
-//! again for that stream, for none of its four methods (its state may be broken); one that
-//! returned an error is.
-//!
-//! Failures are reported, not logged into the intent: the recorder lists them
-//! ([`StreamRecorder::hook_failures`](super::StreamRecorder::hook_failures)) and its outcome
-//! returns them ([`StreamReport::hook_failures`](super::StreamReport::hook_failures)), the first
-//! [`StreamReport::MAX_HOOK_FAILURES`](super::StreamReport::MAX_HOOK_FAILURES) kept whole and the
-//! rest counted. The panic itself is still reported by Rust's panic hook (on stderr by default).
+//! RFC-0008's stream hooks, and the fail-safe way a [`StreamRecorder`](super::StreamRecorder)
+//! calls them.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,6 +9,17 @@ pub type HookResult = std::result::Result<(), Box<dyn std::error::Error + Send +
 
 /// RFC-0008's stream callbacks. Every method has a default that does nothing, so implement only
 /// the ones you need.
+///
+/// A [`StreamRecorder`](super::StreamRecorder) calls them so that they cannot hurt it: a hook that returns an error or panics is caught (`catch_unwind`) and reported as
+/// a [`HookFailure`], and the stream and its events go on. A hook that panicked is not called
+/// again for that stream, for none of its four methods (its state may be broken); one that
+/// returned an error is.
+///
+/// Failures are reported, not logged into the intent: the recorder lists them
+/// ([`StreamRecorder::hook_failures`](super::StreamRecorder::hook_failures)) and its outcome
+/// returns them ([`StreamReport::hook_failures`](super::StreamReport::hook_failures)), the first
+/// [`StreamReport::MAX_HOOK_FAILURES`](super::StreamReport::MAX_HOOK_FAILURES) kept whole and the
+/// rest counted. The panic itself is still reported by Rust's panic hook (on stderr by default).
 ///
 /// ```
 /// use oidb::observe::{HookResult, StreamHooks};

@@ -1,11 +1,5 @@
 //! [`StreamRecorder`]: records a streamed LLM response as the SDK's adapters do, with
 //! RFC-0008's hooks.
-//!
-//! The events, in the adapters' order: `llm_request_started`, `stream_started`, `stream_chunk`
-//! every `chunk_log_interval` chunks (when enabled), then for a completed stream
-//! `stream_completed`, `llm_request_completed`, and a `tool_call_started` for each tool call the
-//! model asked for; for a cancelled or failed one, `stream_cancelled` (status `cancelled` or
-//! `failed`) and `llm_request_failed`.
 
 use std::time::Duration;
 
@@ -189,7 +183,13 @@ impl RequestedToolCall {
     }
 }
 
-/// A streamed LLM response being recorded. See the [module docs](self) for its events.
+/// A streamed LLM response being recorded.
+///
+/// The events, in the adapters' order: `llm_request_started`, `stream_started`, `stream_chunk`
+/// every `chunk_log_interval` chunks (when enabled), then for a completed stream
+/// `stream_completed`, `llm_request_completed`, and a `tool_call_started` for each tool call the
+/// model asked for; for a cancelled or failed one, `stream_cancelled` (status `cancelled` or
+/// `failed`) and `llm_request_failed`.
 ///
 /// Feed it chunks with [`chunk`](Self::chunk); set the usage and finish reason when the provider
 /// sends them; end it with [`complete`](Self::complete), [`cancel`](Self::cancel) or

@@ -1,25 +1,24 @@
 //! Token usage, read from the response JSON of `OpenAI`, Anthropic and Gemini, or from
 //! OpenTelemetry GenAI attributes, into one [`Usage`].
-//!
-//! The shapes differ in what they count: Anthropic's `input_tokens` leaves out the tokens read
-//! from or written to its prompt cache, `OpenAI`'s `prompt_tokens` includes cached ones, Gemini
-//! counts thinking apart from the answer. [`Usage`] reads them all one way, `OpenAI`'s:
-//!
-//! - `prompt_tokens`: every input token, cached ones included;
-//! - `completion_tokens`: every output token, reasoning ones included;
-//! - `cached_tokens`: input tokens read from a cache (part of `prompt_tokens`);
-//! - `cache_creation_tokens`: input tokens written to a cache (part of `prompt_tokens`);
-//! - `reasoning_tokens`: output tokens spent on reasoning (part of `completion_tokens`);
-//! - `total_tokens`: as the provider reported it; [`Usage::total`] adds prompt and completion
-//!   when it did not.
-//!
-//! A response without usage is not an error: the readers answer `None`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Token counts of one model call, normalized as the [module docs](self) say. `None` means the
-/// provider did not say.
+/// Token counts of one model call. `None` means the provider did not say.
+///
+/// The shapes differ in what they count: Anthropic's `input_tokens` leaves out the tokens read
+/// from or written to its prompt cache, `OpenAI`'s `prompt_tokens` includes cached ones, Gemini
+/// counts thinking apart from the answer. [`Usage`] reads them all one way, `OpenAI`'s:
+///
+/// - `prompt_tokens`: every input token, cached ones included;
+/// - `completion_tokens`: every output token, reasoning ones included;
+/// - `cached_tokens`: input tokens read from a cache (part of `prompt_tokens`);
+/// - `cache_creation_tokens`: input tokens written to a cache (part of `prompt_tokens`);
+/// - `reasoning_tokens`: output tokens spent on reasoning (part of `completion_tokens`);
+/// - `total_tokens`: as the provider reported it; [`Usage::total`] adds prompt and completion
+///   when it did not.
+///
+/// A response without usage is not an error: the readers answer `None`.
 ///
 /// ```
 /// use oidb::Usage;
