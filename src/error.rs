@@ -110,6 +110,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A stored event does not hold the payload a typed reader expected (an `llm_request_*`
+    /// event without a `request_id`, say).
+    #[error("event {id} ({event_type}) does not hold a {expected} payload: {reason}")]
+    UnexpectedPayload {
+        /// The event id.
+        id: Uuid,
+        /// The event's type.
+        event_type: String,
+        /// What the reader expected (`LlmRequest`, `ToolCall`, …).
+        expected: &'static str,
+        /// What is wrong with the payload.
+        reason: String,
+    },
+
     /// A cursor string could not be read.
     #[error("invalid cursor {0:?}: pass back the cursor a previous page returned")]
     InvalidCursor(String),

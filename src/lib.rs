@@ -52,6 +52,7 @@ mod export;
 mod format;
 mod import;
 pub mod jcs;
+pub mod observe;
 mod query;
 mod store;
 mod subscribe;
@@ -65,6 +66,7 @@ pub use event::{Event, Level, NewEvent, Position, Sequence};
 pub use event_type::EventType;
 pub use format::FORMAT_VERSION;
 pub use import::ImportReport;
+pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
 pub use query::{Cursor, EventFilter, Order, Page, Query};
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
