@@ -44,6 +44,7 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+pub mod costs;
 mod error;
 mod event;
 mod event_type;
@@ -55,6 +56,7 @@ mod query;
 mod store;
 mod subscribe;
 pub mod time;
+pub mod trace;
 mod wire;
 mod writer;
 
@@ -67,4 +69,5 @@ pub use query::{Cursor, EventFilter, Order, Page, Query};
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
+pub use trace::{SpanSource, TraceContext, TraceTree};
 pub use writer::{Appended, Durability, MAX_NAME_BYTES};

@@ -16,6 +16,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::chain::{format_hash, parse_hash, Digest32, HashInput};
+use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
@@ -280,25 +281,30 @@ impl Writer {
             let mut tables = Tables::open(&txn)?;
             for request in group {
                 let answer = match plan(&mut tables, state, &self.config, &request.events) {
-                    Ok(planned) => {
-                        let mut appended = Vec::with_capacity(planned.events.len());
-                        tables.apply(&planned)?;
-                        state.next_position += planned.new_count();
-                        state.next_intent_code = planned.next_intent_code;
-                        state.next_name_code.clone_from(&planned.next_name_code);
-                        new_names.extend(planned.new_names.iter().cloned());
-                        for step in planned.events {
-                            match step {
-                                Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
-                                Step::New(row) => {
-                                    new_events.push(row.event.clone());
-                                    appended.push(Appended::New(row.event));
-                                }
-                            }
-                        }
+                    Ok(mut planned) => {
+                        let follow_ups = planned.ledger.take_follow_ups();
+                        let appended =
+                            commit_plan(&mut tables, state, planned, new_events, new_names)?;
+                        let mut written = Written {
+                            state,
+                            new_events,
+                            new_names,
+                        };
+                        self.write_follow_ups(&mut tables, &mut written, &follow_ups)?;
                         Ok(appended)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        // A budget refusal fails its request but is itself recorded.
+                        let violation: Vec<NewEvent> =
+                            tables.ledger.take_violation().into_iter().collect();
+                        let mut written = Written {
+                            state,
+                            new_events,
+                            new_names,
+                        };
+                        self.write_follow_ups(&mut tables, &mut written, &violation)?;
+                        Err(e)
+                    }
                 };
                 answers.push(answer);
             }
@@ -313,6 +319,65 @@ impl Writer {
         }
         Ok(())
     }
+
+    /// Appends, as their own request in this transaction, the events the cost ledger asks for:
+    /// a budget alert after the cost that crossed the threshold, or the `governance.violation` of
+    /// a refused cost. oidb builds them valid; should one still fail to plan, it is left out
+    /// rather than failing the requests around it.
+    fn write_follow_ups(
+        &self,
+        tables: &mut Tables<'_>,
+        written: &mut Written<'_>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Ok(planned) = plan(tables, written.state, &self.config, events) {
+            commit_plan(
+                tables,
+                written.state,
+                planned,
+                written.new_events,
+                written.new_names,
+            )?;
+        }
+        tables.ledger.take_violation();
+        Ok(())
+    }
+}
+
+/// What the requests written so far in a group have changed.
+struct Written<'a> {
+    state: &'a mut WriterState,
+    new_events: &'a mut Vec<Event>,
+    new_names: &'a mut Vec<(NameKind, String, u32)>,
+}
+
+/// Writes a planned request and moves the writer's counters past it; returns what it appended.
+fn commit_plan(
+    tables: &mut Tables<'_>,
+    state: &mut WriterState,
+    planned: Plan,
+    new_events: &mut Vec<Event>,
+    new_names: &mut Vec<(NameKind, String, u32)>,
+) -> Result<Vec<Appended>> {
+    tables.apply(&planned)?;
+    state.next_position += planned.new_count();
+    state.next_intent_code = planned.next_intent_code;
+    state.next_name_code.clone_from(&planned.next_name_code);
+    new_names.extend(planned.new_names.iter().cloned());
+    let mut appended = Vec::with_capacity(planned.events.len());
+    for step in planned.events {
+        match step {
+            Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
+            Step::New(row) => {
+                new_events.push(row.event.clone());
+                appended.push(Appended::New(row.event));
+            }
+        }
+    }
+    Ok(appended)
 }
 
 /// Every table an append touches, open in one write transaction.
@@ -328,6 +393,7 @@ struct Tables<'txn> {
     intent_names: redb::Table<'txn, u64, &'static str>,
     names: redb::Table<'txn, (u8, &'static str), u32>,
     codes: redb::Table<'txn, (u8, u32), &'static str>,
+    ledger: LedgerTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -344,6 +410,7 @@ impl<'txn> Tables<'txn> {
             intent_names: txn.open_table(INTENT_NAMES)?,
             names: txn.open_table(NAMES)?,
             codes: txn.open_table(CODES)?,
+            ledger: LedgerTables::open(txn)?,
         })
     }
 
@@ -375,6 +442,7 @@ impl<'txn> Tables<'txn> {
                 self.by_trace.insert((trace, position), facts)?;
             }
         }
+        planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
 }
@@ -401,6 +469,8 @@ struct Plan {
     new_names: Vec<(NameKind, String, u32)>,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
+    /// What the request does to the cost ledger (costs, budgets), checked with it.
+    ledger: LedgerPlan,
 }
 
 impl Plan {
@@ -425,6 +495,7 @@ fn plan(
         new_names: Vec::new(),
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
+        ledger: LedgerPlan::default(),
     };
     let mut ids_in_request = HashSet::new();
     let mut next_position = state.next_position;
@@ -486,6 +557,7 @@ fn plan(
         if let Some(given) = &new.chain {
             check_given_chain(&event, given)?;
         }
+        plan.ledger.add(&mut tables.ledger, &event)?;
 
         let type_code = name_code(
             tables,
