@@ -44,18 +44,48 @@ impl Amount {
         self.0
     }
 
-    /// The amount nearest to `value`, to twelve decimal places; `None` for NaN, infinities and
+    /// The decimal `value` stands for (its shortest round-trip form, so `0.1` is exactly one
+    /// tenth), rounded half away from zero to twelve places; `None` for NaN, infinities and
     /// magnitudes over 10²⁴.
     #[must_use]
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)] // range checked first
     pub fn from_f64(value: f64) -> Option<Amount> {
         if !value.is_finite() || value.abs() > MAX_UNITS {
             return None;
         }
-        // Split into whole and fractional parts so the fraction keeps f64's full precision.
-        let whole = value.trunc();
-        let fraction = ((value - whole) * SCALE as f64).round();
-        Some(Amount(whole as i128 * SCALE + fraction as i128))
+        // Rust prints an f64 as the shortest decimal that reads back as the same f64, and
+        // never in exponent form: the decimal the value was written as.
+        Amount::parse_decimal(&value.to_string())
+    }
+
+    /// Reads a plain decimal (`-12.5`, `0.000001`), rounding half away from zero to twelve places.
+    fn parse_decimal(text: &str) -> Option<Amount> {
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let mut picos: i128 = 0;
+        for c in whole.chars() {
+            picos = picos
+                .checked_mul(10)?
+                .checked_add(i128::from(c.to_digit(10)?))?;
+        }
+        let mut fraction_digits = fraction.chars();
+        for _ in 0..12 {
+            let digit = match fraction_digits.next() {
+                Some(c) => c.to_digit(10)?,
+                None => 0,
+            };
+            picos = picos.checked_mul(10)?.checked_add(i128::from(digit))?;
+        }
+        if fraction_digits
+            .next()
+            .and_then(|c| c.to_digit(10))
+            .is_some_and(|d| d >= 5)
+        {
+            picos += 1;
+        }
+        Some(Amount(if negative { -picos } else { picos }))
     }
 
     /// The nearest `f64` (for display and JSON; sums are kept exact).
@@ -169,6 +199,19 @@ mod tests {
         assert_eq!(
             Amount::from_f64(1_234.567_891).unwrap().to_string(),
             "1234.567891"
+        );
+    }
+
+    #[test]
+    fn large_amounts_keep_their_decimals() {
+        let a = Amount::from_f64(9_876.543_21).unwrap();
+        assert_eq!(a.picos(), 9_876_543_210_000_000);
+        assert_eq!(Amount::from_f64(1e-7).unwrap().picos(), 100_000);
+        assert_eq!(Amount::from_f64(1e-13).unwrap(), Amount::ZERO);
+        assert_eq!(Amount::from_f64(6e-13).unwrap().picos(), 1);
+        assert_eq!(
+            Amount::from_f64(1e24).unwrap().to_string(),
+            "1000000000000000000000000"
         );
     }
 

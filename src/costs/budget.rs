@@ -16,8 +16,10 @@
 //! pass a budget, because every budget decision is made by the single writer, in order.
 //!
 //! **Alert.** When a counted cost first brings the spend to `alert_threshold_percent` of
-//! `max_cost` or more, one `budget_alert` event is appended right after it, in the same
-//! transaction. Setting the budget again re-arms the alert.
+//! `max_cost` or more, one `budget_alert` event is appended right after its request, in the same
+//! transaction. Setting the budget again re-arms the alert. A `budget_alert` that arrives in the
+//! same request as the crossing cost (an import replaying a log) is taken as the alert, so an
+//! import does not write a second one.
 
 use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};

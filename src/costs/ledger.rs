@@ -321,6 +321,16 @@ impl LedgerPlan {
                 self.budgets.insert(event.intent_id.clone(), None);
                 return Ok(());
             }
+            EventType::BudgetAlert if is_budget_rule(event) => {
+                // An alert that comes with the request (an import replaying a log) is the alert:
+                // the budget is alerted, and no second one is written.
+                self.follow_ups.retain(|f| f.intent_id != event.intent_id);
+                if let Some(mut row) = self.budget(tables, &event.intent_id)? {
+                    row.alerted = true;
+                    self.budgets.insert(event.intent_id.clone(), Some(row));
+                }
+                return Ok(());
+            }
             other if other.as_str() == COST_RECORDED => Some(CostEntry::recorded(event)?),
             _ => None,
         };
@@ -349,17 +359,23 @@ impl LedgerPlan {
         if row.unit != entry.unit {
             return Ok(());
         }
-        let spent = self.spent(tables, &event.intent_id, &entry.unit)?;
-        let after = spent + amount;
+        let stored = tables.stored_total(&event.intent_id, &entry.unit, Dimension::Total, "")?;
+        let planned = self.planned_total(&event.intent_id, &entry.unit);
+        let after = stored + planned + amount;
         if amount > Amount::ZERO && after > row.max_cost {
-            tables.violation = Some(budget::violation_event(event, entry, &row, spent, amount));
+            // The whole request is refused: what it asked to spend is its costs so far in this
+            // intent and unit, this one included; what was spent is what is stored.
+            let attempted = planned + amount;
+            tables.violation = Some(budget::violation_event(
+                event, entry, &row, stored, attempted,
+            ));
             return Err(Error::BudgetExceeded {
                 intent_id: event.intent_id.clone(),
                 event_id: event.id,
                 unit: row.unit,
                 max_cost: row.max_cost,
-                spent,
-                attempted: amount,
+                spent: stored,
+                attempted,
             });
         }
         if !row.alerted && row.alert_due(after) {
@@ -378,19 +394,15 @@ impl LedgerPlan {
         }
     }
 
-    /// What the intent has spent in `unit`, this request's costs included.
-    fn spent(&self, tables: &LedgerTables<'_>, intent_id: &str, unit: &str) -> Result<Amount> {
-        let stored = tables.stored_total(intent_id, unit, Dimension::Total, "")?;
-        let planned = self
-            .totals
-            .get(&(
-                intent_id.to_owned(),
-                unit.to_owned(),
-                Dimension::Total as u8,
-                String::new(),
-            ))
-            .map_or(0, |(picos, _)| *picos);
-        Ok(stored + Amount::from_picos(planned))
+    /// What this request adds to the intent's spend in `unit` so far.
+    fn planned_total(&self, intent_id: &str, unit: &str) -> Amount {
+        let key = (
+            intent_id.to_owned(),
+            unit.to_owned(),
+            Dimension::Total as u8,
+            String::new(),
+        );
+        Amount::from_picos(self.totals.get(&key).map_or(0, |(picos, _)| *picos))
     }
 
     /// Adds (`sign` 1) or takes back (`sign` -1) an entry's share of the totals.
