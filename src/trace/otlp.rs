@@ -32,7 +32,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::context::check_trace_id;
 use super::spans::{self, Outcome, Pair, SpanKind};
 use crate::costs::payload;
 use crate::{time, Error, Event, Query, Result, Store};
@@ -618,32 +617,38 @@ impl Store {
     }
 
     /// The events spans are made from (in position order) and the positions of those selected.
+    /// Besides the selected events, these are the whole traces they belong to, and then the
+    /// events their parent links lead to outside them (with those events' traces), so that every
+    /// span finds its parent span.
     fn span_events(&self, source: &SpanSource) -> Result<(Vec<Event>, HashSet<u64>)> {
-        match source {
-            SpanSource::Trace(trace_id) => {
-                check_trace_id(trace_id)?;
-                let events = self.trace(trace_id)?;
-                let keep = events.iter().map(|e| e.position).collect();
-                Ok((events, keep))
+        let selected: Vec<Event> = match source {
+            SpanSource::Trace(trace_id) => self.trace(trace_id)?,
+            SpanSource::Query(query) => self.query_iter(query)?.collect::<Result<_>>()?,
+        };
+        let keep: HashSet<u64> = selected.iter().map(|e| e.position).collect();
+        let mut context: BTreeMap<u64, Event> = BTreeMap::new();
+        let mut ids: HashSet<Uuid> = HashSet::new();
+        let mut traces: HashSet<String> = HashSet::new();
+        let mut pending: Vec<Event> = selected;
+        while let Some(event) = pending.pop() {
+            if !ids.insert(event.id) {
+                continue;
             }
-            SpanSource::Query(query) => {
-                let selected: Vec<Event> = self.query_iter(query)?.collect::<Result<_>>()?;
-                let keep: HashSet<u64> = selected.iter().map(|e| e.position).collect();
-                let traces: BTreeSet<&str> = selected
-                    .iter()
-                    .filter_map(|e| e.trace_id.as_deref())
-                    .collect();
-                let mut all: BTreeMap<u64, Event> = BTreeMap::new();
-                for trace_id in traces {
-                    for event in self.trace(trace_id)? {
-                        all.insert(event.position, event);
-                    }
+            if let Some(trace_id) = &event.trace_id {
+                if traces.insert(trace_id.clone()) {
+                    pending.extend(self.trace(trace_id)?);
                 }
-                for event in selected {
-                    all.entry(event.position).or_insert(event);
-                }
-                Ok((all.into_values().collect(), keep))
             }
+            let parent = event
+                .parent_event_id
+                .as_deref()
+                .and_then(|p| Uuid::parse_str(p).ok())
+                .filter(|p| !ids.contains(p));
+            if let Some(parent) = parent {
+                pending.extend(self.get(parent)?);
+            }
+            context.insert(event.position, event);
         }
+        Ok((context.into_values().collect(), keep))
     }
 }

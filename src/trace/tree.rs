@@ -248,22 +248,34 @@ fn break_cycles(parents: &mut [Option<usize>]) {
     }
 }
 
+/// The deepest level [`TraceTree`]'s outline indents.
+const MAX_INDENT: usize = 32;
+
 impl fmt::Display for TraceTree {
-    /// An indented outline: one line per event, with durations of finished pairs.
+    /// An indented outline: one line per event, with durations of finished pairs. Lines deeper
+    /// than 32 levels are indented as the 32nd and say their depth.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "trace {} ({} events)", self.trace_id, self.nodes.len())?;
         for at in self.depth_first() {
             let node = self.node(at);
             let event = &node.event;
+            // Indentation stops growing at MAX_INDENT levels; deeper lines say their depth.
             write!(
                 f,
-                "{:indent$}{} {} by {} in {}",
+                "{:indent$}",
                 "",
+                indent = 2 * (node.depth.min(MAX_INDENT) + 1)
+            )?;
+            if node.depth > MAX_INDENT {
+                write!(f, "[depth {}] ", node.depth)?;
+            }
+            write!(
+                f,
+                "{} {} by {} in {}",
                 crate::time::format(event.created_at),
                 event.event_type,
                 event.actor,
                 event.intent_id,
-                indent = 2 * (node.depth + 1)
             )?;
             if let Some(model) = payload::text(&event.payload, "model") {
                 write!(f, " [{model}]")?;
