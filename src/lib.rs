@@ -9,6 +9,8 @@
 //! - **Query** them by intent, type (exact or prefix), time, actor, trace and level, in either
 //!   order, a page at a time.
 //! - **Import and export** them as OpenIntent JSON, with hashes that survive the trip.
+//! - **Costs and traces**: a cost ledger with prices and budgets, usage analytics, trace trees,
+//!   and OTLP export to any OpenTelemetry back end ([`costs`], [`trace`]).
 //!
 //! ```
 //! use oidb::{EventFilter, EventType, NewEvent, Query, Store};
