@@ -279,29 +279,23 @@ impl Writer {
         let start_position = state.next_position;
         {
             let mut tables = Tables::open(&txn)?;
+            let mut written = Written {
+                state,
+                new_events,
+                new_names,
+            };
             for request in group {
-                let answer = match plan(&mut tables, state, &self.config, &request.events) {
+                let answer = match plan(&mut tables, written.state, &self.config, &request.events) {
                     Ok(mut planned) => {
                         let follow_ups = planned.ledger.take_follow_ups();
-                        let appended =
-                            commit_plan(&mut tables, state, planned, new_events, new_names)?;
-                        let mut written = Written {
-                            state,
-                            new_events,
-                            new_names,
-                        };
+                        let appended = commit_plan(&mut tables, &mut written, planned)?;
                         self.write_follow_ups(&mut tables, &mut written, &follow_ups)?;
                         Ok(appended)
                     }
                     Err(e) => {
-                        // A budget refusal fails its request but is itself recorded.
+                        // A budget refusal fails its request, but is itself recorded.
                         let violation: Vec<NewEvent> =
                             tables.ledger.take_violation().into_iter().collect();
-                        let mut written = Written {
-                            state,
-                            new_events,
-                            new_names,
-                        };
                         self.write_follow_ups(&mut tables, &mut written, &violation)?;
                         Err(e)
                     }
@@ -334,14 +328,9 @@ impl Writer {
             return Ok(());
         }
         if let Ok(planned) = plan(tables, written.state, &self.config, events) {
-            commit_plan(
-                tables,
-                written.state,
-                planned,
-                written.new_events,
-                written.new_names,
-            )?;
+            commit_plan(tables, written, planned)?;
         }
+        // Follow-ups carry no cost, so no refusal of theirs can be pending; clear it regardless.
         tables.ledger.take_violation();
         Ok(())
     }
@@ -357,22 +346,21 @@ struct Written<'a> {
 /// Writes a planned request and moves the writer's counters past it; returns what it appended.
 fn commit_plan(
     tables: &mut Tables<'_>,
-    state: &mut WriterState,
+    written: &mut Written<'_>,
     planned: Plan,
-    new_events: &mut Vec<Event>,
-    new_names: &mut Vec<(NameKind, String, u32)>,
 ) -> Result<Vec<Appended>> {
     tables.apply(&planned)?;
+    let state = &mut *written.state;
     state.next_position += planned.new_count();
     state.next_intent_code = planned.next_intent_code;
     state.next_name_code.clone_from(&planned.next_name_code);
-    new_names.extend(planned.new_names.iter().cloned());
+    written.new_names.extend(planned.new_names.iter().cloned());
     let mut appended = Vec::with_capacity(planned.events.len());
     for step in planned.events {
         match step {
             Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
             Step::New(row) => {
-                new_events.push(row.event.clone());
+                written.new_events.push(row.event.clone());
                 appended.push(Appended::New(row.event));
             }
         }
