@@ -126,8 +126,14 @@ impl ModelPrice {
         self
     }
 
-    /// What `usage` costs at this price (see the [module docs](self) for the formula), exact
-    /// to 10⁻¹²; `None` if a price is not a valid amount.
+    /// What `usage` costs at this price, exact to 10⁻¹²; `None` if a price is not a valid
+    /// amount. Usage is read as `OpenAI` reports it (cached tokens are part of the prompt,
+    /// reasoning tokens part of the completion):
+    ///
+    /// ```text
+    /// ((prompt - cached) × input + cached × cached_input
+    ///   + (completion - reasoning) × output + reasoning × reasoning) / 1 000 000
+    /// ```
     #[must_use]
     pub fn cost(&self, usage: &TokenUsage) -> Option<Amount> {
         let per_million = |price: f64| Amount::from_f64(price).map(Amount::picos);

@@ -170,13 +170,9 @@ impl NewCost {
             event = event.in_trace(trace);
         }
         // Checked here too, so a bad cost fails before it reaches the writer.
-        RecordedCost::parse(event_payload(&event))?;
+        RecordedCost::parse(&event.payload)?;
         Ok(event)
     }
-}
-
-fn event_payload(event: &NewEvent) -> &Value {
-    &event.payload
 }
 
 fn checked_amount(value: f64) -> Result<Amount> {

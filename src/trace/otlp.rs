@@ -3,7 +3,7 @@
 //!
 //! The output is one `ExportTraceServiceRequest` in OTLP's JSON encoding: ids in lowercase hex,
 //! times as nanosecond strings, enums as numbers. Each span is one start/finish pair (see
-//! [`SpanKind`](super::SpanKind)):
+//! [`SpanKind`]):
 //!
 //! - **ids.** The trace id is the events' `trace_id`; an untraced span takes its parent span's,
 //!   and with no traced ancestor, one derived from its intent id (SHA-256, first 16 bytes). The
