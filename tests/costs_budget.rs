@@ -192,7 +192,9 @@ fn racing_threads_cannot_both_pass_the_budget() {
     const THREADS: usize = 8;
     const ATTEMPTS: usize = 10;
     let store = Store::in_memory().unwrap();
-    store.set_budget("i", &Budget::new(10.0)).unwrap();
+    store
+        .set_budget("i", &Budget::new(10.0).alert_at_percent(50.0))
+        .unwrap();
     let barrier = Arc::new(Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -233,6 +235,10 @@ fn racing_threads_cannot_both_pass_the_budget() {
         events_of_type(&store, "i", EventType::GovernanceViolation).len(),
         refused
     );
+    // However the appends raced, the threshold was crossed once, and alerted once.
+    let alerts = events_of_type(&store, "i", EventType::BudgetAlert);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].payload["spent"], 5);
 }
 
 #[test]
