@@ -124,6 +124,41 @@ pub enum Error {
         reason: String,
     },
 
+    /// A cost was refused: it would take its intent's spend over the intent's `max_cost` budget.
+    /// Nothing of the request that carried it was written; a `governance.violation` event was.
+    #[error(
+        "intent {intent_id}: a cost of {attempted} {unit} (event {event_id}) would bring its spend \
+         from {spent} to {} {unit}, over its max_cost budget of {max_cost} {unit}; the cost was not \
+         recorded and a governance.violation event was; raise the budget (Store::set_budget) or stop spending",
+        *spent + *attempted
+    )]
+    BudgetExceeded {
+        /// The intent.
+        intent_id: String,
+        /// The id of the refused event.
+        event_id: Uuid,
+        /// The budget's unit.
+        unit: String,
+        /// The budget.
+        max_cost: crate::costs::Amount,
+        /// What the intent had spent before this cost.
+        spent: crate::costs::Amount,
+        /// The refused cost.
+        attempted: crate::costs::Amount,
+    },
+
+    /// A price table is not valid. Nothing of it was stored.
+    #[error("invalid price table: {reason}")]
+    InvalidPrices {
+        /// What is wrong, naming the entry (`models[3] (openai/gpt-4o): …`).
+        reason: String,
+    },
+
+    /// A trace id is not 32 lowercase hex digits (not all zero), as RFC-0020 and W3C Trace
+    /// Context have it.
+    #[error("invalid trace id {0:?}: a trace id is 32 lowercase hex digits, not all zero")]
+    InvalidTraceId(String),
+
     /// A cursor string could not be read.
     #[error("invalid cursor {0:?}: pass back the cursor a previous page returned")]
     InvalidCursor(String),

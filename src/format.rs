@@ -44,6 +44,21 @@ pub(crate) const NAMES: TableDefinition<(u8, &str), u32> = TableDefinition::new(
 /// `codes`: (kind, code) -> name; the reverse of `names`.
 pub(crate) const CODES: TableDefinition<(u8, u32), &str> = TableDefinition::new("codes");
 
+/// The cost ledger (row encodings in `costs::ledger`): per-event cost entries by
+/// (`created_at` micros, position), totals by (scope, unit, dimension, key) -> (pico-units, count),
+/// unpriced LLM usage by (scope, provider, model) -> (requests, input tokens, output tokens),
+/// budgets by intent, and price table versions. The scope is an intent id, or `""` for the
+/// whole store. Written in the append's own transaction; a store made before they existed has
+/// none until its first write, so readers treat a missing table as empty.
+pub(crate) const COST_ENTRIES: TableDefinition<(i64, u64), &[u8]> =
+    TableDefinition::new("cost_entries");
+pub(crate) const COST_TOTALS: TableDefinition<(&str, &str, u8, &str), (i128, u64)> =
+    TableDefinition::new("cost_totals");
+pub(crate) const COST_UNPRICED: TableDefinition<(&str, &str, &str), (u64, u64, u64)> =
+    TableDefinition::new("cost_unpriced");
+pub(crate) const COST_BUDGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("cost_budgets");
+pub(crate) const COST_PRICES: TableDefinition<u64, &[u8]> = TableDefinition::new("cost_prices");
+
 /// What every index row carries, so filters on time, type, actor and level need no record reads:
 /// (`created_at` micros, type code, actor code, level code).
 pub(crate) type Facts = (i64, u32, u32, u8);
@@ -253,6 +268,11 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
         txn.open_table(CONSUMERS)?;
         txn.open_table(NAMES)?;
         txn.open_table(CODES)?;
+        txn.open_table(COST_ENTRIES)?;
+        txn.open_table(COST_TOTALS)?;
+        txn.open_table(COST_UNPRICED)?;
+        txn.open_table(COST_BUDGETS)?;
+        txn.open_table(COST_PRICES)?;
     }
     txn.commit()?;
     Ok(())

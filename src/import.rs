@@ -79,7 +79,8 @@ impl Store {
 
 /// Names the line of the event an append failed on.
 fn locate(refused: Refused, origins: &[Origin], source_name: &str) -> Error {
-    let Refused { index, error } = refused;
+    let index = refused.index;
+    let error = refused.into_error();
     let origin = index.and_then(|i| origins.get(i));
     let Some(origin) = origin else {
         return error;

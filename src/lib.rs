@@ -9,6 +9,8 @@
 //! - **Query** them by intent, type (exact or prefix), time, actor, trace and level, in either
 //!   order, a page at a time.
 //! - **Import and export** them as OpenIntent JSON, with hashes that survive the trip.
+//! - **Costs and traces**: a cost ledger with prices and budgets, usage analytics, trace trees,
+//!   and OTLP export to any OpenTelemetry back end ([`costs`], [`trace`]).
 //!
 //! ```
 //! use oidb::{EventFilter, EventType, NewEvent, Query, Store};
@@ -45,6 +47,7 @@
 
 pub mod chain;
 mod consumer;
+pub mod costs;
 mod error;
 mod event;
 mod event_type;
@@ -57,6 +60,7 @@ mod query;
 mod store;
 mod subscribe;
 pub mod time;
+pub mod trace;
 mod wire;
 mod writer;
 
@@ -72,6 +76,7 @@ pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
 pub use subscribe::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
+pub use trace::{SpanSource, TraceContext, TraceTree};
 pub use writer::{Appended, Durability, MAX_NAME_BYTES};
 
 /// The README's examples, compiled and run as doctests.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::format::{self, BY_ID, EVENTS, FORMAT_VERSION, INTENTS};
 use crate::query::{self, Cursor, EventFilter, Order, Page, Query};
 use crate::subscribe::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
-use crate::writer::{Appended, Durability, WriteConfig, Writer};
+use crate::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::{Error, Event, EventType, NewEvent, Position, Result};
 
 /// The default size of redb's page cache: 32 MiB (redb's own default is 1 GiB, too much for a
@@ -350,7 +350,11 @@ impl Store {
     /// # Errors
     /// As [`Store::append`].
     pub fn append_outcome(&self, event: NewEvent) -> Result<Appended> {
-        let mut appended = self.inner.writer.append(vec![event]).map_err(|r| r.error)?;
+        let mut appended = self
+            .inner
+            .writer
+            .append(vec![event])
+            .map_err(Refused::into_error)?;
         appended.pop().ok_or(Error::Closed)
     }
 
@@ -375,7 +379,7 @@ impl Store {
         self.inner
             .writer
             .append(events.into_iter().collect())
-            .map_err(|r| r.error)
+            .map_err(Refused::into_error)
     }
 
     /// Appends an event by this store's actor (see [`StoreBuilder::actor`]), as OpenIntent's

@@ -17,6 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::chain::{format_hash, parse_hash, Digest32, HashInput};
+use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
@@ -94,12 +95,22 @@ pub(crate) struct WriteConfig {
 #[derive(Debug)]
 pub(crate) struct Refused {
     pub(crate) index: Option<usize>,
-    pub(crate) error: Error,
+    pub(crate) error: Box<Error>,
+}
+
+impl Refused {
+    /// The error, without the event index.
+    pub(crate) fn into_error(self) -> Error {
+        *self.error
+    }
 }
 
 impl From<Error> for Refused {
     fn from(error: Error) -> Self {
-        Refused { index: None, error }
+        Refused {
+            index: None,
+            error: Box::new(error),
+        }
     }
 }
 
@@ -338,27 +349,26 @@ impl Writer {
         let start_position = state.next_position;
         {
             let mut tables = Tables::open(&txn)?;
+            let mut written = Written {
+                state,
+                new_events,
+                new_names,
+            };
             for request in group {
-                let answer = match plan(&mut tables, state, &self.config, &request.events) {
-                    Ok(planned) => {
-                        let mut appended = Vec::with_capacity(planned.events.len());
-                        tables.apply(&planned)?;
-                        state.next_position += planned.new_count();
-                        state.next_intent_code = planned.next_intent_code;
-                        state.next_name_code.clone_from(&planned.next_name_code);
-                        new_names.extend(planned.new_names.iter().cloned());
-                        for step in planned.events {
-                            match step {
-                                Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
-                                Step::New(row) => {
-                                    new_events.push(row.event.clone());
-                                    appended.push(Appended::New(row.event));
-                                }
-                            }
-                        }
+                let answer = match plan(&mut tables, written.state, &self.config, &request.events) {
+                    Ok(mut planned) => {
+                        let follow_ups = planned.ledger.take_follow_ups();
+                        let appended = commit_plan(&mut tables, &mut written, planned)?;
+                        self.write_follow_ups(&mut tables, &mut written, &follow_ups)?;
                         Ok(appended)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        // A budget refusal fails its request, but is itself recorded.
+                        let violation: Vec<NewEvent> =
+                            tables.ledger.take_violation().into_iter().collect();
+                        self.write_follow_ups(&mut tables, &mut written, &violation)?;
+                        Err(e)
+                    }
                 };
                 answers.push(answer);
             }
@@ -373,6 +383,59 @@ impl Writer {
         }
         Ok(())
     }
+
+    /// Appends, as their own request in this transaction, the events the cost ledger asks for:
+    /// a budget alert after the cost that crossed the threshold, or the `governance.violation` of
+    /// a refused cost. oidb builds them valid; should one still fail to plan, it is left out
+    /// rather than failing the requests around it.
+    fn write_follow_ups(
+        &self,
+        tables: &mut Tables<'_>,
+        written: &mut Written<'_>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Ok(planned) = plan(tables, written.state, &self.config, events) {
+            commit_plan(tables, written, planned)?;
+        }
+        // Follow-ups carry no cost, so no refusal of theirs can be pending; clear it regardless.
+        tables.ledger.take_violation();
+        Ok(())
+    }
+}
+
+/// What the requests written so far in a group have changed.
+struct Written<'a> {
+    state: &'a mut WriterState,
+    new_events: &'a mut Vec<Event>,
+    new_names: &'a mut Vec<(NameKind, String, u32)>,
+}
+
+/// Writes a planned request and moves the writer's counters past it; returns what it appended.
+fn commit_plan(
+    tables: &mut Tables<'_>,
+    written: &mut Written<'_>,
+    planned: Plan,
+) -> Result<Vec<Appended>> {
+    tables.apply(&planned)?;
+    let state = &mut *written.state;
+    state.next_position += planned.new_count();
+    state.next_intent_code = planned.next_intent_code;
+    state.next_name_code.clone_from(&planned.next_name_code);
+    written.new_names.extend(planned.new_names.iter().cloned());
+    let mut appended = Vec::with_capacity(planned.events.len());
+    for step in planned.events {
+        match step {
+            Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
+            Step::New(row) => {
+                written.new_events.push(row.event.clone());
+                appended.push(Appended::New(row.event));
+            }
+        }
+    }
+    Ok(appended)
 }
 
 /// Every table an append touches, open in one write transaction.
@@ -388,6 +451,7 @@ struct Tables<'txn> {
     intent_names: redb::Table<'txn, u64, &'static str>,
     names: redb::Table<'txn, (u8, &'static str), u32>,
     codes: redb::Table<'txn, (u8, u32), &'static str>,
+    ledger: LedgerTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -404,6 +468,7 @@ impl<'txn> Tables<'txn> {
             intent_names: txn.open_table(INTENT_NAMES)?,
             names: txn.open_table(NAMES)?,
             codes: txn.open_table(CODES)?,
+            ledger: LedgerTables::open(txn)?,
         })
     }
 
@@ -435,6 +500,7 @@ impl<'txn> Tables<'txn> {
                 self.by_trace.insert((trace, position), facts)?;
             }
         }
+        planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
 }
@@ -461,6 +527,8 @@ struct Plan {
     new_names: Vec<(NameKind, String, u32)>,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
+    /// What the request does to the cost ledger (costs, budgets), checked with it.
+    ledger: LedgerPlan,
 }
 
 impl Plan {
@@ -485,6 +553,7 @@ fn plan(
         new_names: Vec::new(),
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
+        ledger: LedgerPlan::default(),
     };
     let mut ids = HashSet::new();
     let mut next_position = state.next_position;
@@ -500,7 +569,7 @@ fn plan(
         )
         .map_err(|error| Refused {
             index: Some(index),
-            error,
+            error: Box::new(error),
         })?;
     }
     Ok(plan)
@@ -574,6 +643,7 @@ fn plan_event(
     if let Some(given) = &new.chain {
         check_given_chain(&event, given)?;
     }
+    plan.ledger.add(&mut tables.ledger, &event)?;
 
     let type_code = name_code(
         tables,
