@@ -44,6 +44,7 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+mod compact;
 mod consumer;
 mod error;
 mod event;
@@ -53,12 +54,15 @@ mod format;
 mod import;
 pub mod jcs;
 mod query;
+mod read_only;
+mod stats;
 mod store;
 mod subscribe;
 pub mod time;
 mod wire;
 mod writer;
 
+pub use compact::{compact, Compaction};
 pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, Result};
 pub use event::{Event, Level, NewEvent, Position, Sequence};
@@ -66,6 +70,8 @@ pub use event_type::EventType;
 pub use format::FORMAT_VERSION;
 pub use import::ImportReport;
 pub use query::{Cursor, EventFilter, Order, Page, Query};
+pub use read_only::ReadOnlyStore;
+pub use stats::Stats;
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
