@@ -11,6 +11,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How long a run goes before its progress is shown.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
 
+/// What a progress counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Bytes of input.
+    Bytes,
+    /// Events.
+    Events,
+    /// Nothing countable: only the time taken is shown.
+    Elapsed,
+}
+
 /// A progress bar (when the total is known) or a counter, hidden until [`SHOW_AFTER`].
 pub struct Progress {
     bar: ProgressBar,
@@ -21,20 +32,25 @@ pub struct Progress {
 impl Progress {
     /// Progress towards `total` (a bar), or of a count with no known end (a spinner), labelled
     /// `what`. `wanted` is false for JSON output; stderr must be a terminal too.
-    pub fn new(wanted: bool, total: Option<u64>, what: &str) -> Progress {
-        let bar = match total {
-            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
-                .with_style(
-                    ProgressStyle::with_template(
-                        "{msg} {wide_bar} {human_pos}/{human_len} ({per_sec}, {eta} left)",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(
-                ProgressStyle::with_template("{spinner} {msg} {human_pos} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            ),
+    pub fn new(wanted: bool, total: Option<u64>, unit: Unit, what: &str) -> Progress {
+        let template = match (total, unit) {
+            (Some(_), Unit::Bytes) => "{msg} {wide_bar} {bytes}/{total_bytes} ({eta} left)",
+            (Some(_), Unit::Events) => {
+                "{msg} {wide_bar} {human_pos}/{human_len} events ({eta} left)"
+            }
+            (None, Unit::Bytes) => "{spinner} {msg} {bytes} ({elapsed})",
+            (None, Unit::Events) => "{spinner} {msg} {human_pos} events ({elapsed})",
+            (_, Unit::Elapsed) => "{spinner} {msg} ({elapsed})",
         };
+        let style = ProgressStyle::with_template(template).unwrap_or_else(|_| {
+            if total.is_some() {
+                ProgressStyle::default_bar()
+            } else {
+                ProgressStyle::default_spinner()
+            }
+        });
+        let bar =
+            ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden()).with_style(style);
         bar.set_message(what.to_owned());
         let mut progress = Progress {
             bar,

@@ -1,7 +1,5 @@
 //! Text for people: event rows, payload summaries, times, sizes and counts.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use oidb::{Event, Level};
 use serde_json::Value;
@@ -152,8 +150,8 @@ pub fn shorten_middle(text: &str, width: usize) -> String {
     out
 }
 
-/// Payload keys worth reading first, in this order; the rest follow in payload order.
-const FIRST_KEYS: [&str; 18] = [
+/// Payload keys worth reading first, in this order.
+const FIRST_KEYS: [&str; 16] = [
     "model",
     "tool_name",
     "title",
@@ -162,8 +160,6 @@ const FIRST_KEYS: [&str; 18] = [
     "status",
     "error",
     "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
     "total_tokens",
     "chunk_index",
     "token_count",
@@ -174,30 +170,59 @@ const FIRST_KEYS: [&str; 18] = [
     "unit",
 ];
 
+/// Payload keys that say little at a glance: they come after every other key.
+const LAST_KEYS: [&str; 9] = [
+    "provider",
+    "messages_count",
+    "stream",
+    "tools_available",
+    "temperature",
+    "max_tokens",
+    "arguments",
+    "started_at",
+    "response_content",
+];
+
 /// A payload in one line: `key=value` for its fields, most telling first; a level other than
-/// INFO comes first. Ids that are UUIDs and long texts are left for `oidb show`.
+/// INFO comes first. Token counts read `tokens=PROMPT+COMPLETION`. Ids that are UUIDs are left
+/// for `oidb show`.
 pub fn summarize(event: &Event) -> String {
-    let mut out = String::new();
+    let mut parts: Vec<String> = Vec::new();
     if event.level != Level::Info {
-        out.push_str(event.level.as_str());
+        parts.push(event.level.as_str().to_owned());
     }
     let Value::Object(fields) = &event.payload else {
-        return out;
+        return parts.join(" ");
     };
+    let prompt = fields.get("prompt_tokens").and_then(Value::as_u64);
+    let completion = fields.get("completion_tokens").and_then(Value::as_u64);
+    let tokens_merged = prompt.is_some() && completion.is_some();
+    let skipped = |key: &str| {
+        tokens_merged && matches!(key, "prompt_tokens" | "completion_tokens" | "total_tokens")
+    };
+    let is_listed = |key: &str| FIRST_KEYS.contains(&key) || LAST_KEYS.contains(&key);
     let first = FIRST_KEYS.iter().filter_map(|k| fields.get_key_value(*k));
-    let rest = fields
-        .iter()
-        .filter(|(k, _)| !FIRST_KEYS.contains(&k.as_str()));
-    for (key, value) in first.chain(rest) {
-        let Some(text) = field_text(key, value) else {
-            continue;
-        };
-        if !out.is_empty() {
-            out.push(' ');
+    let middle = fields.iter().filter(|(k, _)| !is_listed(k));
+    let last = LAST_KEYS.iter().filter_map(|k| fields.get_key_value(*k));
+    for (key, value) in first.chain(middle).chain(last) {
+        if key == "duration_ms" {
+            if let (Some(p), Some(c)) = (prompt, completion) {
+                parts.push(format!("tokens={p}+{c}"));
+            }
         }
-        let _ = write!(out, "{key}={text}");
+        if skipped(key) {
+            continue;
+        }
+        if let Some(text) = field_text(key, value) {
+            parts.push(format!("{key}={text}"));
+        }
     }
-    out
+    if tokens_merged && !fields.contains_key("duration_ms") {
+        if let (Some(p), Some(c)) = (prompt, completion) {
+            parts.push(format!("tokens={p}+{c}"));
+        }
+    }
+    parts.join(" ")
 }
 
 /// How one field reads in a summary; `None` to leave it out.
@@ -261,6 +286,16 @@ mod tests {
         assert_eq!(
             summarize(&event),
             r#"ERROR model=gpt-4o error="RateLimitError: 429" duration_ms=349 provider=openai tools_available=[2]"#
+        );
+        let completed: Event = serde_json::from_str(
+            &line
+                .replace(r#""level": "ERROR","#, "")
+                .replace(r#""error": "RateLimitError: 429","#, r#""prompt_tokens": 1840, "completion_tokens": 96, "total_tokens": 1936, "finish_reason": "stop","#),
+        )
+        .unwrap();
+        assert_eq!(
+            summarize(&completed),
+            "model=gpt-4o finish_reason=stop tokens=1840+96 duration_ms=349 provider=openai tools_available=[2]"
         );
     }
 }

@@ -3,7 +3,7 @@
 use crate::args::CompactArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::table::bytes;
 
 pub fn run(args: &CompactArgs) -> Outcome {
@@ -11,7 +11,7 @@ pub fn run(args: &CompactArgs) -> Outcome {
         // Let the shared message say what to do about a missing file.
         return open::for_writing(&args.file, false).map(drop);
     }
-    let progress = Progress::new(true, None, "compacting");
+    let progress = Progress::new(true, None, Unit::Elapsed, "compacting");
     let done = oidb::compact(&args.file).map_err(|e| open::explain(&args.file, e));
     progress.finish();
     let done = done?;

@@ -22,7 +22,7 @@ use crate::open;
 use crate::table::{count, duration_ms, shorten};
 
 /// How long before now the simulated run starts (it lasts a little less).
-const RUN_SPAN_SECONDS: i64 = 60;
+const RUN_SPAN_SECONDS: i64 = 25;
 
 pub fn run(args: &DemoArgs) -> Outcome {
     let path = &args.path;
@@ -78,7 +78,7 @@ struct Run {
     failed_request: Uuid,
 }
 
-/// Writes events with a simulated clock, so that times and `duration_ms` agree.
+/// Writes events with a simulated clock, so that times and `duration_ms` agree, all in one trace.
 struct Script<'a> {
     store: &'a Store,
     clock: DateTime<Utc>,
@@ -86,8 +86,8 @@ struct Script<'a> {
 }
 
 impl Script<'_> {
-    /// Appends an event `after_ms` after the previous one.
-    fn log(
+    /// Appends `event` `after_ms` after the previous one, naming `parent` as its cause.
+    fn append(
         &mut self,
         after_ms: i64,
         event: NewEvent,
@@ -101,90 +101,89 @@ impl Script<'_> {
         Ok(self.store.append(event)?)
     }
 
-    /// An event of the store's agent in `intent`.
-    fn agent(intent: &str, kind: EventType, actor: &str, payload: Value) -> NewEvent {
-        NewEvent::new(intent, kind, actor).payload(payload)
+    /// Appends an INFO event with no parent.
+    fn log(
+        &mut self,
+        after_ms: i64,
+        (intent, actor): (&str, &str),
+        kind: EventType,
+        payload: Value,
+    ) -> Result<Event, Failure> {
+        self.append(
+            after_ms,
+            NewEvent::new(intent, kind, actor).payload(payload),
+            None,
+        )
     }
 
-    /// A GL block (`thinking_*` or `code_*`): start, one event per piece, end.
+    /// A GL block (`thinking_*` or `code_*`): its start, one event per piece, its end.
     fn block(
         &mut self,
-        intent: &str,
-        actor: &str,
-        kinds: [EventType; 3],
+        who: (&str, &str),
+        [start, piece, end]: [EventType; 3],
         id: Option<&str>,
         pieces: &[&str],
     ) -> Result<(), Failure> {
-        let [start, piece, end] = kinds;
         let gl = |value: &str| json!({"id": id, "value": value, "metadata": {}});
-        self.log(40, Self::agent(intent, start, actor, gl("")), None)?;
+        self.log(40, who, start, gl(""))?;
         for text in pieces {
-            self.log(
-                180,
-                Self::agent(intent, piece.clone(), actor, gl(text)),
-                None,
-            )?;
+            self.log(180, who, piece.clone(), gl(text))?;
         }
-        self.log(30, Self::agent(intent, end, actor, gl("")), None)?;
+        self.log(30, who, end, gl(""))?;
         Ok(())
     }
 
-    /// An LLM request that completes: `llm_request_started`, then `llm_request_completed` with
-    /// usage, as the OpenIntent SDK's adapters log them. Returns the completion.
-    #[allow(clippy::too_many_arguments)]
+    /// An LLM request that completes, as the OpenIntent SDK's adapters log it:
+    /// `llm_request_started`, then `llm_request_completed` with the outcome and usage.
     fn llm_call(
         &mut self,
-        intent: &str,
-        actor: &str,
+        who: (&str, &str),
         request: &Value,
         outcome: &Value,
         duration_ms: i64,
         parent: Option<&Event>,
     ) -> Result<Event, Failure> {
-        let started = self.log(
+        let (intent, actor) = who;
+        let started = self.append(
             120,
-            Self::agent(intent, EventType::LlmRequestStarted, actor, request.clone()),
+            NewEvent::new(intent, EventType::LlmRequestStarted, actor).payload(request.clone()),
             parent,
         )?;
         let mut completed = request.clone();
         merge(&mut completed, outcome);
         merge(&mut completed, &json!({"duration_ms": duration_ms}));
-        self.log(
+        self.append(
             duration_ms,
-            Self::agent(intent, EventType::LlmRequestCompleted, actor, completed),
+            NewEvent::new(intent, EventType::LlmRequestCompleted, actor).payload(completed),
             Some(&started),
         )
     }
 
-    /// A tool call that completes. Returns the completion.
-    #[allow(clippy::too_many_arguments)]
+    /// A tool call that completes: `tool_call_started`, then `tool_call_completed`.
     fn tool_call(
         &mut self,
-        intent: &str,
-        actor: &str,
+        who: (&str, &str),
         call: &Value,
         result: &Value,
         duration_ms: i64,
         parent: &Event,
     ) -> Result<Event, Failure> {
-        let started = self.log(
+        let (intent, actor) = who;
+        let started = self.append(
             60,
-            Self::agent(intent, EventType::ToolCallStarted, actor, call.clone()),
+            NewEvent::new(intent, EventType::ToolCallStarted, actor).payload(call.clone()),
             Some(parent),
         )?;
-        let mut completed = json!({
+        let completed = json!({
             "tool_name": field(call, "tool_name"),
             "tool_id": field(call, "tool_id"),
             "arguments": field(call, "arguments"),
             "result": result,
             "duration_ms": duration_ms,
         });
-        if let Some(model) = call.get("model") {
-            merge(&mut completed, &json!({"model": model}));
-        }
-        self.log(
+        self.append(
             duration_ms,
-            Self::agent(intent, EventType::ToolCallCompleted, actor, completed),
+            NewEvent::new(intent, EventType::ToolCallCompleted, actor).payload(completed),
             Some(&started),
         )
     }
@@ -195,7 +194,7 @@ fn field(payload: &Value, key: &str) -> Value {
     payload.get(key).cloned().unwrap_or(Value::Null)
 }
 
-/// Adds `extra`'s fields to the object `base`.
+/// `base` with `extra`'s fields added (both JSON objects).
 fn merge(base: &mut Value, extra: &Value) {
     if let (Value::Object(base), Value::Object(extra)) = (base, extra) {
         for (k, v) in extra {
@@ -204,6 +203,7 @@ fn merge(base: &mut Value, extra: &Value) {
     }
 }
 
+/// An `llm_request_started` payload, with the SDK's keys.
 fn request(provider: &str, model: &str, messages: u32, stream: bool, tools: &[&str]) -> Value {
     json!({
         "request_id": Uuid::new_v4().to_string(),
@@ -217,47 +217,67 @@ fn request(provider: &str, model: &str, messages: u32, stream: bool, tools: &[&s
     })
 }
 
-fn usage(prompt: u64, completion: u64) -> Value {
+/// What an `llm_request_completed` adds: the response, why it finished, the usage.
+fn outcome(
+    response: &str,
+    tool_calls: &Value,
+    finish: &str,
+    prompt: u64,
+    completion: u64,
+) -> Value {
     json!({
+        "response_content": response,
+        "tool_calls": tool_calls,
+        "finish_reason": finish,
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     })
 }
 
-#[allow(clippy::too_many_lines)] // one run, told in order
+const THINKING: [EventType; 3] = [
+    EventType::ThinkingStart,
+    EventType::Thinking,
+    EventType::ThinkingEnd,
+];
+const CODE: [EventType; 3] = [EventType::CodeStart, EventType::Code, EventType::CodeEnd];
+
+/// Writes the run: a research intent (plan, search, a failed request retried as a stream, a
+/// page read, a decision) and a sub-intent that drafts the recommendation.
 fn write_run(store: &Store) -> Result<Run, Failure> {
-    let research = Uuid::now_v7().to_string();
-    let writing = Uuid::now_v7().to_string();
+    let research_id = Uuid::now_v7().to_string();
+    let writing_id = Uuid::now_v7().to_string();
     let mut s = Script {
         store,
         clock: oidb::time::now() - Duration::seconds(RUN_SPAN_SECONDS),
         trace_id: Uuid::new_v4().simple().to_string(),
     };
-    let (agent, writer) = ("agent-research", "agent-writer");
-    let title = "Compare embedded vector databases for agent memory";
-    let r = research.as_str();
+    let research = "Compare embedded vector databases for agent memory";
+    let drafting = "Draft the recommendation";
 
-    s.log(0, Script::agent(r, EventType::IntentCreated, "alice",
-        json!({"title": title, "description": "Shortlist three embedded options and recommend one"})), None)?;
+    let alice = (research_id.as_str(), "alice");
+    let agent = (research_id.as_str(), "agent-research");
+    s.log(
+        0,
+        alice,
+        EventType::IntentCreated,
+        json!({
+            "title": research,
+            "description": "Shortlist three embedded options and recommend one",
+        }),
+    )?;
     s.log(
         350,
-        Script::agent(
-            r,
-            EventType::AgentAssigned,
-            "alice",
-            json!({"agent_id": agent, "role": "worker"}),
-        ),
-        None,
+        alice,
+        EventType::AgentAssigned,
+        json!({
+            "agent_id": "agent-research",
+            "role": "worker",
+        }),
     )?;
     s.block(
-        r,
         agent,
-        [
-            EventType::ThinkingStart,
-            EventType::Thinking,
-            EventType::ThinkingEnd,
-        ],
+        THINKING,
         Some("think-0"),
         &[
             "The user wants embedded options only. ",
@@ -265,261 +285,291 @@ fn write_run(store: &Store) -> Result<Run, Failure> {
         ],
     )?;
 
-    // 1. Plan with gpt-4o, which asks for a web search.
-    let search_args = json!({"query": "embedded vector database benchmark 2026"});
-    let plan = s.llm_call(r, agent,
-        &request("openai", "gpt-4o", 2, false, &["web_search", "read_page"]),
-        &{
-            let mut outcome = json!({
-                "response_content": "",
-                "tool_calls": [{"id": "call_search_1", "name": "web_search", "arguments": search_args}],
-                "finish_reason": "tool_calls",
-            });
-            merge(&mut outcome, &usage(1_840, 96));
-            outcome
-        },
-        2_310, None)?;
-    let plan_request = field(&plan.payload, "request_id");
-    let searched = s.tool_call(r, agent,
-        &json!({"tool_name": "web_search", "tool_id": "call_search_1", "arguments": search_args,
-                "provider": "openai", "model": "gpt-4o", "parent_request_id": plan_request}),
-        &json!({"hits": 8, "top": ["sqlite-vec benchmarks", "LanceDB embedded mode", "Chroma persistent client"]}),
-        1_210, &plan)?;
+    let searched = plan_and_search(&mut s, agent)?;
+    let failed = fail(&mut s, agent, &searched)?;
+    let read = stream_and_read(&mut s, agent, &failed)?;
+    let decision = decide(&mut s, agent, &read)?;
+    draft(&mut s, &writing_id, &research_id, drafting, &decision)?;
 
-    // 2. Read the results with deepseek-chat: rate-limited, so it fails.
-    let flaky = request("deepseek", "deepseek-chat", 4, true, &["read_page"]);
-    let started = s.log(
-        120,
-        Script::agent(r, EventType::LlmRequestStarted, agent, flaky.clone()),
-        Some(&searched),
+    Ok(Run {
+        intents: vec![
+            (research_id, research.to_owned()),
+            (writing_id, drafting.to_owned()),
+        ],
+        trace_id: s.trace_id,
+        failed_request: failed.id,
+    })
+}
+
+/// The agent plans with gpt-4o, which asks for a web search, and runs it.
+fn plan_and_search(s: &mut Script<'_>, agent: (&str, &str)) -> Result<Event, Failure> {
+    // Plan with gpt-4o, which asks for a web search.
+    let search = json!({"query": "embedded vector database benchmark 2026"});
+    let search_call = json!([{"id": "call_search_1", "name": "web_search", "arguments": search}]);
+    let tools = ["web_search", "read_page"];
+    let plan = s.llm_call(
+        agent,
+        &request("openai", "gpt-4o", 2, false, &tools),
+        &outcome("", &search_call, "tool_calls", 1_840, 96),
+        2_310,
+        None,
     )?;
-    let mut failed = flaky;
+    s.tool_call(
+        agent,
+        &json!({
+            "tool_name": "web_search",
+            "tool_id": "call_search_1",
+            "arguments": search,
+            "provider": "openai",
+            "model": "gpt-4o",
+            "parent_request_id": field(&plan.payload, "request_id"),
+        }),
+        &json!({"hits": 8, "top": ["sqlite-vec", "LanceDB", "Chroma"]}),
+        1_210,
+        &plan,
+    )
+}
+
+/// deepseek-chat is rate-limited, so the request fails. Returns the failure.
+fn fail(s: &mut Script<'_>, agent: (&str, &str), searched: &Event) -> Result<Event, Failure> {
+    let flaky = request("deepseek", "deepseek-chat", 4, true, &["read_page"]);
+    let started = s.append(
+        120,
+        NewEvent::new(agent.0, EventType::LlmRequestStarted, agent.1).payload(flaky.clone()),
+        Some(searched),
+    )?;
+    let mut error = flaky;
     merge(
-        &mut failed,
-        &json!({"error": "RateLimitError: 429 Too Many Requests", "duration_ms": 349}),
+        &mut error,
+        &json!({
+            "error": "RateLimitError: 429 Too Many Requests",
+            "duration_ms": 349,
+        }),
     );
-    let failed = s.log(
+    let failed = s.append(
         349,
-        Script::agent(r, EventType::LlmRequestFailed, agent, failed).level(Level::Error),
+        NewEvent::new(agent.0, EventType::LlmRequestFailed, agent.1)
+            .payload(error)
+            .level(Level::Error),
         Some(&started),
     )?;
-    s.log(
+    let retry = json!({"message": "deepseek-chat is rate-limited; retrying with claude-sonnet-4"});
+    s.append(
         15,
-        Script::agent(
-            r,
-            EventType::Comment,
-            agent,
-            json!({"message": "deepseek-chat is rate-limited; retrying with claude-sonnet-4"}),
-        )
-        .level(Level::Warn),
+        NewEvent::new(agent.0, EventType::Comment, agent.1)
+            .payload(retry)
+            .level(Level::Warn),
         Some(&failed),
     )?;
 
-    // 3. Retry with claude-sonnet-4, streamed.
+    Ok(failed)
+}
+
+/// The retry with claude-sonnet-4 is streamed (stream events between the request's start and
+/// end) and asks to read a page. Returns the page read.
+fn stream_and_read(
+    s: &mut Script<'_>,
+    agent: (&str, &str),
+    failed: &Event,
+) -> Result<Event, Failure> {
     let streamed = request("anthropic", "claude-sonnet-4", 4, true, &["read_page"]);
-    let started = s.log(
+    let started = s.append(
         120,
-        Script::agent(r, EventType::LlmRequestStarted, agent, streamed.clone()),
-        Some(&failed),
+        NewEvent::new(agent.0, EventType::LlmRequestStarted, agent.1).payload(streamed.clone()),
+        Some(failed),
     )?;
     let stream_id = Uuid::new_v4().to_string();
-    let stream_start = s.clock + Duration::milliseconds(410);
+    let stream_start = oidb::time::format(s.clock + Duration::milliseconds(410));
     let stream_state = |status: &str, chunks: u64, tokens: u64| {
         json!({
-            "stream_id": stream_id, "intent_id": research, "agent_id": agent, "status": status,
-            "provider": "anthropic", "model": "claude-sonnet-4",
-            "chunks_received": chunks, "tokens_streamed": tokens,
-            "started_at": oidb::time::format(stream_start),
+            "stream_id": stream_id,
+            "intent_id": agent.0,
+            "agent_id": "agent-research",
+            "status": status,
+            "provider": "anthropic",
+            "model": "claude-sonnet-4",
+            "chunks_received": chunks,
+            "tokens_streamed": tokens,
+            "started_at": stream_start,
         })
     };
-    let opened = s.log(
+    let opened = s.append(
         410,
-        Script::agent(
-            r,
-            EventType::StreamStarted,
-            agent,
-            stream_state("active", 0, 0),
-        ),
+        NewEvent::new(agent.0, EventType::StreamStarted, agent.1)
+            .payload(stream_state("active", 0, 0)),
         Some(&started),
     )?;
+    // One chunk event every 10 chunks, as the SDK's chunk_log_interval does.
     for (index, tokens) in [(0, 9), (10, 88), (20, 95), (30, 91), (40, 86)] {
-        s.log(
+        let chunk = json!({"stream_id": stream_id, "chunk_index": index, "token_count": tokens});
+        s.append(
             1_100,
-            Script::agent(
-                r,
-                EventType::StreamChunk,
-                agent,
-                json!({"stream_id": stream_id, "chunk_index": index, "token_count": tokens}),
-            ),
+            NewEvent::new(agent.0, EventType::StreamChunk, agent.1).payload(chunk),
             Some(&opened),
         )?;
     }
-    let mut closed = stream_state("completed", 48, 412);
-    merge(
-        &mut closed,
-        &json!({"completed_at": oidb::time::format(s.clock + Duration::milliseconds(690))}),
-    );
-    let closed = s.log(
+    let mut done = stream_state("completed", 48, 412);
+    let completed_at = oidb::time::format(s.clock + Duration::milliseconds(690));
+    merge(&mut done, &json!({"completed_at": completed_at}));
+    let closed = s.append(
         690,
-        Script::agent(r, EventType::StreamCompleted, agent, closed),
+        NewEvent::new(agent.0, EventType::StreamCompleted, agent.1).payload(done),
         Some(&opened),
     )?;
+    let page = json!({"url": "https://lancedb.com/docs"});
+    let read_call = json!([{"id": "call_read_1", "name": "read_page", "arguments": page}]);
     let mut answer = streamed;
     merge(
         &mut answer,
-        &json!({
-            "response_content": "sqlite-vec, LanceDB and Chroma run in process; reading the LanceDB page next.",
-            "tool_calls": [{"id": "call_read_1", "name": "read_page", "arguments": {"url": "https://lancedb.com/docs"}}],
-            "finish_reason": "tool_calls",
-        }),
+        &outcome(
+            "sqlite-vec, LanceDB and Chroma all run in process; reading the LanceDB page next.",
+            &read_call,
+            "tool_calls",
+            3_120,
+            412,
+        ),
     );
-    merge(&mut answer, &usage(3_120, 412));
     merge(&mut answer, &json!({"duration_ms": 6_840}));
-    let answer = s.log(
+    let answer = s.append(
         40,
-        Script::agent(r, EventType::LlmRequestCompleted, agent, answer),
+        NewEvent::new(agent.0, EventType::LlmRequestCompleted, agent.1).payload(answer),
         Some(&closed),
     )?;
-    let read = s.tool_call(r, agent,
-        &json!({"tool_name": "read_page", "tool_id": "call_read_1", "arguments": {"url": "https://lancedb.com/docs"},
-                "provider": "anthropic", "model": "claude-sonnet-4", "parent_request_id": field(&answer.payload, "request_id")}),
+    let read = s.tool_call(
+        agent,
+        &json!({
+            "tool_name": "read_page",
+            "tool_id": "call_read_1",
+            "arguments": page,
+            "provider": "anthropic",
+            "model": "claude-sonnet-4",
+            "parent_request_id": field(&answer.payload, "request_id"),
+        }),
         &json!({"chars": 18_233, "title": "LanceDB documentation"}),
-        640, &answer)?;
+        640,
+        &answer,
+    )?;
     s.log(
         200,
-        Script::agent(
-            r,
-            EventType::StatePatched,
-            agent,
-            json!({"patches": [{"op": "set", "path": "progress", "value": 0.5}], "version": 2}),
-        ),
-        None,
+        agent,
+        EventType::StatePatched,
+        json!({
+            "patches": [{"op": "set", "path": "progress", "value": 0.5}],
+            "version": 2,
+        }),
     )?;
 
-    // 4. Decide with gpt-4o.
+    Ok(read)
+}
+
+/// The agent decides with gpt-4o and hands over.
+fn decide(s: &mut Script<'_>, agent: (&str, &str), read: &Event) -> Result<Event, Failure> {
     s.block(
-        r,
         agent,
-        [
-            EventType::ThinkingStart,
-            EventType::Thinking,
-            EventType::ThinkingEnd,
-        ],
+        THINKING,
         Some("think-1"),
         &[
             "All three are embedded. ",
             "sqlite-vec is one file like ours; LanceDB scales further.",
         ],
     )?;
-    let mut decided = json!({
-        "response_content": "Shortlist: sqlite-vec (one file), LanceDB (columnar, scales), Chroma (simplest API).",
-        "finish_reason": "stop",
-    });
-    merge(&mut decided, &usage(5_210, 388));
     let decision = s.llm_call(
-        r,
         agent,
         &request("openai", "gpt-4o", 6, false, &[]),
-        &decided,
+        &outcome(
+            "Shortlist: sqlite-vec (one file), LanceDB (columnar, scales), Chroma (simplest API).",
+            &json!([]),
+            "stop",
+            5_210,
+            388,
+        ),
         3_020,
-        Some(&read),
+        Some(read),
     )?;
     s.log(
         150,
-        Script::agent(
-            r,
-            EventType::StatePatched,
-            agent,
-            json!({"patches": [{"op": "set", "path": "progress", "value": 1.0}], "version": 3}),
-        ),
-        None,
+        agent,
+        EventType::StatePatched,
+        json!({
+            "patches": [{"op": "set", "path": "progress", "value": 1.0}],
+            "version": 3,
+        }),
     )?;
-    s.log(
+    let handover = json!({"message": "Shortlist ready; agent-writer drafts the recommendation"});
+    s.append(
         80,
-        Script::agent(
-            r,
-            EventType::Comment,
-            agent,
-            json!({"message": "Shortlist ready; agent-writer drafts the recommendation"}),
-        ),
+        NewEvent::new(agent.0, EventType::Comment, agent.1).payload(handover),
         Some(&decision),
     )?;
 
-    // 5. A sub-intent: agent-writer drafts the recommendation, in the same trace.
-    let w = writing.as_str();
-    let draft_title = "Draft the recommendation";
-    let created = s.log(
+    Ok(decision)
+}
+
+/// A sub-intent, in the same trace: agent-writer drafts the recommendation.
+fn draft(
+    s: &mut Script<'_>,
+    writing_id: &str,
+    research_id: &str,
+    title: &str,
+    decision: &Event,
+) -> Result<(), Failure> {
+    let planner = (writing_id, "agent-research");
+    let writer = (writing_id, "agent-writer");
+    let created = s.append(
         120,
-        Script::agent(
-            w,
-            EventType::IntentCreated,
-            agent,
-            json!({"title": draft_title, "parent_intent_id": research}),
-        ),
-        Some(&decision),
+        NewEvent::new(planner.0, EventType::IntentCreated, planner.1)
+            .payload(json!({"title": title, "parent_intent_id": research_id})),
+        Some(decision),
     )?;
     s.log(
         90,
-        Script::agent(
-            w,
-            EventType::AgentAssigned,
-            agent,
-            json!({"agent_id": writer, "role": "worker"}),
-        ),
-        None,
+        planner,
+        EventType::AgentAssigned,
+        json!({
+            "agent_id": "agent-writer",
+            "role": "worker",
+        }),
     )?;
-    let mut drafted = json!({
-        "response_content": "Recommend sqlite-vec for a single-file agent; move to LanceDB past ten million vectors.",
-        "finish_reason": "stop",
-    });
-    merge(&mut drafted, &usage(2_400, 610));
     let draft = s.llm_call(
-        w,
         writer,
         &request("openai", "gpt-4o-mini", 3, false, &[]),
-        &drafted,
+        &outcome(
+            "Recommend sqlite-vec for a single-file agent; LanceDB past ten million vectors.",
+            &json!([]),
+            "stop",
+            2_400,
+            610,
+        ),
         4_150,
         Some(&created),
     )?;
     s.block(
-        w,
         writer,
-        [EventType::CodeStart, EventType::Code, EventType::CodeEnd],
+        CODE,
         None,
         &[
             "scores = {\"sqlite-vec\": 8.5, \"lancedb\": 8.0, \"chroma\": 7.0}\n",
             "print(max(scores, key=scores.get))\n",
         ],
     )?;
-    s.log(
+    let verdict =
+        json!({"message": "Recommendation: sqlite-vec now, LanceDB past ten million vectors"});
+    s.append(
         60,
-        Script::agent(
-            w,
-            EventType::Comment,
-            writer,
-            json!({"message": "Recommendation: sqlite-vec now, LanceDB past ten million vectors"}),
-        ),
+        NewEvent::new(writer.0, EventType::Comment, writer.1).payload(verdict),
         Some(&draft),
     )?;
     s.log(
         40,
-        Script::agent(
-            w,
-            EventType::StatePatched,
-            writer,
-            json!({"patches": [{"op": "set", "path": "status", "value": "done"}], "version": 2}),
-        ),
-        None,
+        writer,
+        EventType::StatePatched,
+        json!({
+            "patches": [{"op": "set", "path": "status", "value": "done"}],
+            "version": 2,
+        }),
     )?;
 
-    Ok(Run {
-        intents: vec![
-            (research, title.to_owned()),
-            (writing, draft_title.to_owned()),
-        ],
-        trace_id: s.trace_id,
-        failed_request: failed.id,
-    })
+    Ok(())
 }
 
 /// Usage of one model, summed from the `llm_request_*` payloads.
@@ -747,7 +797,8 @@ fn usage_line(model: &str, usage: &ModelUsage) -> String {
 }
 
 /// Reads one intent's events back and checks its RFC-0019 chain: sequences 1, 2, 3, …; each
-/// `previous_event_hash` the hash of the event before; each `event_hash` what the content hashes to.
+/// `previous_event_hash` the hash of the event before; each `event_hash` what the content
+/// hashes to.
 fn check_chain(store: &Store, intent: &str, title: &str) -> Result<ChainCheck, Failure> {
     let mut check = ChainCheck {
         intent: intent.to_owned(),

@@ -8,7 +8,8 @@ use crate::args::ExportArgs;
 use crate::command::each_event;
 use crate::failure::{Failure, Outcome};
 use crate::open;
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
+use crate::table::count;
 
 pub fn run(args: &ExportArgs) -> Outcome {
     let reader = open::for_reading(&args.file)?;
@@ -45,7 +46,7 @@ pub fn run(args: &ExportArgs) -> Outcome {
     })?;
     eprintln!(
         "exported {} event{} from {} to {}",
-        written,
+        count(written),
         if written == 1 { "" } else { "s" },
         args.file.display(),
         out_path.display()
@@ -60,7 +61,7 @@ fn write_events(
     show_progress: bool,
     total: Option<u64>,
 ) -> Result<u64, Failure> {
-    let progress = Progress::new(show_progress, total, "exporting");
+    let progress = Progress::new(show_progress, total, Unit::Events, "exporting");
     let mut written = 0;
     each_event(reader, query, None, |event| {
         serde_json::to_writer(&mut *out, event).map_err(std::io::Error::from)?;

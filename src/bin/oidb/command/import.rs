@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::args::ImportArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::table::{count, duration_ms};
 
 /// Lines of JSONL per transaction.
@@ -54,7 +54,7 @@ pub fn run(args: &ImportArgs) -> Outcome {
         (Box::new(file), size)
     };
     let store = open::for_writing(&args.file, true)?;
-    let progress = Progress::new(!args.json, size, "importing");
+    let progress = Progress::new(!args.json, size, Unit::Bytes, "importing");
     let totals = import(&store, BufReader::new(input), &name, &progress);
     progress.finish();
     let totals = totals?;
@@ -104,7 +104,6 @@ fn import(
         if read == 0 {
             break;
         }
-        progress.advance(read as u64);
         if first_content && !line.trim().is_empty() {
             first_content = false;
             if line
@@ -128,6 +127,7 @@ fn import(
         chunk_lines += 1;
         if chunk_lines == CHUNK_LINES {
             import_chunk(store, &chunk, name, lines_before_chunk, &mut totals)?;
+            progress.advance(chunk.len() as u64);
             lines_before_chunk += chunk_lines;
             chunk.clear();
             chunk_lines = 0;
@@ -135,6 +135,7 @@ fn import(
     }
     if !chunk.is_empty() {
         import_chunk(store, &chunk, name, lines_before_chunk, &mut totals)?;
+        progress.advance(chunk.len() as u64);
     }
     Ok(totals)
 }
