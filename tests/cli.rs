@@ -769,3 +769,45 @@ fn import_reads_stdin() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("imported stdin"));
     assert_eq!(events(&file, &[]).len(), 54);
 }
+
+#[test]
+fn a_file_whose_writer_was_killed_is_repaired_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crashed.oidb");
+    oidb(&["import", &text(&file), &fixture("openintent_chained.jsonl")]).ok();
+    // An import from a stdin that never ends holds the file open for writing; then it is killed.
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_oidb"))
+        .args(["import", file.to_str().unwrap(), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !matches!(
+        oidb::ReadOnlyStore::open(&file),
+        Err(oidb::Error::FileInUse { .. })
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never opened the file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert!(matches!(
+        oidb::ReadOnlyStore::open(&file),
+        Err(oidb::Error::NeedsRepair { .. })
+    ));
+
+    let run = oidb(&["stats", &text(&file), "--json"]).ok();
+    assert!(
+        run.stderr.contains("was not closed cleanly"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("repaired it"), "{}", run.stderr);
+    let stats: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(stats["events"], 54);
+}

@@ -107,7 +107,7 @@ pub struct TailArgs {
 pub struct ExportArgs {
     /// The .oidb file
     pub file: PathBuf,
-    /// Write to this file instead of stdout (replaced only once the export is complete)
+    /// Write to this file (replaced only once the export is complete)
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -140,10 +140,10 @@ pub struct Selection {
     /// Only this intent's events
     #[arg(long, value_name = "INTENT_ID")]
     pub intent: Option<String>,
-    /// Only this type; `llm_*` means every type starting with `llm_`. Repeat for more
+    /// Only this type, or every type with a prefix: `llm_*`. Repeatable
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub types: Vec<TypeSpec>,
-    /// Only events at or after: RFC 3339 (2026-11-20T09:00:00Z), a date, or an age (90s, 30m, 1h, 2d, 1w)
+    /// Only events at or after: RFC 3339, a date, or an age (30m, 1h, 2d, 1w)
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub since: Option<DateTime<Utc>>,
     /// Only events before: same forms as --since
@@ -155,7 +155,7 @@ pub struct Selection {
     /// Only events of this trace (32 lowercase hex digits)
     #[arg(long, value_name = "TRACE_ID", value_parser = parse_trace)]
     pub trace: Option<String>,
-    /// Only events at this level or above: TRACE, DEBUG, INFO, WARN, ERROR, FATAL
+    /// Only events at this level or above (TRACE DEBUG INFO WARN ERROR FATAL)
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub level: Option<Level>,
 }
@@ -207,13 +207,13 @@ impl Selection {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Paging")]
 pub struct Paging {
-    /// At most N events (then the cursor of the next page is printed on stderr)
+    /// At most N events (then the next page's cursor is printed on stderr)
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Newest first
     #[arg(long)]
     pub reverse: bool,
-    /// Start after this cursor (the position a previous page ended at)
+    /// Start after this cursor: the position a previous page ended at
     #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
     pub after: Option<Cursor>,
 }
@@ -239,7 +239,7 @@ pub struct Format {
     /// Print OpenIntent JSONL: one event a line, the wire format
     #[arg(long)]
     pub jsonl: bool,
-    /// Do not shorten long intent ids and payload summaries in the table
+    /// Do not shorten long intent ids and payload summaries
     #[arg(long, conflicts_with_all = ["json", "jsonl"])]
     pub wide: bool,
 }

@@ -17,7 +17,7 @@ pub struct Columns {
 const INTENT_WIDTH: usize = 13;
 const TYPE_WIDTH: usize = 21;
 const ACTOR_WIDTH: usize = 16;
-const SUMMARY_WIDTH: usize = 70;
+const SUMMARY_WIDTH: usize = 76;
 
 impl Columns {
     /// Columns for a log whose last position is `last_position`; `wide` keeps ids and summaries whole.
