@@ -33,6 +33,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The file was not closed cleanly (the process writing it stopped without closing it), and a
+    /// read-only open cannot repair it.
+    #[error(
+        "{path} was not closed cleanly (the process writing it stopped without closing it); \
+         open it once for writing (`Store::open`, or any `oidb` command that writes) to repair it"
+    )]
+    NeedsRepair {
+        /// The file.
+        path: PathBuf,
+    },
+
     /// The file exists but is not an oidb store.
     #[error("{path} is not an oidb store: {reason}")]
     NotAnOidbFile {

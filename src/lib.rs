@@ -46,6 +46,7 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+mod compact;
 mod consumer;
 pub mod costs;
 mod error;
@@ -57,6 +58,8 @@ mod import;
 pub mod jcs;
 pub mod observe;
 mod query;
+mod read_only;
+mod stats;
 mod store;
 mod subscribe;
 pub mod time;
@@ -64,6 +67,7 @@ pub mod trace;
 mod wire;
 mod writer;
 
+pub use compact::{compact, Compaction};
 pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, Result};
 pub use event::{Event, Level, NewEvent, Position, Sequence};
@@ -72,6 +76,8 @@ pub use format::FORMAT_VERSION;
 pub use import::ImportReport;
 pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
 pub use query::{Cursor, EventFilter, Order, Page, Query};
+pub use read_only::ReadOnlyStore;
+pub use stats::Stats;
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };

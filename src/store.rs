@@ -237,7 +237,7 @@ impl StoreBuilder {
 
 /// Refuses, before redb touches it, an existing path that cannot be an oidb store.
 /// Returns whether the file exists.
-fn check_existing_file(path: &Path) -> Result<bool> {
+pub(crate) fn check_existing_file(path: &Path) -> Result<bool> {
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -276,7 +276,7 @@ fn check_existing_file(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+pub(crate) fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
     match error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
             path: path.to_path_buf(),
