@@ -42,6 +42,21 @@ pub(crate) const NAMES: TableDefinition<(u8, &str), u32> = TableDefinition::new(
 /// `codes`: (kind, code) -> name; the reverse of `names`.
 pub(crate) const CODES: TableDefinition<(u8, u32), &str> = TableDefinition::new("codes");
 
+/// `checkpoints`: checkpoint number (creation order, from 1) -> JSON of the stored checkpoint.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+/// `checkpoint_ids`: checkpoint id -> checkpoint number.
+pub(crate) const CHECKPOINT_IDS: TableDefinition<&str, u64> =
+    TableDefinition::new("checkpoint_ids");
+/// `checkpoint_scopes`: (scope key, checkpoint number) -> (): each scope's checkpoints in order.
+pub(crate) const CHECKPOINT_SCOPES: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("checkpoint_scopes");
+/// `agent_keys`: (actor, `did:key`) -> registration time (micros): RFC-0018 keys.
+pub(crate) const AGENT_KEYS: TableDefinition<(&str, &str), i64> =
+    TableDefinition::new("agent_keys");
+/// `signature_policy`: setting -> value (`require_signatures` -> 0 or 1).
+pub(crate) const SIGNATURE_POLICY: TableDefinition<&str, u8> =
+    TableDefinition::new("signature_policy");
+
 /// What every index row carries, so filters on time, type, actor and level need no record reads:
 /// (`created_at` micros, type code, actor code, level code).
 pub(crate) type Facts = (i64, u32, u32, u8);
@@ -221,6 +236,19 @@ pub(crate) fn read_format_version(db: &redb::Database) -> Result<Option<u32>> {
     Ok(Some(u32::from_le_bytes(bytes)))
 }
 
+/// Opens a table that files written before it existed lack: `None` when it is missing (read it as
+/// empty). The checkpoint and signature tables are such tables.
+pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
 pub(crate) fn has_tables(db: &redb::Database) -> Result<bool> {
     let txn = db.begin_read()?;
@@ -250,6 +278,12 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
         txn.open_table(INTENT_NAMES)?;
         txn.open_table(NAMES)?;
         txn.open_table(CODES)?;
+        // Added after format version 1 was first written: readers treat them as empty when missing.
+        txn.open_table(CHECKPOINTS)?;
+        txn.open_table(CHECKPOINT_IDS)?;
+        txn.open_table(CHECKPOINT_SCOPES)?;
+        txn.open_table(AGENT_KEYS)?;
+        txn.open_table(SIGNATURE_POLICY)?;
     }
     txn.commit()?;
     Ok(())

@@ -44,6 +44,7 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+pub mod checkpoint;
 mod error;
 mod event;
 mod event_type;
@@ -51,20 +52,27 @@ mod export;
 mod format;
 mod import;
 pub mod jcs;
+pub mod merkle;
 mod query;
+#[cfg(feature = "signatures")]
+pub mod signature;
 mod store;
 mod subscribe;
 pub mod time;
+pub mod verify;
 mod wire;
 mod writer;
 
+pub use checkpoint::{CheckpointScope, ConsistencyProof, LogCheckpoint};
 pub use error::{Error, Result};
 pub use event::{Event, Level, NewEvent, Position, Sequence};
 pub use event_type::EventType;
 pub use format::FORMAT_VERSION;
 pub use import::ImportReport;
+pub use merkle::MerkleProof;
 pub use query::{Cursor, EventFilter, Order, Page, Query};
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
+pub use verify::{ChainVerification, StoreVerification};
 pub use writer::{Appended, Durability, MAX_NAME_BYTES};

@@ -328,6 +328,8 @@ struct Tables<'txn> {
     intent_names: redb::Table<'txn, u64, &'static str>,
     names: redb::Table<'txn, (u8, &'static str), u32>,
     codes: redb::Table<'txn, (u8, u32), &'static str>,
+    #[cfg(feature = "signatures")]
+    signing: crate::signature::SigningTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -344,6 +346,8 @@ impl<'txn> Tables<'txn> {
             intent_names: txn.open_table(INTENT_NAMES)?,
             names: txn.open_table(NAMES)?,
             codes: txn.open_table(CODES)?,
+            #[cfg(feature = "signatures")]
+            signing: crate::signature::SigningTables::open(txn)?,
         })
     }
 
@@ -476,6 +480,8 @@ fn plan(
             level: new.level,
             proof: new.proof.clone(),
         };
+        #[cfg(feature = "signatures")]
+        crate::signature::check_on_append(&tables.signing, &event)?;
         let digest = HashInput::of(&event)
             .digest()
             .map_err(|e| Error::InvalidEvent {
