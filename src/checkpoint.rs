@@ -494,7 +494,8 @@ impl Store {
     /// Makes a checkpoint of `scope` now: a Merkle root over the scope's events since its previous
     /// checkpoint, stored in the file and logged as a `log.checkpoint.created` event (in the
     /// intent, or in [`STORE_CHECKPOINT_INTENT`] for the store scope). Returns `None` when there is
-    /// nothing new to seal (RFC-0019 never checkpoints an empty batch).
+    /// nothing new to seal (RFC-0019 never checkpoints an empty batch), and when the only new
+    /// events are those that logged earlier checkpoints (they are sealed by the next checkpoint).
     ///
     /// Each event of the batch is verified (its hash recomputed, its link checked) before it is
     /// sealed; a damaged log is not checkpointed.
@@ -862,8 +863,14 @@ fn create(
             leaves
         }
     };
+    // Nothing new, or nothing but the events that logged earlier checkpoints: nothing to seal.
+    let only_logs = leaves
+        .iter()
+        .all(|l| l.event.event_type == EventType::LogCheckpointCreated);
     let digests: Vec<Digest32> = leaves.iter().map(|l| l.stored).collect();
-    let (Some(root), Some(last_leaf)) = (merkle::merkle_root(&digests), leaves.last()) else {
+    let (Some(root), Some(last_leaf), false) =
+        (merkle::merkle_root(&digests), leaves.last(), only_logs)
+    else {
         txn.abort()?;
         return Ok(None);
     };
