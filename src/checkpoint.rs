@@ -830,7 +830,11 @@ fn create(
     scope: &CheckpointScope,
     key: Option<&SigningKey>,
 ) -> Result<Option<LogCheckpoint>> {
-    repair_log_event(store, scope)?;
+    let log_event_id = Uuid::now_v7();
+    // Refuse, before anything is stored, a checkpoint whose log event the store would refuse.
+    #[cfg(feature = "signatures")]
+    crate::signature::check_signer(store, store.actor(), log_event_id, key)?;
+    repair_log_event(store, scope, key)?;
     // The write transaction is the lock: checkpoints of a scope are made one at a time, each
     // starting where the previous one ended.
     let txn = store.inner().db.begin_write()?;
@@ -891,7 +895,7 @@ fn create(
     }
     let stored = StoredCheckpoint {
         checkpoint,
-        log_event_id: Uuid::now_v7(),
+        log_event_id,
     };
     store_checkpoint(&txn, scope, &stored)?;
     txn.commit()?;
@@ -984,7 +988,11 @@ fn log_event(store: &Store, stored: &StoredCheckpoint, key: Option<&SigningKey>)
 }
 
 /// Logs the scope's newest checkpoint if a crash came between storing it and logging it.
-fn repair_log_event(store: &Store, scope: &CheckpointScope) -> Result<()> {
+fn repair_log_event(
+    store: &Store,
+    scope: &CheckpointScope,
+    key: Option<&SigningKey>,
+) -> Result<()> {
     let txn = store.inner().db.begin_read()?;
     let Some(number) = numbers(&txn, Some(scope))?.pop() else {
         return Ok(());
@@ -992,9 +1000,7 @@ fn repair_log_event(store: &Store, scope: &CheckpointScope) -> Result<()> {
     let stored = load(&txn, number)?;
     drop(txn);
     if store.get(stored.log_event_id)?.is_none() {
-        // Signed checkpoints log signed events; a repair of one cannot sign, so it is logged by
-        // the store's actor without a proof.
-        store.append(log_event(store, &stored, None))?;
+        store.append(log_event(store, &stored, key))?;
     }
     Ok(())
 }

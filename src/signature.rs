@@ -351,6 +351,37 @@ impl Store {
     }
 }
 
+/// What the write path would say of an event by `actor` signed with `key` (or unsigned), told
+/// before anything else is written.
+pub(crate) fn check_signer(
+    store: &Store,
+    actor: &str,
+    id: Uuid,
+    key: Option<&SigningKey>,
+) -> Result<()> {
+    let registered = store.agent_keys(actor)?;
+    match key {
+        None if store.signatures_required()? && !registered.is_empty() => {
+            Err(Error::SignatureRequired {
+                id,
+                actor: actor.to_owned(),
+            })
+        }
+        Some(key) if !registered.is_empty() => {
+            let did = did_key(&key.verifying_key());
+            if registered.iter().any(|r| r.did == did) {
+                Ok(())
+            } else {
+                Err(Error::InvalidSignature {
+                    id,
+                    reason: format!("{did} is not a key registered for actor {actor:?}"),
+                })
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The signature tables, open in the append's write transaction.
 pub(crate) struct SigningTables<'txn> {
     keys: redb::Table<'txn, (&'static str, &'static str), i64>,

@@ -90,6 +90,8 @@ pub enum BreakKind {
     /// The intent's head (its last sequence and hash) does not match the last event: events were
     /// removed from the end, or the head was rewritten.
     HeadMismatch,
+    /// The event's RFC-0018 proof does not verify (checked with the `signatures` feature).
+    BadSignature,
 }
 
 impl Serialize for ChainVerification {
@@ -492,6 +494,17 @@ impl ChainWalk {
                 None,
                 format!("sequence {sequence}: event {} cannot be hashed: {e}", event.id),
             ),
+        }
+        #[cfg(feature = "signatures")]
+        if let Err(e) = crate::signature::verify_event_signature(&event) {
+            self.push(
+                sequence,
+                at,
+                BreakKind::BadSignature,
+                None,
+                None,
+                format!("sequence {sequence}: {e}"),
+            );
         }
         let previous = match &self.link {
             Link::Start => Some(None),
