@@ -222,3 +222,92 @@ fn the_report_serializes() {
     assert_eq!(value["chains"][0]["chain_valid"], true);
     assert_eq!(value["problems"], json!([]));
 }
+
+/// How long verification takes on a larger store. Prints its timings; asserts only correctness.
+/// Run: `cargo test --release --test verify_store -- --ignored --nocapture`
+/// (`OIDB_MEASURE_EVENTS` sets the number of events; 100,000 by default).
+#[test]
+#[ignore = "a measurement, not a check; run it by hand"]
+fn measure_verification_at_scale() {
+    use std::time::Instant;
+
+    use oidb::checkpoint::CheckpointScope;
+    use oidb::Durability;
+
+    let n: u64 = std::env::var("OIDB_MEASURE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder()
+        .durability(Durability::Deferred {
+            window: std::time::Duration::from_secs(1),
+        })
+        .open(dir.path().join("m.oidb"))
+        .unwrap();
+    for chunk in 0..n / 1000 {
+        let events = (0..1000).map(|i| {
+            let k = chunk * 1000 + i;
+            NewEvent::new(
+                format!("intent-{}", k % 100),
+                EventType::LlmRequestCompleted,
+                format!("agent-{}", k % 7),
+            )
+            .payload(json!({
+                "model": "gpt-4o", "prompt_tokens": k, "completion_tokens": 17,
+                "content": "The quick brown fox jumps over the lazy dog"
+            }))
+        });
+        store.append_batch(events).unwrap();
+    }
+    store.flush().unwrap();
+
+    let t = Instant::now();
+    let chain = store.verify_chain("intent-0").unwrap();
+    println!(
+        "verify_chain, {} events: {:?}",
+        chain.event_count,
+        t.elapsed()
+    );
+    assert!(chain.valid);
+
+    let t = Instant::now();
+    let all = store.verify_all(|_| {}).unwrap();
+    let took = t.elapsed();
+    assert!(all.valid);
+    println!(
+        "verify_all, {} events in {} intents: {took:?} ({:.0} events/s)",
+        all.event_count,
+        all.chains.len(),
+        all.event_count as f64 / took.as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let checkpoint = store
+        .create_checkpoint(&CheckpointScope::Store)
+        .unwrap()
+        .unwrap();
+    println!(
+        "store checkpoint over {} events: {:?}",
+        checkpoint.event_count,
+        t.elapsed()
+    );
+    let middle = store.get_at(n / 2).unwrap().unwrap().id;
+    let t = Instant::now();
+    let proof = store
+        .inclusion_proof(&checkpoint.checkpoint_id, middle)
+        .unwrap();
+    println!(
+        "inclusion proof, {} steps: {:?}",
+        proof.proof_hashes.len(),
+        t.elapsed()
+    );
+    assert!(proof.verify());
+    let t = Instant::now();
+    assert!(store.verify_checkpoint(&checkpoint).unwrap().valid);
+    println!(
+        "verify_checkpoint, {} events: {:?}",
+        checkpoint.event_count,
+        t.elapsed()
+    );
+}
