@@ -320,15 +320,23 @@ pub(crate) fn verify_chain_in(txn: &ReadTransaction, intent_id: &str) -> Result<
         let (_, sequence) = key.value();
         let (position, _) = value.value();
         let record = match events.get(position)? {
-            Some(bytes) => {
-                format::decode_record(position, bytes.value()).map_err(|e| e.to_string())
-            }
-            None => Err(String::new()),
+            Some(bytes) => match format::decode_record(position, bytes.value()) {
+                Ok(event) => Found::Event(Box::new(event)),
+                Err(e) => Found::Damaged(e.to_string()),
+            },
+            None => Found::Nothing,
         };
         chain.visit(sequence, position, record);
     }
     chain.check_head(&head);
     Ok(chain.finish())
+}
+
+/// What an index row's position holds.
+enum Found {
+    Event(Box<Event>),
+    Damaged(String),
+    Nothing,
 }
 
 /// What the next event's `previous_event_hash` must be.
@@ -387,16 +395,15 @@ impl ChainWalk {
         });
     }
 
-    /// Reads the index row `sequence -> position` and the record found there (`Err("")` when
-    /// there is none).
-    fn visit(&mut self, sequence: Sequence, position: Position, record: Result<Event, String>) {
+    /// Reads the index row `sequence -> position` and what the position holds.
+    fn visit(&mut self, sequence: Sequence, position: Position, found: Found) {
         if sequence != self.expected {
             self.gap(sequence, position);
         }
         self.expected = sequence + 1;
-        let event = match record {
-            Ok(event) if event.intent_id == self.intent_id => event,
-            Ok(event) => {
+        let event = match found {
+            Found::Event(event) if event.intent_id == self.intent_id => *event,
+            Found::Event(event) => {
                 self.push(
                     sequence,
                     Some((event.id, position)),
@@ -411,19 +418,31 @@ impl ChainWalk {
                 self.link = Link::Unknown;
                 return;
             }
-            Err(reason) => {
-                let (kind, message) = if reason.is_empty() {
-                    (
-                        BreakKind::MissingRecord,
-                        format!("sequence {sequence}: the index points at position {position}, which holds no record"),
-                    )
-                } else {
-                    (
-                        BreakKind::DamagedRecord,
-                        format!("sequence {sequence}: {reason}"),
-                    )
-                };
-                self.push(sequence, None, kind, None, None, message);
+            Found::Damaged(reason) => {
+                let message = format!("sequence {sequence}: {reason}");
+                self.push(
+                    sequence,
+                    None,
+                    BreakKind::DamagedRecord,
+                    None,
+                    None,
+                    message,
+                );
+                self.link = Link::Unknown;
+                return;
+            }
+            Found::Nothing => {
+                let message = format!(
+                    "sequence {sequence}: the index points at position {position}, which holds no record"
+                );
+                self.push(
+                    sequence,
+                    None,
+                    BreakKind::MissingRecord,
+                    None,
+                    None,
+                    message,
+                );
                 self.link = Link::Unknown;
                 return;
             }

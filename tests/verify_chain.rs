@@ -285,3 +285,30 @@ fn the_report_has_openintents_json_shape() {
     let back: oidb::ChainVerification = serde_json::from_value(value).unwrap();
     assert!(back.valid);
 }
+
+#[test]
+fn an_undecodable_record_is_a_damaged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.oidb");
+    let a = build(&path);
+    let (position, _, _) = a[4].clone();
+    let mut bytes = record(&path, position);
+    bytes.truncate(20);
+    edit(&path, |txn| {
+        txn.open_table(EVENTS)
+            .unwrap()
+            .insert(position, bytes.as_slice())
+            .unwrap();
+    });
+    let store = Store::open(&path).unwrap();
+    let report = store.verify_chain(INTENT).unwrap();
+    let kinds: Vec<_> = report.breaks.iter().map(|b| (b.kind, b.sequence)).collect();
+    assert_eq!(kinds, vec![(BreakKind::DamagedRecord, 5)]);
+    assert!(report.breaks[0]
+        .message
+        .contains(&format!("position {position}")));
+    let all = store.verify_all(|_| {}).unwrap();
+    assert!(all.problems.iter().any(
+        |p| p.kind == oidb::verify::ProblemKind::DamagedRecord && p.position == Some(position)
+    ));
+}
