@@ -170,6 +170,75 @@ pub enum Error {
     #[error("invalid trace id {0:?}: a trace id is 32 lowercase hex digits, not all zero")]
     InvalidTraceId(String),
 
+    /// No checkpoint has this id.
+    #[error("no checkpoint {checkpoint_id} in this store; list them with Store::checkpoints")]
+    CheckpointNotFound {
+        /// The id asked for.
+        checkpoint_id: String,
+    },
+
+    /// No event has this id.
+    #[error("no event {0} in this store")]
+    EventNotFound(Uuid),
+
+    /// An event is not among the events a checkpoint covers.
+    #[error("event {event_id} is not covered by checkpoint {checkpoint_id}: {reason}")]
+    NotInCheckpoint {
+        /// The event.
+        event_id: Uuid,
+        /// The checkpoint.
+        checkpoint_id: String,
+        /// Why not (another intent, or outside the checkpoint's range).
+        reason: String,
+    },
+
+    /// The events a checkpoint covers no longer hash to its Merkle root: the log was truncated or
+    /// rewritten since the checkpoint was made.
+    #[error("checkpoint {checkpoint_id} no longer matches the log: {reason}; run `oidb verify` on the file")]
+    CheckpointMismatch {
+        /// The checkpoint.
+        checkpoint_id: String,
+        /// What differs.
+        reason: String,
+    },
+
+    /// A stored event does not verify where a checkpoint would seal it; nothing was checkpointed.
+    #[error("intent {intent_id} sequence {sequence}: {reason}; the log is damaged, run `oidb verify` on the file")]
+    ChainBroken {
+        /// The intent.
+        intent_id: String,
+        /// The event's sequence.
+        sequence: u64,
+        /// What does not verify.
+        reason: String,
+    },
+
+    /// An event's RFC-0018 proof does not verify; the event was refused.
+    #[error("event {id}: invalid signature: {reason}")]
+    InvalidSignature {
+        /// The event id.
+        id: Uuid,
+        /// What is wrong with the proof.
+        reason: String,
+    },
+
+    /// An event by an actor with a registered key came without a proof, and the store requires
+    /// signatures; the event was refused.
+    #[error(
+        "event {id} by {actor} is unsigned, but this store requires signatures from actors with \
+         registered keys; sign it with NewEvent::sign"
+    )]
+    SignatureRequired {
+        /// The event id.
+        id: Uuid,
+        /// The actor, who has a registered key.
+        actor: String,
+    },
+
+    /// A public key, `did:key` or signature could not be read.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+
     /// A cursor string could not be read.
     #[error("invalid cursor {0:?}: pass back the cursor a previous page returned")]
     InvalidCursor(String),

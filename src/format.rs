@@ -58,6 +58,20 @@ pub(crate) const COST_UNPRICED: TableDefinition<(&str, &str, &str), (u64, u64, u
     TableDefinition::new("cost_unpriced");
 pub(crate) const COST_BUDGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("cost_budgets");
 pub(crate) const COST_PRICES: TableDefinition<u64, &[u8]> = TableDefinition::new("cost_prices");
+/// `checkpoints`: checkpoint number (creation order, from 1) -> JSON of the stored checkpoint.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+/// `checkpoint_ids`: checkpoint id -> checkpoint number.
+pub(crate) const CHECKPOINT_IDS: TableDefinition<&str, u64> =
+    TableDefinition::new("checkpoint_ids");
+/// `checkpoint_scopes`: (scope key, checkpoint number) -> (): each scope's checkpoints in order.
+pub(crate) const CHECKPOINT_SCOPES: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("checkpoint_scopes");
+/// `agent_keys`: (actor, `did:key`) -> registration time (micros): RFC-0018 keys.
+pub(crate) const AGENT_KEYS: TableDefinition<(&str, &str), i64> =
+    TableDefinition::new("agent_keys");
+/// `signature_policy`: setting -> value (`require_signatures` -> 0 or 1).
+pub(crate) const SIGNATURE_POLICY: TableDefinition<&str, u8> =
+    TableDefinition::new("signature_policy");
 
 /// What every index row carries, so filters on time, type, actor and level need no record reads:
 /// (`created_at` micros, type code, actor code, level code).
@@ -238,6 +252,19 @@ pub(crate) fn read_format_version(db: &impl ReadableDatabase) -> Result<Option<u
     Ok(Some(u32::from_le_bytes(bytes)))
 }
 
+/// Opens a table that files written before it existed lack: `None` when it is missing (read it as
+/// empty). The checkpoint and signature tables are such tables.
+pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
 pub(crate) fn has_tables(db: &impl ReadableDatabase) -> Result<bool> {
     let txn = db.begin_read()?;
@@ -273,6 +300,12 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
         txn.open_table(COST_UNPRICED)?;
         txn.open_table(COST_BUDGETS)?;
         txn.open_table(COST_PRICES)?;
+        // Added after format version 1 was first written: readers treat them as empty when missing.
+        txn.open_table(CHECKPOINTS)?;
+        txn.open_table(CHECKPOINT_IDS)?;
+        txn.open_table(CHECKPOINT_SCOPES)?;
+        txn.open_table(AGENT_KEYS)?;
+        txn.open_table(SIGNATURE_POLICY)?;
     }
     txn.commit()?;
     Ok(())

@@ -46,6 +46,7 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+pub mod checkpoint;
 mod compact;
 mod consumer;
 pub mod costs;
@@ -56,17 +57,22 @@ mod export;
 mod format;
 mod import;
 pub mod jcs;
+pub mod merkle;
 pub mod observe;
 mod query;
 mod read_only;
+#[cfg(feature = "signatures")]
+pub mod signature;
 mod stats;
 mod store;
 mod subscribe;
 pub mod time;
 pub mod trace;
+pub mod verify;
 mod wire;
 mod writer;
 
+pub use checkpoint::{CheckpointScope, ConsistencyProof, LogCheckpoint};
 pub use compact::{compact, Compaction};
 pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, Result};
@@ -74,6 +80,7 @@ pub use event::{Event, Level, NewEvent, Position, Sequence};
 pub use event_type::EventType;
 pub use format::FORMAT_VERSION;
 pub use import::ImportReport;
+pub use merkle::MerkleProof;
 pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
 pub use query::{Cursor, EventFilter, Order, Page, Query};
 pub use read_only::ReadOnlyStore;
@@ -83,6 +90,7 @@ pub use store::{
 };
 pub use subscribe::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 pub use trace::{SpanSource, TraceContext, TraceTree};
+pub use verify::{ChainVerification, StoreVerification};
 pub use writer::{Appended, Durability, MAX_NAME_BYTES};
 
 /// The README's examples, compiled and run as doctests.

@@ -452,6 +452,8 @@ struct Tables<'txn> {
     names: redb::Table<'txn, (u8, &'static str), u32>,
     codes: redb::Table<'txn, (u8, u32), &'static str>,
     ledger: LedgerTables<'txn>,
+    #[cfg(feature = "signatures")]
+    signing: crate::signature::SigningTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -469,6 +471,8 @@ impl<'txn> Tables<'txn> {
             names: txn.open_table(NAMES)?,
             codes: txn.open_table(CODES)?,
             ledger: LedgerTables::open(txn)?,
+            #[cfg(feature = "signatures")]
+            signing: crate::signature::SigningTables::open(txn)?,
         })
     }
 
@@ -633,6 +637,8 @@ fn plan_event(
         level: new.level,
         proof: new.proof.clone(),
     };
+    #[cfg(feature = "signatures")]
+    crate::signature::check_on_append(&tables.signing, &event)?;
     let digest = HashInput::of(&event)
         .digest()
         .map_err(|e| Error::InvalidEvent {
