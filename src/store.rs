@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::format::{self, BY_ID, EVENTS, FORMAT_VERSION, INTENTS};
 use crate::query::{self, Cursor, EventFilter, Order, Page, Query};
-use crate::subscribe::Hub;
-use crate::writer::{Appended, Durability, WriteConfig, Writer};
+use crate::subscribe::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
+use crate::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::{Error, Event, EventType, NewEvent, Position, Result};
 
 /// The default size of redb's page cache: 32 MiB (redb's own default is 1 GiB, too much for a
@@ -55,6 +55,39 @@ pub(crate) struct Inner {
     pub(crate) hub: Arc<Hub>,
     path: PathBuf,
     actor: String,
+    channel_capacity: usize,
+    /// Dropped with the store, which tells the flusher thread (if any) to stop.
+    _flusher_stop: crossbeam_channel::Sender<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: write what waits, make it durable, end subscriptions.
+        if !self.writer.is_closed() {
+            let _ = self.writer.close();
+        }
+        self.hub.close();
+    }
+}
+
+/// Under [`Durability::Deferred`], makes appends durable every `window` until the store goes away.
+fn spawn_flusher(
+    inner: std::sync::Weak<Inner>,
+    window: std::time::Duration,
+    stop: crossbeam_channel::Receiver<()>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("oidb-flusher".into())
+        .spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(window)
+            {
+                let Some(inner) = inner.upgrade() else { return };
+                // A failed flush leaves the data for the next one (or for close) to write.
+                let _ = inner.writer.flush();
+            }
+        });
+    // Without a thread, appends still become durable on flush() and when the store closes.
+    drop(spawned);
 }
 
 impl std::fmt::Debug for Store {
@@ -73,6 +106,7 @@ pub struct StoreBuilder {
     durability: Durability,
     cache_bytes: usize,
     max_payload_bytes: usize,
+    channel_capacity: usize,
 }
 
 impl Default for StoreBuilder {
@@ -82,6 +116,7 @@ impl Default for StoreBuilder {
             durability: Durability::Immediate,
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
         }
     }
 }
@@ -108,6 +143,13 @@ impl StoreBuilder {
     /// The largest payload accepted, as JSON bytes (default [`DEFAULT_MAX_PAYLOAD_BYTES`], 16 MiB).
     pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
         self.max_payload_bytes = bytes;
+        self
+    }
+
+    /// How many events a subscriber's channel holds before that subscriber falls back to reading
+    /// from disk (default [`DEFAULT_CHANNEL_CAPACITY`], 1024). It never blocks the writer either way.
+    pub fn channel_capacity(mut self, events: usize) -> Self {
+        self.channel_capacity = events.max(1);
         self
     }
 
@@ -162,8 +204,12 @@ impl StoreBuilder {
             }
             None => format::initialize(&db)?,
         }
+        let last_position = {
+            let txn = db.begin_read()?;
+            format::last_position(&txn.open_table(EVENTS)?)?
+        };
         let db = Arc::new(db);
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(last_position));
         let writer = Writer::new(
             Arc::clone(&db),
             WriteConfig {
@@ -172,21 +218,26 @@ impl StoreBuilder {
             },
             hub.clone(),
         )?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                writer,
-                hub,
-                path,
-                actor: self.actor,
-            }),
-        })
+        let (flusher_stop, stop_signal) = crossbeam_channel::bounded::<()>(0);
+        let inner = Arc::new(Inner {
+            db,
+            writer,
+            hub,
+            path,
+            actor: self.actor,
+            channel_capacity: self.channel_capacity,
+            _flusher_stop: flusher_stop,
+        });
+        if let Durability::Deferred { window } = self.durability {
+            spawn_flusher(Arc::downgrade(&inner), window, stop_signal);
+        }
+        Ok(Store { inner })
     }
 }
 
 /// Refuses, before redb touches it, an existing path that cannot be an oidb store.
 /// Returns whether the file exists.
-fn check_existing_file(path: &Path) -> Result<bool> {
+pub(crate) fn check_existing_file(path: &Path) -> Result<bool> {
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -225,7 +276,7 @@ fn check_existing_file(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+pub(crate) fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
     match error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
             path: path.to_path_buf(),
@@ -299,7 +350,11 @@ impl Store {
     /// # Errors
     /// As [`Store::append`].
     pub fn append_outcome(&self, event: NewEvent) -> Result<Appended> {
-        let mut appended = self.inner.writer.append(vec![event])?;
+        let mut appended = self
+            .inner
+            .writer
+            .append(vec![event])
+            .map_err(Refused::into_error)?;
         appended.pop().ok_or(Error::Closed)
     }
 
@@ -321,7 +376,10 @@ impl Store {
         &self,
         events: impl IntoIterator<Item = NewEvent>,
     ) -> Result<Vec<Appended>> {
-        self.inner.writer.append(events.into_iter().collect())
+        self.inner
+            .writer
+            .append(events.into_iter().collect())
+            .map_err(Refused::into_error)
     }
 
     /// Appends an event by this store's actor (see [`StoreBuilder::actor`]), as OpenIntent's
@@ -336,6 +394,54 @@ impl Store {
         payload: Value,
     ) -> Result<Event> {
         self.append(NewEvent::new(intent_id, event_type, self.inner.actor.clone()).payload(payload))
+    }
+
+    /// Subscribes to committed events that pass `filter`, from `start`: first the history up to
+    /// the moment of subscribing, then [`Delivery::CaughtUp`](crate::Delivery::CaughtUp), then
+    /// live events as they commit, with no gap and no duplicate.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = oidb::Store::open(dir.path().join("s.oidb"))?;
+    /// use oidb::{Delivery, EventType, Filter, Start};
+    /// use serde_json::json;
+    ///
+    /// store.log_event("intent-42", EventType::LlmRequestStarted, json!({}))?;
+    /// let mut sub = store.subscribe(Filter::new().intent("intent-42").type_prefix("llm_"), Start::Beginning)?;
+    /// store.log_event("intent-42", EventType::LlmRequestCompleted, json!({}))?;
+    /// let kinds: Vec<_> = sub.iter().take(3).map(|d| match d.unwrap() {
+    ///     Delivery::Event(e) => e.event_type.to_string(),
+    ///     Delivery::CaughtUp { position } => format!("caught up at {position}"),
+    /// }).collect();
+    /// assert_eq!(kinds, ["llm_request_started", "caught up at 1", "llm_request_completed"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe(&self, filter: Filter, start: Start) -> Result<Subscription> {
+        if self.inner.writer.is_closed() {
+            return Err(Error::Closed);
+        }
+        Subscription::register(
+            Arc::clone(&self.inner.db),
+            Arc::clone(&self.inner.hub),
+            filter,
+            start,
+            self.inner.channel_capacity,
+        )
+    }
+
+    /// How many subscriptions are open.
+    #[must_use]
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.hub.subscriber_count()
+    }
+
+    /// Closes the store for every handle: appends waiting are written, everything is made
+    /// durable, and every subscription's iterator ends. Later calls on any handle answer
+    /// [`Error::Closed`]. The file itself is released when the last handle is dropped.
+    pub fn close(&self) -> Result<()> {
+        let result = self.inner.writer.close();
+        self.inner.hub.close();
+        result
     }
 
     /// Makes every acknowledged append durable now. Only [`Durability::Deferred`] has anything to do.

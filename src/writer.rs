@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::chain::{format_hash, parse_hash, Digest32, HashInput};
+use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
@@ -92,9 +94,34 @@ pub(crate) struct WriteConfig {
     pub(crate) max_payload_bytes: usize,
 }
 
+/// Why a request failed, and which of its events (by index) failed, when one did.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) index: Option<usize>,
+    pub(crate) error: Box<Error>,
+}
+
+impl Refused {
+    /// The error, without the event index.
+    pub(crate) fn into_error(self) -> Error {
+        *self.error
+    }
+}
+
+impl From<Error> for Refused {
+    fn from(error: Error) -> Self {
+        Refused {
+            index: None,
+            error: Box::new(error),
+        }
+    }
+}
+
+type Outcome = std::result::Result<Vec<Appended>, Refused>;
+
 /// What a waiting caller is told: its answer, or that it is to lead the next commit.
 enum Signal {
-    Done(Result<Vec<Appended>>),
+    Done(Outcome),
     Lead,
 }
 
@@ -206,6 +233,7 @@ impl Names {
 pub(crate) struct Writer {
     db: Arc<redb::Database>,
     config: WriteConfig,
+    closed: AtomicBool,
     queue: Mutex<Vec<Request>>,
     /// Signalled whenever a request joins the queue.
     arrived: Condvar,
@@ -223,6 +251,7 @@ impl Writer {
         Ok(Writer {
             db,
             config,
+            closed: AtomicBool::new(false),
             queue: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
             state: Mutex::new(state),
@@ -232,7 +261,10 @@ impl Writer {
 
     /// Appends `events` atomically: all are written, or none. Blocks until they are committed
     /// (and, under [`Durability::Immediate`], on disk).
-    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Outcome {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed.into());
+        }
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -250,12 +282,13 @@ impl Writer {
         self.lead_while_queued();
         loop {
             match signals.recv() {
-                Ok(Signal::Done(result)) => return result,
+                Ok(Signal::Done(outcome)) => return outcome,
                 Ok(Signal::Lead) => self.lead_while_queued(),
                 Err(_) => {
                     return Err(Error::NeedsReopen(
                         "the writer stopped while handling this append".into(),
-                    ))
+                    )
+                    .into())
                 }
             }
         }
@@ -266,8 +299,8 @@ impl Writer {
     ///
     /// Whoever lets go of the commit lock looks at the queue afterwards: a request queued while
     /// the lock was held found it taken and waits for that look. A leader that committed a group
-    /// hands the next one to the first waiting caller (so its own caller gets its answer now);
-    /// one that found nothing to commit tries again.
+    /// hands the next one to the first waiting caller (so that its own caller gets its answer
+    /// now); one that found nothing to commit tries again.
     fn lead_while_queued(&self) {
         loop {
             let Some(mut state) = self.state.try_lock() else {
@@ -282,14 +315,21 @@ impl Writer {
                 state.last_commit = started.elapsed();
             }
             drop(state);
-            match self.queue.lock().first() {
-                None => return,
-                Some(next) if led => {
-                    let _ = next.reply.send(Signal::Lead);
-                    return;
-                }
-                Some(_) => {}
+            if led {
+                self.hand_off();
+                return;
             }
+            if self.queue.lock().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Tells the first waiting caller, if any, to lead: called by whoever lets go of the commit
+    /// lock, since a request queued while it was held waits for someone to look.
+    fn hand_off(&self) {
+        if let Some(next) = self.queue.lock().first() {
+            let _ = next.reply.send(Signal::Lead);
         }
     }
 
@@ -320,13 +360,60 @@ impl Writer {
         std::mem::take(&mut *queue)
     }
 
+    /// Refuses new appends, writes those already waiting, and makes everything durable.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        {
+            let mut state = self.state.lock();
+            let group = std::mem::take(&mut *self.queue.lock());
+            self.commit_group(&mut state, group);
+        }
+        // `flush` hands off whatever was queued after the group above.
+        self.flush()
+    }
+
+    /// Whether [`Writer::close`] has run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Runs `write` in a write transaction of its own, between groups, and commits it with the
+    /// store's durability. For small bookkeeping writes (consumer checkpoints).
+    pub(crate) fn write_exclusive<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let written = self.write_exclusive_holding_lock(write);
+        self.hand_off();
+        written
+    }
+
+    fn write_exclusive_holding_lock<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
+        let mut txn = self.db.begin_write()?;
+        if matches!(self.config.durability, Durability::Deferred { .. }) {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Storage(e.into()))?;
+            state.unflushed = true;
+        }
+        let value = write(&txn)?;
+        txn.commit()?;
+        Ok(value)
+    }
+
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
     pub(crate) fn flush(&self) -> Result<()> {
         let flushed = self.flush_holding_lock();
-        // Appends queued while the lock was held wait for whoever held it to look at the queue.
-        if let Some(next) = self.queue.lock().first() {
-            let _ = next.reply.send(Signal::Lead);
-        }
+        self.hand_off();
         flushed
     }
 
@@ -351,7 +438,7 @@ impl Writer {
             for request in group {
                 let _ = request
                     .reply
-                    .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()))));
+                    .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
             }
             return;
         }
@@ -361,7 +448,7 @@ impl Writer {
             replies.push(request.reply);
             requests.push(request.events);
         }
-        let mut answers: Vec<Result<Vec<Answer>>> = Vec::with_capacity(requests.len());
+        let mut answers: Vec<Answers> = Vec::with_capacity(requests.len());
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
         let outcome = self.write_group(
@@ -379,15 +466,18 @@ impl Writer {
                 if !new_events.is_empty() {
                     self.listener.committed(&new_events);
                 }
-                // New events go back to their callers in the order they were committed.
-                let mut committed = new_events.into_iter();
+                // The new events go back to their callers without a copy.
+                let mut committed: Vec<Option<Event>> = new_events.into_iter().map(Some).collect();
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let answer = answer.map(|steps| {
                         steps
                             .into_iter()
                             .filter_map(|step| match step {
                                 Answer::Existing(e) => Some(Appended::AlreadyAppended(*e)),
-                                Answer::New => committed.next().map(Appended::New),
+                                Answer::New(i) => committed
+                                    .get_mut(i)
+                                    .and_then(Option::take)
+                                    .map(Appended::New),
                             })
                             .collect()
                     });
@@ -403,7 +493,7 @@ impl Writer {
                 }
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let failure = match answer {
-                        Ok(_) => Error::NeedsReopen(message.clone()),
+                        Ok(_) => Error::NeedsReopen(message.clone()).into(),
                         Err(own) => own,
                     };
                     let _ = reply.send(Signal::Done(Err(failure)));
@@ -418,7 +508,7 @@ impl Writer {
         &self,
         state: &mut WriterState,
         requests: Vec<Vec<Prepared>>,
-        answers: &mut Vec<Result<Vec<Answer>>>,
+        answers: &mut Vec<Answers>,
         new_events: &mut Vec<Event>,
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
@@ -432,27 +522,26 @@ impl Writer {
         let start_position = state.next_position;
         {
             let mut tables = Tables::open(&txn)?;
+            let mut written = Written {
+                state,
+                new_events,
+                new_names,
+            };
             for events in requests {
-                let answer = match plan(&mut tables, state, events) {
-                    Ok(planned) => {
-                        tables.apply(&planned)?;
-                        state.next_position += planned.new_count();
-                        state.next_intent_code = planned.next_intent_code;
-                        state.next_name_code.clone_from(&planned.next_name_code);
-                        new_names.extend(planned.new_names);
-                        let mut steps = Vec::with_capacity(planned.events.len());
-                        for step in planned.events {
-                            match step {
-                                Step::Existing(e) => steps.push(Answer::Existing(e)),
-                                Step::New(row) => {
-                                    new_events.push(row.event);
-                                    steps.push(Answer::New);
-                                }
-                            }
-                        }
-                        Ok(steps)
+                let answer = match plan(&mut tables, written.state, events) {
+                    Ok(mut planned) => {
+                        let follow_ups = planned.ledger.take_follow_ups();
+                        let appended = commit_plan(&mut tables, &mut written, planned)?;
+                        self.write_follow_ups(&mut tables, &mut written, &follow_ups)?;
+                        Ok(appended)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        // A budget refusal fails its request, but is itself recorded.
+                        let violation: Vec<NewEvent> =
+                            tables.ledger.take_violation().into_iter().collect();
+                        self.write_follow_ups(&mut tables, &mut written, &violation)?;
+                        Err(e)
+                    }
                 };
                 answers.push(answer);
             }
@@ -467,13 +556,72 @@ impl Writer {
         }
         Ok(())
     }
+
+    /// Appends, as their own request in this transaction, the events the cost ledger asks for:
+    /// a budget alert after the cost that crossed the threshold, or the `governance.violation` of
+    /// a refused cost. oidb builds them valid; should one still fail to plan, it is left out
+    /// rather than failing the requests around it.
+    fn write_follow_ups(
+        &self,
+        tables: &mut Tables<'_>,
+        written: &mut Written<'_>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events
+            .iter()
+            .map(|new| Prepared::new(new.clone(), &self.config))
+            .collect();
+        if let Ok(planned) = plan(tables, written.state, events) {
+            commit_plan(tables, written, planned)?;
+        }
+        // Follow-ups carry no cost, so no refusal of theirs can be pending; clear it regardless.
+        tables.ledger.take_violation();
+        Ok(())
+    }
 }
 
-/// What a request's event comes to, before the commit hands the new ones back.
+/// What the requests written so far in a group have changed.
+struct Written<'a> {
+    state: &'a mut WriterState,
+    new_events: &'a mut Vec<Event>,
+    new_names: &'a mut Vec<(NameKind, String, u32)>,
+}
+
+/// What a request's events come to, before the commit hands the new ones back.
+type Answers = std::result::Result<Vec<Answer>, Refused>;
+
+/// One event of a request, written: already stored, or the group's new event at this index.
 enum Answer {
     Existing(Box<Event>),
-    /// The next of the group's new events, in commit order.
-    New,
+    New(usize),
+}
+
+/// Writes a planned request and moves the writer's counters past it; returns what it appended.
+fn commit_plan(
+    tables: &mut Tables<'_>,
+    written: &mut Written<'_>,
+    planned: Plan,
+) -> Result<Vec<Answer>> {
+    tables.apply(&planned)?;
+    let state = &mut *written.state;
+    state.next_position += planned.new_count();
+    state.next_intent_code = planned.next_intent_code;
+    state.next_name_code.clone_from(&planned.next_name_code);
+    written.new_names.extend(planned.new_names);
+    let mut appended = Vec::with_capacity(planned.events.len());
+    for step in planned.events {
+        match step {
+            Step::Existing(e) => appended.push(Answer::Existing(e)),
+            Step::New(row) => {
+                appended.push(Answer::New(written.new_events.len()));
+                written.new_events.push(row.event);
+            }
+        }
+    }
+    Ok(appended)
 }
 
 /// Every table an append touches, open in one write transaction.
@@ -489,6 +637,9 @@ struct Tables<'txn> {
     intent_names: redb::Table<'txn, u64, &'static str>,
     names: redb::Table<'txn, (u8, &'static str), u32>,
     codes: redb::Table<'txn, (u8, u32), &'static str>,
+    ledger: LedgerTables<'txn>,
+    #[cfg(feature = "signatures")]
+    signing: crate::signature::SigningTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -505,6 +656,9 @@ impl<'txn> Tables<'txn> {
             intent_names: txn.open_table(INTENT_NAMES)?,
             names: txn.open_table(NAMES)?,
             codes: txn.open_table(CODES)?,
+            ledger: LedgerTables::open(txn)?,
+            #[cfg(feature = "signatures")]
+            signing: crate::signature::SigningTables::open(txn)?,
         })
     }
 
@@ -568,6 +722,7 @@ impl<'txn> Tables<'txn> {
             .filter_map(|r| Some(((r.trace_code?, r.event.position), r.facts)))
             .collect();
         insert_in_key_order(&mut self.by_trace, &mut by_trace)?;
+        planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
 }
@@ -641,6 +796,8 @@ struct Plan {
     new_names: Vec<(NameKind, String, u32)>,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
+    /// What the request does to the cost ledger (costs, budgets), checked with it.
+    ledger: LedgerPlan,
 }
 
 impl Plan {
@@ -652,7 +809,11 @@ impl Plan {
     }
 }
 
-fn plan(tables: &mut Tables<'_>, state: &WriterState, events: Vec<Prepared>) -> Result<Plan> {
+fn plan(
+    tables: &mut Tables<'_>,
+    state: &WriterState,
+    events: Vec<Prepared>,
+) -> std::result::Result<Plan, Refused> {
     let mut plan = Plan {
         events: Vec::with_capacity(events.len()),
         heads: HashMap::new(),
@@ -660,90 +821,132 @@ fn plan(tables: &mut Tables<'_>, state: &WriterState, events: Vec<Prepared>) -> 
         new_names: Vec::new(),
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
+        ledger: LedgerPlan::default(),
     };
-    let mut ids_in_request = HashSet::with_capacity(events.len());
+    let mut ids = HashSet::with_capacity(events.len());
     let mut next_position = state.next_position;
-    for Prepared { new, checked } in events {
-        let encoded = checked?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
-        if !ids_in_request.insert(id) {
-            return Err(Error::Conflict {
-                id,
-                reason: "the same id appears twice in one batch".into(),
-            });
-        }
-        if let Some(stored) = stored_with_id(tables, id)? {
-            if let Some(field) = new.differs_from(&stored) {
-                return Err(Error::Conflict {
-                    id,
-                    reason: format!("`{field}` differs"),
-                });
-            }
-            plan.events.push(Step::Existing(Box::new(stored)));
-            continue;
-        }
-
-        let head = match plan.heads.get(&new.intent_id) {
-            Some(head) => Some(head.clone()),
-            None => tables
-                .intents
-                .get(new.intent_id.as_str())?
-                .map(|g| IntentHead::decode(g.value(), &new.intent_id))
-                .transpose()?,
-        };
-        let (event, digest, previous_digest) =
-            chain_event(new, id, next_position, head.as_ref(), &encoded)?;
-
-        let type_code = name_code(
+    for (index, prepared) in events.into_iter().enumerate() {
+        plan_event(
             tables,
             state,
             &mut plan,
-            NameKind::EventType,
-            event.event_type.as_str(),
-        )?;
-        let actor_code = name_code(tables, state, &mut plan, NameKind::Actor, &event.actor)?;
-        let intent_code = advance_head(&mut plan, head, &event, digest);
-
-        let record = format::encode_record(
-            &event,
-            &format::Digests {
-                event: digest,
-                previous: previous_digest,
-            },
-            &encoded.payload_json,
-            encoded.proof_json.as_deref(),
-        )?;
-        let facts: Facts = (
-            time::to_micros(event.created_at),
-            type_code,
-            actor_code,
-            event.level.code(),
-        );
-        let trace_code = event.trace_id.as_deref().and_then(format::trace_code);
-        plan.events.push(Step::New(Box::new(Row {
-            event,
-            record,
-            facts,
-            intent_code,
-            trace_code,
-        })));
-        next_position += 1;
+            &mut ids,
+            &mut next_position,
+            prepared,
+        )
+        .map_err(|error| Refused {
+            index: Some(index),
+            error: Box::new(error),
+        })?;
     }
     Ok(plan)
 }
 
-/// Makes the stored event of `new`: its place in the log and in its intent's chain, and its hash.
-/// Returns it with its digest and its predecessor's.
-fn chain_event(
+/// Checks one event of a request against the store and the events planned before it, and adds
+/// its rows (or its stored twin) to the plan.
+fn plan_event(
+    tables: &mut Tables<'_>,
+    state: &WriterState,
+    plan: &mut Plan,
+    ids: &mut HashSet<Uuid>,
+    next_position: &mut Position,
+    prepared: Prepared,
+) -> Result<()> {
+    let Prepared { new, checked } = prepared;
+    let encoded = checked?;
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    if !ids.insert(id) {
+        return Err(Error::Conflict {
+            id,
+            reason: "the same id appears twice in one batch".into(),
+        });
+    }
+    if let Some(stored) = stored_with_id(tables, id)? {
+        if let Some(field) = new.differs_from(&stored) {
+            return Err(Error::Conflict {
+                id,
+                reason: format!("`{field}` differs"),
+            });
+        }
+        plan.events.push(Step::Existing(Box::new(stored)));
+        return Ok(());
+    }
+
+    let head = match plan.heads.get(&new.intent_id) {
+        Some(head) => Some(head.clone()),
+        None => tables
+            .intents
+            .get(new.intent_id.as_str())?
+            .map(|g| IntentHead::decode(g.value(), &new.intent_id))
+            .transpose()?,
+    };
+    let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
+    check_expected_sequence(&new, last_sequence)?;
+    let previous_digest = head.as_ref().map(|h| h.last_hash);
+    let (mut event, given_chain) =
+        placed(new, id, *next_position, last_sequence + 1, previous_digest);
+    #[cfg(feature = "signatures")]
+    crate::signature::check_on_append(&tables.signing, &event)?;
+    let digest = HashInput::of(&event)
+        .digest_with_canonical_payload(&encoded.payload_canonical)
+        .map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })?;
+    event.event_hash = format_hash(&digest);
+    if let Some(given) = &given_chain {
+        check_given_chain(&event, given)?;
+    }
+    plan.ledger.add(&mut tables.ledger, &event)?;
+
+    let type_code = name_code(
+        tables,
+        state,
+        plan,
+        NameKind::EventType,
+        event.event_type.as_str(),
+    )?;
+    let actor_code = name_code(tables, state, plan, NameKind::Actor, &event.actor)?;
+    let intent_code = advance_head(plan, head, &event, digest);
+
+    let digests = format::Digests {
+        event: digest,
+        previous: previous_digest,
+    };
+    let record = format::encode_record(
+        &event,
+        &digests,
+        &encoded.payload_json,
+        encoded.proof_json.as_deref(),
+    )?;
+    let facts: Facts = (
+        time::to_micros(event.created_at),
+        type_code,
+        actor_code,
+        event.level.code(),
+    );
+    let trace_code = event.trace_id.as_deref().and_then(format::trace_code);
+    plan.events.push(Step::New(Box::new(Row {
+        event,
+        record,
+        facts,
+        intent_code,
+        trace_code,
+    })));
+    *next_position += 1;
+    Ok(())
+}
+
+/// The stored event `new` becomes at `position`, `sequence` in its intent's chain, before it is
+/// hashed (its `event_hash` is empty); and the chain it came with, if any, to check against.
+/// The caller's values move into it rather than being copied.
+fn placed(
     new: NewEvent,
     id: Uuid,
     position: Position,
-    head: Option<&IntentHead>,
-    encoded: &Encoded,
-) -> Result<(Event, Digest32, Option<Digest32>)> {
-    let last_sequence = head.map_or(0, |h| h.last_sequence);
-    check_expected_sequence(&new, last_sequence)?;
-    let previous_digest = head.map(|h| h.last_hash);
+    sequence: u64,
+    previous_digest: Option<Digest32>,
+) -> (Event, Option<GivenChain>) {
     let NewEvent {
         intent_id,
         event_type,
@@ -757,7 +960,7 @@ fn chain_event(
         chain,
         ..
     } = new;
-    let mut event = Event {
+    let event = Event {
         position,
         id,
         intent_id,
@@ -765,7 +968,7 @@ fn chain_event(
         actor,
         payload,
         created_at: created_at.unwrap_or_else(time::now),
-        sequence: last_sequence + 1,
+        sequence,
         previous_event_hash: previous_digest.as_ref().map(format_hash),
         event_hash: String::new(),
         trace_id,
@@ -773,17 +976,7 @@ fn chain_event(
         level,
         proof,
     };
-    let digest = HashInput::of(&event)
-        .digest_with_canonical_payload(&encoded.payload_canonical)
-        .map_err(|e| Error::InvalidEvent {
-            field: "payload",
-            reason: e.to_string(),
-        })?;
-    event.event_hash = format_hash(&digest);
-    if let Some(given) = &chain {
-        check_given_chain(&event, given)?;
-    }
-    Ok((event, digest, previous_digest))
+    (event, chain)
 }
 
 /// Moves the intent's head to `event` (creating the intent when it is new); returns its code.
