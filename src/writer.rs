@@ -1178,3 +1178,58 @@ fn name_code(
     plan.new_names.push((kind, name.to_owned(), code));
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use redb::{ReadableTable, TableDefinition};
+
+    use super::insert_in_key_order;
+
+    const TABLE: TableDefinition<(u32, u64), u64> = TableDefinition::new("rows");
+
+    proptest! {
+        /// Whatever the keys already stored and the order new rows come in, the table ends up
+        /// holding exactly what inserting them one at a time would leave.
+        #[test]
+        fn cursor_inserts_leave_what_single_inserts_would(
+            stored in proptest::collection::vec((0u32..6, 0u64..400, any::<u64>()), 0..300),
+            new in proptest::collection::vec((0u32..6, 0u64..400, any::<u64>()), 0..300),
+        ) {
+            let db = redb::Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .unwrap();
+            let mut model = BTreeMap::new();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(TABLE).unwrap();
+                for (code, position, value) in &stored {
+                    table.insert((*code, *position), *value).unwrap();
+                    model.insert((*code, *position), *value);
+                }
+                // One row per key, as the writer has: a later duplicate in `new` is dropped.
+                let mut rows: Vec<((u32, u64), u64)> = Vec::new();
+                for (code, position, value) in &new {
+                    if rows.iter().all(|(k, _)| *k != (*code, *position)) {
+                        rows.push(((*code, *position), *value));
+                        model.insert((*code, *position), *value);
+                    }
+                }
+                insert_in_key_order(&mut table, &mut rows).unwrap();
+                let stored: Vec<((u32, u64), u64)> = table
+                    .iter()
+                    .unwrap()
+                    .map(|row| {
+                        let (k, v) = row.unwrap();
+                        (k.value(), v.value())
+                    })
+                    .collect();
+                let expected: Vec<((u32, u64), u64)> = model.into_iter().collect();
+                prop_assert_eq!(stored, expected);
+            }
+            txn.commit().unwrap();
+        }
+    }
+}
