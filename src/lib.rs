@@ -56,6 +56,9 @@ mod event_type;
 mod export;
 mod format;
 mod import;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod internals;
 pub mod jcs;
 pub mod merkle;
 pub mod observe;

@@ -686,12 +686,12 @@ impl<'txn> Tables<'txn> {
             .iter()
             .map(|r| (r.event.position, r.record.as_slice()))
             .collect();
-        insert_in_key_order(&mut self.events, &mut records)?;
+        insert_in_key_order(&mut self.events, &mut records, |_| ())?;
         let mut ids: Vec<_> = rows
             .iter()
             .map(|r| (r.event.id.as_u128(), r.event.position))
             .collect();
-        insert_in_key_order(&mut self.by_id, &mut ids)?;
+        insert_in_key_order(&mut self.by_id, &mut ids, |_| ())?;
         let mut by_intent: Vec<_> = rows
             .iter()
             .map(|r| {
@@ -701,41 +701,47 @@ impl<'txn> Tables<'txn> {
                 )
             })
             .collect();
-        insert_in_key_order(&mut self.by_intent, &mut by_intent)?;
+        insert_in_key_order(&mut self.by_intent, &mut by_intent, |k| k.0)?;
         let mut by_type: Vec<_> = rows
             .iter()
             .map(|r| ((r.facts.1, r.event.position), r.facts))
             .collect();
-        insert_in_key_order(&mut self.by_type, &mut by_type)?;
+        insert_in_key_order(&mut self.by_type, &mut by_type, |k| k.0)?;
         let mut by_actor: Vec<_> = rows
             .iter()
             .map(|r| ((r.facts.2, r.event.position), r.facts))
             .collect();
-        insert_in_key_order(&mut self.by_actor, &mut by_actor)?;
+        insert_in_key_order(&mut self.by_actor, &mut by_actor, |k| k.0)?;
         let mut by_time: Vec<_> = rows
             .iter()
             .map(|r| ((r.facts.0, r.event.position), r.facts))
             .collect();
-        insert_in_key_order(&mut self.by_time, &mut by_time)?;
+        insert_in_key_order(&mut self.by_time, &mut by_time, |_| ())?;
         let mut by_trace: Vec<_> = rows
             .iter()
             .filter_map(|r| Some(((r.trace_code?, r.event.position), r.facts)))
             .collect();
-        insert_in_key_order(&mut self.by_trace, &mut by_trace)?;
+        insert_in_key_order(&mut self.by_trace, &mut by_trace, |k| k.0)?;
         planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
 }
 
+/// Fewer rows than this, in one run, go in one insert at a time: positioning a cursor costs about
+/// what it saves on so few.
+const CURSOR_RUN: usize = 16;
+
 /// Inserts rows whose keys are not in `table`, sorted into key order first.
 ///
-/// A run of keys that fall into the same gap between stored keys (the end of the log, or the end
-/// of one intent's or type's range) goes through one cursor, which buffers the run and packs whole
-/// leaves; one insert at a time would rebuild the leaf for every row. A cursor is repositioned
-/// whenever the next key lies beyond a stored key.
-fn insert_in_key_order<'v, K, V, W>(
+/// Rows with the same `run_of` (the same intent, type or actor code; everything, for tables
+/// whose keys mostly grow) most likely fall into the same gap between stored keys (the end of
+/// the log, or of one code's range). A long enough run goes through one cursor there, which
+/// buffers it and packs whole leaves, where one insert at a time would rebuild the leaf for every
+/// row.
+fn insert_in_key_order<'v, K, V, W, G: PartialEq>(
     table: &mut redb::Table<'_, K, V>,
     rows: &mut [(K, W)],
+    run_of: impl Fn(&K) -> G,
 ) -> Result<()>
 where
     K: redb::Key + Ord + Copy + 'static + for<'a> std::borrow::Borrow<K::SelfType<'a>>,
@@ -743,12 +749,29 @@ where
     W: Copy + std::borrow::Borrow<V::SelfType<'v>>,
 {
     rows.sort_unstable_by_key(|row| row.0);
-    let mut rows = rows.iter().copied().peekable();
-    while let Some((key, value)) = rows.next() {
-        if rows.peek().is_none() {
-            table.insert(key, value)?;
-            break;
+    for run in rows.chunk_by(|a, b| run_of(&a.0) == run_of(&b.0)) {
+        if run.len() < CURSOR_RUN {
+            for (key, value) in run {
+                table.insert(*key, *value)?;
+            }
+        } else {
+            insert_run(table, run)?;
         }
+    }
+    Ok(())
+}
+
+/// Inserts sorted rows through a cursor at the gap of the first, moving it to the gap of the next
+/// row whenever a stored key lies in between. When a gap takes a single row, the rows do not
+/// share gaps (ids chosen by callers, times out of order), and the rest go in one by one.
+fn insert_run<'v, K, V, W>(table: &mut redb::Table<'_, K, V>, run: &[(K, W)]) -> Result<()>
+where
+    K: redb::Key + Ord + Copy + 'static + for<'a> std::borrow::Borrow<K::SelfType<'a>>,
+    V: redb::Value + 'static,
+    W: Copy + std::borrow::Borrow<V::SelfType<'v>>,
+{
+    let mut rows = run.iter().copied().peekable();
+    while let Some((key, value)) = rows.next() {
         let mut gap = table.upper_bound_mut(Bound::Included(key))?;
         match gap.insert_before(key, value) {
             Ok(()) => {}
@@ -760,16 +783,24 @@ where
             }
             Err(e) => return Err(redb::Error::from(e).into()),
         }
+        let mut taken = 1;
         while let Some((key, value)) = rows.peek().copied() {
             match gap.insert_before(key, value) {
                 Ok(()) => {
                     rows.next();
+                    taken += 1;
                 }
                 Err(redb::CursorError::UnorderedKey) => break,
                 Err(e) => return Err(redb::Error::from(e).into()),
             }
         }
         gap.close()?;
+        if taken == 1 {
+            for (key, value) in rows {
+                table.insert(key, value)?;
+            }
+            break;
+        }
     }
     Ok(())
 }
@@ -1217,7 +1248,7 @@ mod tests {
                         model.insert((*code, *position), *value);
                     }
                 }
-                insert_in_key_order(&mut table, &mut rows).unwrap();
+                insert_in_key_order(&mut table, &mut rows, |k| k.0).unwrap();
                 let stored: Vec<((u32, u64), u64)> = table
                     .iter()
                     .unwrap()
