@@ -25,6 +25,8 @@ mod report;
 mod sides;
 #[path = "compare/sqlite_side.rs"]
 mod sqlite_side;
+#[path = "compare/subscribers.rs"]
+mod subscribers;
 #[path = "compare/workload.rs"]
 mod workload;
 
@@ -56,6 +58,10 @@ struct Config {
     batch: u64,
     get_events_queries: usize,
     window_queries: usize,
+    /// Paced appends whose delivery is timed, per run.
+    deliveries: usize,
+    /// Events appended per run with and without subscribers.
+    subscribed_events: u64,
     /// Where the files go (removed at the end).
     dir: tempfile::TempDir,
 }
@@ -84,6 +90,8 @@ impl Config {
                 batch: 1_000,
                 get_events_queries: 300,
                 window_queries: 30,
+                deliveries: 300,
+                subscribed_events: 20_000,
                 dir,
             }
         } else {
@@ -98,6 +106,8 @@ impl Config {
                 batch: 1_000,
                 get_events_queries: 2_000,
                 window_queries: 200,
+                deliveries: 2_000,
+                subscribed_events: 100_000,
                 dir,
             }
         }
@@ -312,9 +322,9 @@ fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Scenario {
         "events/s",
         Goal::TimesSqliteAtLeast(5.0),
     );
-    s.note = "SQLite shares one connection behind a mutex (faster than a connection per thread, \
-              whose writers wait in SQLite's busy handler); the floor's threads write with O_APPEND \
-              and each calls fdatasync"
+    s.note = "SQLite shares one connection behind a mutex (in our trials faster than a connection \
+              per thread with a busy timeout, whose writers wait in SQLite's busy handler); the \
+              floor's threads write with O_APPEND and each calls fdatasync"
         .into();
     let (mut sqlite, mut normal, mut floor) =
         (Measure::default(), Measure::default(), Measure::default());
@@ -478,24 +488,42 @@ fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
     (s, kept.expect("at least one run"))
 }
 
-fn file_size(cfg: &Config, logs: &Logs) -> Scenario {
-    let mut s = Scenario::new(
+/// A file's apparent size and the disk space allocated to it, in bytes.
+fn file_bytes(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).map_or((0, 0), |m| (m.len(), m.blocks() * 512))
+}
+
+/// Disk space per event (the goal's figure), and apparent size per event.
+fn file_size(cfg: &Config, logs: &Logs) -> Vec<Scenario> {
+    let per_event = |bytes: u64| bytes as f64 / cfg.events as f64;
+    let one = |v: f64| Measure { runs: vec![v] };
+    let (oidb_len, oidb_disk) = file_bytes(&logs.oidb);
+    let (sqlite_len, sqlite_disk) = sqlite_side::file_bytes(&logs.sqlite);
+    let (floor_len, floor_disk) = file_bytes(&logs.floor);
+    let mut disk = Scenario::new(
         "bytes_per_event",
-        format!("file bytes per event after {} appends", cfg.events),
+        format!("disk space per event after {} appends", cfg.events),
         "bytes",
         Goal::TimesSqliteAtMost(1.0),
     );
-    s.note = "SQLite counts its database and its WAL; the figure is the same for every run".into();
-    let per_event = |bytes: u64| bytes as f64 / cfg.events as f64;
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    s.oidb.push(per_event(size(&logs.oidb)));
-    s.sqlite = Some(Measure {
-        runs: vec![per_event(sqlite_side::file_bytes(&logs.sqlite))],
-    });
-    s.floor = Some(Measure {
-        runs: vec![per_event(size(&logs.floor))],
-    });
-    s
+    disk.note = "blocks allocated to the file(s) (SQLite: database and WAL); redb grows its file \
+                 ahead of use without writing it, so oidb's file is sparse"
+        .into();
+    disk.oidb = one(per_event(oidb_disk));
+    disk.sqlite = Some(one(per_event(sqlite_disk)));
+    disk.floor = Some(one(per_event(floor_disk)));
+    let mut apparent = Scenario::new(
+        "apparent_bytes_per_event",
+        format!("apparent file size per event after {} appends", cfg.events),
+        "bytes",
+        Goal::Report,
+    );
+    apparent.note = "the length ls shows; a copy that does not keep holes takes this much".into();
+    apparent.oidb = one(per_event(oidb_len));
+    apparent.sqlite = Some(one(per_event(sqlite_len)));
+    apparent.floor = Some(one(per_event(floor_len)));
+    vec![disk, apparent]
 }
 
 fn get_events_newest(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
@@ -770,6 +798,130 @@ fn reopen_after_kill(cfg: &Config, logs: &Logs) -> Scenario {
     s
 }
 
+/// Delivery to `subscribers` subscribers: p99 from the start of the append (an upper bound of
+/// commit-to-receive, with the goal) and from its answer (close to commit-to-receive).
+fn delivery(cfg: &Config, w: &Workload, subscribers: usize) -> Vec<Scenario> {
+    let plural = if subscribers == 1 { "" } else { "s" };
+    let mut upper = Scenario::new(
+        if subscribers == 1 {
+            "delivery_p99_1_subscriber"
+        } else {
+            "delivery_p99_16_subscribers"
+        },
+        format!(
+            "subscriber delivery p99, append start to receive, {subscribers} subscriber{plural} ({} paced appends per run)",
+            cfg.deliveries
+        ),
+        "µs",
+        Goal::AtMost(200.0),
+    );
+    let mut close = Scenario::new(
+        if subscribers == 1 {
+            "delivery_ack_p99_1_subscriber"
+        } else {
+            "delivery_ack_p99_16_subscribers"
+        },
+        format!(
+            "subscriber delivery p99, append's answer to receive, {subscribers} subscriber{plural}"
+        ),
+        "µs",
+        Goal::Report,
+    );
+    let (mut from_start, mut from_ack, mut appends) = (Vec::new(), Vec::new(), Vec::new());
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!(
+            "delivery to {subscribers} subscriber{plural}, run {}/{runs}",
+            run + 1
+        ));
+        let path = cfg.path("delivery.oidb");
+        remove(&path);
+        let mut l = subscribers::delivery_latencies(
+            &path,
+            w,
+            subscribers,
+            cfg.deliveries,
+            Duration::from_micros(500),
+        );
+        remove(&path);
+        upper
+            .oidb
+            .push(subscribers::percentile(&mut l.from_start, 99.0));
+        close
+            .oidb
+            .push(subscribers::percentile(&mut l.from_ack, 99.0));
+        from_start.extend(l.from_start);
+        from_ack.extend(l.from_ack);
+        appends.extend(l.appends);
+    }
+    let p = |v: &mut Vec<f64>, q: f64| subscribers::percentile(v, q);
+    upper.note = format!(
+        "commits not synced (Durability::Deferred), so this is the commit and the hand-over, not \
+         the disk, plus the append's own work (append alone: p50 {:.0} µs, p99 {:.0} µs); over \
+         all runs p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        p(&mut appends, 50.0),
+        p(&mut appends, 99.0),
+        p(&mut from_start, 50.0),
+        p(&mut from_start, 99.0),
+        p(&mut from_start, 100.0),
+    );
+    close.note = format!(
+        "oidb hands events to subscribers after the commit and before it answers the appender, \
+         so this is commit-to-receive less that hand-over; over all runs p50 {:.0} µs, p99 {:.0} \
+         µs, max {:.0} µs",
+        p(&mut from_ack, 50.0),
+        p(&mut from_ack, 99.0),
+        p(&mut from_ack, 100.0),
+    );
+    vec![upper, close]
+}
+
+fn subscriber_cost(cfg: &Config, w: &Workload) -> Scenario {
+    let mut s = Scenario::new(
+        "subscriber_cost_16",
+        format!(
+            "append throughput lost to 16 subscribers ({} per commit, {} events per run)",
+            cfg.batch, cfg.subscribed_events
+        ),
+        "%",
+        Goal::AtMost(10.0),
+    );
+    let (mut alone, mut watched) = (Measure::default(), Measure::default());
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "16 subscribers' cost, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
+        let path = cfg.path("watched.oidb");
+        // Alternate which goes first, so neither always meets the disk warm.
+        for subscribers in if run % 2 == 0 { [0, 16] } else { [16, 0] } {
+            remove(&path);
+            let rate = subscribers::batched_rate_with_subscribers(
+                &path,
+                w,
+                subscribers,
+                cfg.subscribed_events,
+                cfg.batch,
+            );
+            remove(&path);
+            if subscribers == 0 {
+                alone.push(rate);
+            } else {
+                watched.push(rate);
+            }
+        }
+        let (a, b) = (alone.runs[run], watched.runs[run]);
+        s.oidb.push((1.0 - b / a) * 100.0);
+    }
+    s.note = format!(
+        "each run appends the same events without and with 16 subscribers (each on its own thread, receiving every event); median {} events/s alone, {} events/s watched",
+        report::number(alone.median()),
+        report::number(watched.median())
+    );
+    s
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
@@ -796,10 +948,13 @@ fn main() {
     scenarios.push(get_events_newest(&cfg, &w, &logs));
     scenarios.push(type_in_window(&cfg, &w, &logs));
     scenarios.push(full_scan(&cfg, &logs));
-    scenarios.push(file_size(&cfg, &logs));
+    scenarios.extend(file_size(&cfg, &logs));
     scenarios.push(peak_memory(&cfg));
     scenarios.push(open_times(&cfg, &logs));
     scenarios.push(reopen_after_kill(&cfg, &logs));
+    scenarios.extend(delivery(&cfg, &w, 1));
+    scenarios.extend(delivery(&cfg, &w, 16));
+    scenarios.push(subscriber_cost(&cfg, &w));
 
     let table = report::table(&scenarios);
     println!("{table}");

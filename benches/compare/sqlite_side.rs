@@ -188,10 +188,11 @@ pub fn last_position(conn: &Connection) -> i64 {
     .unwrap_or(0)
 }
 
-/// The database and its WAL, in bytes.
-pub fn file_bytes(path: &Path) -> u64 {
+/// The database and its WAL: (apparent size, disk space allocated), in bytes.
+pub fn file_bytes(path: &Path) -> (u64, u64) {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    size(path) + size(Path::new(&wal))
+    let (a, b) = crate::file_bytes(path);
+    let (c, d) = crate::file_bytes(Path::new(&wal));
+    (a + c, b + d)
 }
