@@ -3,7 +3,8 @@
 //!
 //! - `hash/*`: the payload's canonical form, the event hash as the writer takes it, and the
 //!   public `compute_event_hash` from scratch;
-//! - `record/*`: the payload's JSON text and canonical form, the record encoding, its decoding;
+//! - `record/*`: the payload's JSON text and canonical form, the record encoding, its decoding,
+//!   and the payload's JSON parse alone (the part of decoding every JSON reader pays);
 //! - `index/rows`: the byte encodings of one event's index rows;
 //! - `store/*`: a batch of 100 appends and a `get_events` of 100, on a store in a file whose
 //!   commits are not synced (the disk is the comparison benchmark's business).
@@ -90,6 +91,10 @@ fn records(c: &mut Criterion) {
     });
     group.bench_function("decode", |b| {
         b.iter(|| internals::decode_record(event.position, black_box(&record)));
+    });
+    // The part of `decode` every reader of JSON pays, SQLite's included.
+    group.bench_function("parse_payload", |b| {
+        b.iter(|| serde_json::from_str::<Value>(black_box(&encoded.payload_json)));
     });
     group.finish();
 }
