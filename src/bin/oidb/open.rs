@@ -22,6 +22,12 @@ pub fn for_reading(path: &Path) -> Result<ReadOnlyStore, Failure> {
     }
 }
 
+/// Opens an existing store for the commands whose reading lives on [`Store`] (`verify`, `costs`,
+/// `trace`, `blocks`): they read only, but hold the file alone while they run, as a writer does.
+pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
+    for_writing(path, false)
+}
+
 /// Opens a store to write to, creating the file if `create` and it is missing.
 pub fn for_writing(path: &Path, create: bool) -> Result<Store, Failure> {
     if !create && !path.exists() {
@@ -61,8 +67,8 @@ fn in_use(path: &Path) -> String {
         "{path} is in use by another process{holder}.\n  \
          A .oidb file has one writer at a time, and while a process writes it, no other process \
          may read it;\n  \
-         `oidb import`, `oidb compact` and `oidb demo` also need the file to themselves \
-         (stop any `oidb tail -f` on it).\n  \
+         `oidb import`, `compact`, `demo`, `verify`, `costs`, `trace` and `blocks` also need \
+         the file to themselves (stop any `oidb tail -f` on it).\n  \
          Run this again once that process has closed the file.",
         path = path.display()
     )
