@@ -982,17 +982,24 @@ fn compact_keeps_every_event() {
 }
 
 #[test]
-fn demo_writes_a_run_reads_it_back_and_replaces_itself() {
+fn demo_writes_a_run_live_reads_it_back_and_replaces_itself() {
     let dir = tempfile::tempdir().unwrap();
     let run = oidb_in(dir.path(), &["demo"]).ok();
     for expected in [
-        "Wrote a simulated agent run to demo.oidb",
+        "store.subscribe(Filter::new(), Start::Beginning)",
         "Events by type",
-        "llm_request_failed",
+        "LLM requests by model",
         "claude-sonnet-4",
+        "unpriced",
+        "budget_alert",
+        "Verified (Store::verify_all)",
         "intact",
+        "sealed under Merkle root sha256:",
         "Try next:",
-        "oidb events demo.oidb --type 'llm_*'",
+        "oidb verify demo.oidb",
+        "oidb costs demo.oidb",
+        "oidb trace demo.oidb",
+        "oidb blocks demo.oidb",
     ] {
         assert!(
             run.stdout.contains(expected),
@@ -1016,13 +1023,32 @@ fn demo_writes_a_run_reads_it_back_and_replaces_itself() {
         "thinking_start",
         "thinking",
         "thinking_end",
+        "code",
+        "cost_recorded",
+        "governance.policy_set",
+        "budget_alert",
+        "log.checkpoint.created",
     ] {
         assert!(types.contains(&kind), "no {kind} in the demo");
     }
-    // One trace across the run; each parent named is an event of the file, written before.
-    let trace = field(&all[0], "trace_id");
-    assert_eq!(trace.len(), 32);
-    assert!(all.iter().all(|e| field(e, "trace_id") == trace));
+
+    // The live feed printed every event once, in position order, as its own line.
+    let feed: Vec<u64> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("POS"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(feed, (1..=all.len() as u64).collect::<Vec<_>>());
+
+    // One trace; each parent named is an event of the file, written before.
+    let traces: std::collections::BTreeSet<&str> = all
+        .iter()
+        .filter_map(|e| e.get("trace_id").and_then(Value::as_str))
+        .collect();
+    assert_eq!(traces.len(), 1, "{traces:?}");
     for event in all.iter().filter(|e| e.get("parent_event_id").is_some()) {
         let parent = field(event, "parent_event_id");
         let found = all
@@ -1031,23 +1057,45 @@ fn demo_writes_a_run_reads_it_back_and_replaces_itself() {
             .expect("parent");
         assert!(found["position"].as_u64() < event["position"].as_u64());
     }
-    // The summary's tokens are the payloads' tokens.
-    let total: u64 = all
-        .iter()
-        .filter(|e| field(e, "event_type") == "llm_request_completed")
-        .map(|e| e["payload"]["total_tokens"].as_u64().unwrap())
-        .sum();
-    let all_models = run
-        .stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("all models"))
-        .unwrap();
-    let shown = all_models
-        .split_whitespace()
-        .nth(6)
-        .unwrap()
-        .replace(',', "");
-    assert_eq!(shown, total.to_string(), "{all_models}");
+
+    // The summary's costs by model are the ledger's, as `oidb costs` reads them.
+    let costs: Value =
+        serde_json::from_str(&oidb(&["costs", &text(&file), "--json"]).ok().stdout).unwrap();
+    for model in ["gpt-4o", "claude-sonnet-4", "gpt-4o-mini"] {
+        let shown: f64 = run
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(model))
+            .unwrap_or_else(|| panic!("no {model} line"))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ledger = group(&costs, model)["cost"]["USD"].as_f64().unwrap();
+        assert!(
+            (shown - ledger).abs() < 1e-12,
+            "{model}: {shown} vs {ledger}"
+        );
+    }
+    assert_eq!(group(&costs, "llama3.1:8b")["unpriced"], true);
+
+    // What the demo tells to try works on its file.
+    oidb(&["verify", &text(&file)]).ok();
+    let research = field(&all[0], "intent_id");
+    let blocks = oidb(&["blocks", &text(&file), research]).ok();
+    assert!(
+        blocks.stdout.contains("thinking think-0"),
+        "{}",
+        blocks.stdout
+    );
+    assert!(
+        blocks.stdout.contains("thinking think-1"),
+        "{}",
+        blocks.stdout
+    );
+    let trace = traces.iter().next().unwrap();
+    oidb(&["trace", &text(&file), trace]).ok();
 
     let again = oidb_in(dir.path(), &["demo"]).ok();
     assert!(again.stdout.contains("replaced the earlier demo.oidb"));

@@ -21,9 +21,6 @@ use crate::failure::{Failure, Outcome};
 use crate::open;
 use crate::table::{count, shorten_middle, time};
 
-/// The key of costs that name no model (or no agent, …).
-const NONE: &str = "(none)";
-
 /// One row: a model, agent, intent or cost type, with its usage and what it cost in each unit.
 #[derive(Debug, Default)]
 struct Row {
@@ -122,7 +119,7 @@ fn read(store: &Store, args: &CostsArgs) -> Result<Costs, Failure> {
                 // Costs that name no model (a tool's API call, compute): what the split leaves.
                 let named: Amount = split.values().copied().sum();
                 if named != sums.total {
-                    rows.entry(NONE.to_owned())
+                    rows.entry(format!("(no {})", by_name(by)))
                         .or_default()
                         .cost
                         .insert(unit.clone(), sums.total - named);
