@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 use crate::args::TraceArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
-use crate::table::{count, duration_ms, shorten, shorten_middle, summarize, time};
+use crate::table::{brief, count, duration_ms, shorten, shorten_middle, time};
 
-/// The deepest level the outline indents; deeper lines say their depth.
+/// How many branchings deep the outline indents; deeper branches stay in that column.
 const MAX_INDENT: usize = 24;
 
 /// How wide a line's summary may be.
-const SUMMARY_WIDTH: usize = 64;
+const SUMMARY_WIDTH: usize = 56;
 
 pub fn run(args: &TraceArgs) -> Outcome {
     let store = open::for_analysis(&args.file)?;
@@ -137,8 +137,9 @@ fn as_text(tree: &TraceTree) -> String {
     let Some(start) = first else {
         return lines.join("\n") + "\n";
     };
-    // The prefix each node's children draw under it (└ and ├ need to know the last child).
-    let mut child_prefix: HashMap<usize, String> = HashMap::new();
+    // The prefix each node's children are drawn under. An only child continues its parent's
+    // column with no glyph (a chain of causes stays in one column); siblings branch with ├ and └.
+    let mut base: HashMap<usize, String> = HashMap::new();
     let mut offsets = Vec::with_capacity(order.len());
     for at in &order {
         let event = &tree.node(*at).event;
@@ -152,22 +153,26 @@ fn as_text(tree: &TraceTree) -> String {
         let node = tree.node(*at);
         let event = &node.event;
         let parent = node.parent.map(|p| tree.node(p));
-        let (glyph, below) = match (node.parent, parent) {
-            (Some(p), Some(parent)) if node.depth <= MAX_INDENT => {
-                let inherited = child_prefix.get(&p).cloned().unwrap_or_default();
+        let inherited = node
+            .parent
+            .and_then(|p| base.get(&p))
+            .cloned()
+            .unwrap_or_default();
+        let (glyph, below) = match parent {
+            Some(parent) if parent.children.len() > 1 => {
                 let last = parent.children.last() == Some(at);
                 let glyph = format!("{inherited}{}", if last { "└ " } else { "├ " });
-                let below = format!("{inherited}{}", if last { "  " } else { "│ " });
+                let below = if inherited.chars().count() >= 2 * MAX_INDENT {
+                    inherited
+                } else {
+                    format!("{inherited}{}", if last { "  " } else { "│ " })
+                };
                 (glyph, below)
             }
-            (Some(p), _) => {
-                let inherited = child_prefix.get(&p).cloned().unwrap_or_default();
-                (format!("{inherited}[depth {}] ", node.depth), inherited)
-            }
-            (None, _) => (String::new(), String::new()),
+            _ => (inherited.clone(), inherited),
         };
         if !node.children.is_empty() {
-            child_prefix.insert(*at, below);
+            base.insert(*at, below);
         }
         let mut who = Vec::new();
         if parent.is_none_or(|p| p.event.actor != event.actor) {
@@ -180,16 +185,15 @@ fn as_text(tree: &TraceTree) -> String {
             "  {offset:>offset_width$}  {glyph}{}",
             event.event_type.as_str()
         );
-        if !who.is_empty() {
-            let _ = write!(line, "  ({})", who.join(" "));
+        let said = brief(event);
+        if !said.is_empty() {
+            let _ = write!(line, "  {}", shorten(&said, SUMMARY_WIDTH));
         }
         if let Some(span) = &node.span {
             let _ = write!(line, "  [{}]", span_text(span));
         }
-        let summary = summarize(event);
-        if !summary.is_empty() {
-            line.push_str("  ");
-            line.push_str(&shorten(&summary, SUMMARY_WIDTH));
+        if !who.is_empty() {
+            let _ = write!(line, "  ({})", who.join(", "));
         }
         lines.push(line);
     }
