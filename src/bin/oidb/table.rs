@@ -408,4 +408,39 @@ mod tests {
             "model=gpt-4o finish_reason=stop tokens=1840+96 duration_ms=349 provider=openai tools_available=[2]"
         );
     }
+
+    #[test]
+    fn briefs_say_what_an_event_did_in_a_few_words() {
+        let event = |kind: &str, payload: &str, level: &str| -> Event {
+            serde_json::from_str(&format!(
+                r#"{{"id": "b2f14c94-2e05-419a-8b5c-74273f98e277", "intent_id": "i", "event_type": "{kind}",
+                "actor": "a", "created_at": "2026-11-20T09:00:07Z", "sequence": 1, "level": "{level}",
+                "event_hash": "sha256:eBKuLvsCeprVjJW-N0Q5STCDsVTvFiu1ceY9d1mhfiE", "payload": {payload}}}"#
+            ))
+            .unwrap()
+        };
+        let completed = r#"{"model": "gpt-4o", "prompt_tokens": 1840, "completion_tokens": 96, "duration_ms": 349}"#;
+        assert_eq!(
+            brief(&event("llm_request_completed", completed, "INFO")),
+            "gpt-4o 1840+96 tokens in 349 ms"
+        );
+        let failed = r#"{"model": "deepseek-chat", "error": "RateLimitError: 429"}"#;
+        assert_eq!(
+            brief(&event("llm_request_failed", failed, "ERROR")),
+            "ERROR deepseek-chat: RateLimitError: 429"
+        );
+        let alert = r#"{"max_cost": 0.05, "unit": "USD", "percent_used": 86.01, "alert_threshold_percent": 80.0}"#;
+        assert_eq!(
+            brief(&event("budget_alert", alert, "WARN")),
+            "WARN 86% of 0.05 USD spent (alert at 80%)"
+        );
+        let opened = r#"{"block_id": null, "value": "", "metadata": {}}"#;
+        assert_eq!(brief(&event("code_start", opened, "INFO")), "block opens");
+        // A comment says its level once.
+        let warned = r#"{"message": "retrying"}"#;
+        assert_eq!(
+            brief(&event("comment", warned, "WARN")),
+            "WARN message=retrying"
+        );
+    }
 }
