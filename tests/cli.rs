@@ -1146,7 +1146,9 @@ fn bad_arguments_exit_2_and_say_what_is_wrong() {
 fn a_missing_file_is_named_and_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here.oidb");
-    for command in ["stats", "events", "tail", "export", "compact"] {
+    for command in [
+        "stats", "events", "tail", "export", "compact", "verify", "costs",
+    ] {
         let run = oidb(&[command, &text(&missing)]).failed(1);
         assert!(
             run.stderr.contains("nothing-here.oidb: no such file"),
@@ -1170,7 +1172,7 @@ fn a_file_that_is_not_oidb_is_refused_and_left_alone() {
         (&sqlite, "it is a SQLite database"),
     ] {
         let before = std::fs::read(file).unwrap();
-        for command in ["stats", "events", "compact"] {
+        for command in ["stats", "events", "compact", "verify", "costs"] {
             let run = oidb(&[command, &text(file)]).failed(1);
             assert!(
                 run.stderr.contains("is not an oidb store"),
@@ -1187,6 +1189,25 @@ fn a_file_that_is_not_oidb_is_refused_and_left_alone() {
         );
         assert_eq!(&std::fs::read(file).unwrap(), &before);
     }
+
+    // An empty redb database is not made an oidb store by the commands that only read.
+    let empty = dir.path().join("empty.redb");
+    drop(redb::Database::create(&empty).unwrap());
+    let before = std::fs::read(&empty).unwrap();
+    for args in [
+        vec!["verify", empty.to_str().unwrap()],
+        vec!["costs", empty.to_str().unwrap()],
+        vec!["blocks", empty.to_str().unwrap(), "intent-1"],
+        vec![
+            "trace",
+            empty.to_str().unwrap(),
+            "0123456789abcdef0123456789abcdef",
+        ],
+    ] {
+        let run = oidb(&args).failed(1);
+        assert!(run.stderr.contains("empty redb database"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read(&empty).unwrap(), before);
 }
 
 #[test]
@@ -1204,6 +1225,9 @@ fn a_file_in_use_says_what_is_happening_and_what_to_do() {
             &fixture("openintent_events.jsonl"),
         ],
         vec!["compact", file.to_str().unwrap()],
+        vec!["verify", file.to_str().unwrap()],
+        vec!["costs", file.to_str().unwrap()],
+        vec!["blocks", file.to_str().unwrap(), "i"],
     ] {
         let run = oidb(&args).failed(1);
         assert!(
@@ -1263,13 +1287,16 @@ fn a_file_whose_writer_was_killed_is_repaired_and_read() {
     let file = dir.path().join("crashed.oidb");
     oidb(&["import", &text(&file), &fixture("openintent_chained.jsonl")]).ok();
     // An import from a stdin that never ends holds the file open for writing; then it is killed.
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_oidb"))
-        .args(["import", file.to_str().unwrap(), "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let spawn_writer = || {
+        Command::new(env!("CARGO_BIN_EXE_oidb"))
+            .args(["import", file.to_str().unwrap(), "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut writer = spawn_writer();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !matches!(
         oidb::ReadOnlyStore::open(&file),
@@ -1279,6 +1306,11 @@ fn a_file_whose_writer_was_killed_is_repaired_and_read() {
             std::time::Instant::now() < deadline,
             "the writer never opened the file"
         );
+        // The writer finds the file in use when it opens it during our read-only look, and
+        // exits: start another.
+        if writer.try_wait().unwrap().is_some() {
+            writer = spawn_writer();
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     writer.kill().unwrap();

@@ -24,7 +24,17 @@ pub fn for_reading(path: &Path) -> Result<ReadOnlyStore, Failure> {
 
 /// Opens an existing store for the commands whose reading lives on [`Store`] (`verify`, `costs`,
 /// `trace`, `blocks`): they read only, but hold the file alone while they run, as a writer does.
+/// The file is first opened read-only, so that a file that is not an oidb store (an empty redb
+/// database included, which opening a `Store` would make one) is refused unchanged.
 pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
+    match ReadOnlyStore::open(path) {
+        Ok(reader) => drop(reader),
+        Err(Error::NeedsRepair { .. }) => eprintln!(
+            "note: {} was not closed cleanly (its writer stopped without closing it); repairing it",
+            path.display()
+        ),
+        Err(e) => return Err(explain(path, e)),
+    }
     for_writing(path, false)
 }
 
