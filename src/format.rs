@@ -204,7 +204,7 @@ pub(crate) fn trace_text(code: u128) -> String {
 }
 
 /// Reads the format version of an opened database; `None` if it has no oidb meta table.
-pub(crate) fn read_format_version(db: &redb::Database) -> Result<Option<u32>> {
+pub(crate) fn read_format_version(db: &impl ReadableDatabase) -> Result<Option<u32>> {
     let txn = db.begin_read()?;
     let meta = match txn.open_table(META) {
         Ok(table) => table,
@@ -222,7 +222,7 @@ pub(crate) fn read_format_version(db: &redb::Database) -> Result<Option<u32>> {
 }
 
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
-pub(crate) fn has_tables(db: &redb::Database) -> Result<bool> {
+pub(crate) fn has_tables(db: &impl ReadableDatabase) -> Result<bool> {
     let txn = db.begin_read()?;
     let any = txn.list_tables()?.next().is_some();
     Ok(any)

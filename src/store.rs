@@ -123,6 +123,7 @@ impl StoreBuilder {
         let mut builder = redb::Builder::new();
         builder.set_cache_size(self.cache_bytes);
         let opened = if exists {
+            check_format_without_writing(&builder, &path)?;
             builder.open(&path)
         } else {
             builder.create(&path)
@@ -145,22 +146,8 @@ impl StoreBuilder {
     }
 
     fn finish_open(self, db: redb::Database, path: PathBuf) -> Result<Store> {
-        match format::read_format_version(&db)? {
-            Some(FORMAT_VERSION) => {}
-            Some(found) => {
-                return Err(Error::UnsupportedFormat {
-                    path,
-                    found,
-                    supported: FORMAT_VERSION,
-                })
-            }
-            None if format::has_tables(&db)? => {
-                return Err(Error::NotAnOidbFile {
-                    path,
-                    reason: "it is a redb database without oidb's tables".into(),
-                })
-            }
-            None => format::initialize(&db)?,
+        if check_format(&db, &path)? == Format::New {
+            format::initialize(&db)?;
         }
         let db = Arc::new(db);
         let hub = Arc::new(Hub::default());
@@ -181,6 +168,44 @@ impl StoreBuilder {
                 actor: self.actor,
             }),
         })
+    }
+}
+
+/// What an opened redb database holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Format {
+    /// An oidb store of the version this build reads.
+    Current,
+    /// Nothing yet: a new store.
+    New,
+}
+
+/// Refuses a database that is not an oidb store of this version.
+fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<Format> {
+    match format::read_format_version(db)? {
+        Some(FORMAT_VERSION) => Ok(Format::Current),
+        Some(found) => Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        None if format::has_tables(db)? => Err(Error::NotAnOidbFile {
+            path: path.to_path_buf(),
+            reason: "it is a redb database without oidb's tables".into(),
+        }),
+        None => Ok(Format::New),
+    }
+}
+
+/// Checks an existing file's format through a read-only open, so that a file oidb must refuse
+/// (another version, another program's redb file, a damaged file) is refused unchanged: a
+/// writable open alone would already write to it. A file that was not closed cleanly cannot be
+/// read before redb repairs it; its format is checked after the writable open instead.
+fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<()> {
+    match builder.open_read_only(path) {
+        Ok(db) => check_format(&db, path).map(drop),
+        Err(redb::DatabaseError::RepairAborted) => Ok(()),
+        Err(error) => Err(open_error(path, error)),
     }
 }
 
@@ -230,6 +255,14 @@ fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
             path: path.to_path_buf(),
         },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::NotAnOidbFile {
+                path: path.to_path_buf(),
+                reason: "it is truncated: it ends before the data its header points at".into(),
+            }
+        }
         redb::DatabaseError::Storage(redb::StorageError::Io(source)) => Error::Open {
             path: path.to_path_buf(),
             source,
