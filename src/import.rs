@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::wire::WireEvent;
+use crate::writer::Refusal;
 use crate::{Error, NewEvent, Result, Store};
 
 /// What an import did.
@@ -63,8 +64,10 @@ impl Store {
         let read = events.len() as u64;
         let batch: Vec<NewEvent> = events.into_iter().map(|(_, wire)| wire.event).collect();
         let appended = self
-            .append_batch_outcome(batch)
-            .map_err(|error| locate(error, &origins, source_name))?;
+            .inner()
+            .writer
+            .append_naming_refused(batch)
+            .map_err(|refusal| locate(refusal, &origins, source_name))?;
         let new = appended.iter().filter(|a| a.is_new()).count() as u64;
         Ok(ImportReport {
             read,
@@ -75,10 +78,11 @@ impl Store {
 }
 
 /// Names the line of the event an append error is about.
-fn locate(error: Error, origins: &[Origin], source_name: &str) -> Error {
+fn locate(refusal: Refusal, origins: &[Origin], source_name: &str) -> Error {
+    let Refusal { error, event_index } = refusal;
     let id = match &error {
         Error::Conflict { id, .. } | Error::ChainMismatch { id, .. } => Some(*id),
-        _ => None,
+        _ => event_index.and_then(|i| origins.get(i)).map(|o| o.id),
     };
     let Some(id) = id else {
         return match error {

@@ -51,6 +51,7 @@ mod export;
 mod format;
 mod import;
 pub mod jcs;
+mod json_depth;
 mod query;
 mod store;
 mod subscribe;

@@ -21,7 +21,7 @@ use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
     CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
-use crate::{jcs, time, Error, Event, NewEvent, Position, Result};
+use crate::{jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -89,7 +89,36 @@ pub(crate) struct WriteConfig {
     pub(crate) max_payload_bytes: usize,
 }
 
-type Reply = Sender<Result<Vec<Appended>>>;
+/// Why a request was refused, and which of its events was to blame when one was.
+pub(crate) struct Refusal {
+    pub(crate) error: Error,
+    /// The index, in the request, of the event that failed validation.
+    pub(crate) event_index: Option<usize>,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Refusal {
+            error,
+            event_index: None,
+        }
+    }
+}
+
+impl Refusal {
+    /// Names the event at fault when the error is one of validation (found again by validating
+    /// each event: this runs only when a request is refused).
+    fn of(error: Error, events: &[NewEvent], config: &WriteConfig) -> Refusal {
+        let event_index = match error {
+            Error::InvalidEvent { .. } => events.iter().position(|e| validate(e, config).is_err()),
+            _ => None,
+        };
+        Refusal { error, event_index }
+    }
+}
+
+type Answer = std::result::Result<Vec<Appended>, Refusal>;
+type Reply = Sender<Answer>;
 
 struct Request {
     events: Vec<NewEvent>,
@@ -165,24 +194,28 @@ impl Writer {
     /// Appends `events` atomically: all are written, or none. Blocks until they are committed
     /// (and, under [`Durability::Immediate`], on disk).
     pub(crate) fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+        self.append_naming_refused(events).map_err(|r| r.error)
+    }
+
+    /// As [`Writer::append`], naming the event at fault when one event makes the request fail.
+    pub(crate) fn append_naming_refused(&self, events: Vec<NewEvent>) -> Answer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let events = refuse_too_deep(events)?;
         let (reply, answer) = bounded(1);
         self.queue.lock().push(Request { events, reply });
         self.lead_until_answered(&answer)
     }
 
-    fn lead_until_answered(
-        &self,
-        answer: &Receiver<Result<Vec<Appended>>>,
-    ) -> Result<Vec<Appended>> {
+    fn lead_until_answered(&self, answer: &Receiver<Answer>) -> Answer {
         let answered = || match answer.try_recv() {
             Ok(result) => Some(result),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(Error::NeedsReopen(
                 "the writer stopped while handling this append".into(),
-            ))),
+            )
+            .into())),
         };
         loop {
             if let Some(result) = answered() {
@@ -219,11 +252,13 @@ impl Writer {
         }
         if let Some(reason) = &state.failed {
             for request in group {
-                let _ = request.reply.send(Err(Error::NeedsReopen(reason.clone())));
+                let _ = request
+                    .reply
+                    .send(Err(Error::NeedsReopen(reason.clone()).into()));
             }
             return;
         }
-        let mut answers: Vec<Result<Vec<Appended>>> = Vec::with_capacity(group.len());
+        let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
         let outcome =
@@ -249,7 +284,7 @@ impl Writer {
                 }
                 for (request, answer) in group.into_iter().zip(answers) {
                     let failure = match answer {
-                        Ok(_) => Error::NeedsReopen(message.clone()),
+                        Ok(_) => Error::NeedsReopen(message.clone()).into(),
                         Err(own) => own,
                     };
                     let _ = request.reply.send(Err(failure));
@@ -264,7 +299,7 @@ impl Writer {
         &self,
         state: &mut WriterState,
         group: &[Request],
-        answers: &mut Vec<Result<Vec<Appended>>>,
+        answers: &mut Vec<Answer>,
         new_events: &mut Vec<Event>,
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
@@ -298,7 +333,7 @@ impl Writer {
                         }
                         Ok(appended)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(Refusal::of(e, &request.events, &self.config)),
                 };
                 answers.push(answer);
             }
@@ -599,6 +634,35 @@ fn check_given_chain(event: &Event, given: &GivenChain) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Refuses a request with a payload or proof nested deeper than a hash can be computed over
+/// ([`jcs::MAX_DEPTH`]), before anything serializes or drops it recursively: a value nested
+/// 100,000 deep would overflow the stack. The refused values are torn down without recursion.
+fn refuse_too_deep(events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
+    let too_deep = |value: &Value| json_depth::exceeds(value, jcs::MAX_DEPTH);
+    let field = events.iter().find_map(|event| {
+        if too_deep(&event.payload) {
+            Some("payload")
+        } else if event.proof.as_ref().is_some_and(too_deep) {
+            Some("proof")
+        } else {
+            None
+        }
+    });
+    let Some(field) = field else {
+        return Ok(events);
+    };
+    for event in events {
+        json_depth::dismantle(event.payload);
+        if let Some(proof) = event.proof {
+            json_depth::dismantle(proof);
+        }
+    }
+    Err(Error::InvalidEvent {
+        field,
+        reason: jcs::NotCanonicalizable::TooDeep.to_string(),
+    })
 }
 
 /// Validates what can be checked without the store; returns the payload's JSON text.
