@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
@@ -171,8 +171,90 @@ pub(crate) struct Writer {
     db: Arc<redb::Database>,
     config: WriteConfig,
     queue: Mutex<Vec<Request>>,
-    state: Mutex<WriterState>,
+    state: Arc<Mutex<WriterState>>,
     listener: Arc<dyn CommitListener>,
+    /// Under [`Durability::Deferred`], what makes commits durable once their window has passed.
+    flusher: Option<DeferredFlusher>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.flusher.take().is_some() {
+            // The last handle is closing: what is acknowledged goes to disk now.
+            let _ = make_durable(&self.db, &self.state);
+        }
+    }
+}
+
+/// The thread that makes deferred commits durable every `window`, until the writer is dropped.
+struct DeferredFlusher {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DeferredFlusher {
+    fn start(
+        db: Arc<redb::Database>,
+        state: Arc<Mutex<WriterState>>,
+        window: std::time::Duration,
+    ) -> Result<DeferredFlusher> {
+        let (stop, stopped) = bounded::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("oidb-deferred-flush".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(window) {
+                    // A failure is kept in the state: appends then say the store must be reopened.
+                    let _ = make_durable(&db, &state);
+                }
+            })
+            .map_err(|e| Error::from(redb::StorageError::Io(e)))?;
+        Ok(DeferredFlusher {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for DeferredFlusher {
+    fn drop(&mut self) {
+        drop(self.stop.take()); // wakes the thread, which then ends
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Commits an empty transaction durably, which makes every earlier non-durable commit durable.
+/// A failure leaves their durability unknown, so the store refuses writes until it is reopened.
+fn make_durable(db: &redb::Database, state: &Mutex<WriterState>) -> Result<()> {
+    let mut state = state.lock();
+    if let Some(reason) = &state.failed {
+        return Err(Error::NeedsReopen(reason.clone()));
+    }
+    if !state.unflushed {
+        return Ok(());
+    }
+    let commit = || -> Result<()> {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(|e| Error::Storage(e.into()))?;
+        txn.commit()?;
+        Ok(())
+    };
+    match commit() {
+        Ok(()) => {
+            state.unflushed = false;
+            Ok(())
+        }
+        Err(error) => {
+            let reason = format!(
+                "making deferred appends durable failed: {error}; \
+                 appends acknowledged since the last flush may be lost"
+            );
+            state.failed = Some(reason.clone());
+            Err(Error::NeedsReopen(reason))
+        }
+    }
 }
 
 impl Writer {
@@ -181,13 +263,22 @@ impl Writer {
         config: WriteConfig,
         listener: Arc<dyn CommitListener>,
     ) -> Result<Writer> {
-        let state = WriterState::load(&db)?;
+        let state = Arc::new(Mutex::new(WriterState::load(&db)?));
+        let flusher = match config.durability {
+            Durability::Immediate => None,
+            Durability::Deferred { window } => Some(DeferredFlusher::start(
+                Arc::clone(&db),
+                Arc::clone(&state),
+                window,
+            )?),
+        };
         Ok(Writer {
             db,
             config,
             queue: Mutex::new(Vec::new()),
-            state: Mutex::new(state),
+            state,
             listener,
+            flusher,
         })
     }
 
@@ -234,16 +325,7 @@ impl Writer {
 
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
     pub(crate) fn flush(&self) -> Result<()> {
-        let mut state = self.state.lock();
-        if !state.unflushed {
-            return Ok(());
-        }
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|e| Error::Storage(e.into()))?;
-        txn.commit()?;
-        state.unflushed = false;
-        Ok(())
+        make_durable(&self.db, &self.state)
     }
 
     fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) {

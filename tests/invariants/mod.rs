@@ -29,10 +29,22 @@ pub fn assert_consistent(store: &Store) -> Vec<Event> {
 
     let mut heads: HashMap<&str, (u64, &str)> = HashMap::new();
     for event in &events {
-        let (last_sequence, last_hash) = heads.get(event.intent_id.as_str()).copied().unwrap_or((0, ""));
-        assert_eq!(event.sequence, last_sequence + 1, "sequence hole in intent {}", event.intent_id);
+        let (last_sequence, last_hash) = heads
+            .get(event.intent_id.as_str())
+            .copied()
+            .unwrap_or((0, ""));
+        assert_eq!(
+            event.sequence,
+            last_sequence + 1,
+            "sequence hole in intent {}",
+            event.intent_id
+        );
         let expected_previous = (last_sequence > 0).then(|| last_hash.to_owned());
-        assert_eq!(event.previous_event_hash, expected_previous, "chain broken at {}", event.id);
+        assert_eq!(
+            event.previous_event_hash, expected_previous,
+            "chain broken at {}",
+            event.id
+        );
         assert_eq!(
             chain::compute_event_hash(event).unwrap(),
             event.event_hash,
@@ -46,18 +58,33 @@ pub fn assert_consistent(store: &Store) -> Vec<Event> {
         assert_eq!(store.last_sequence(intent).unwrap(), *last_sequence);
         let by_intent = collect(store, &Query::new().intent(*intent));
         let expected: Vec<&Event> = events.iter().filter(|e| e.intent_id == *intent).collect();
-        assert_eq!(by_intent.iter().collect::<Vec<_>>(), expected, "index by intent of {intent}");
+        assert_eq!(
+            by_intent.iter().collect::<Vec<_>>(),
+            expected,
+            "index by intent of {intent}"
+        );
     }
     for event in &events {
-        assert_eq!(store.get(event.id).unwrap().as_ref(), Some(event), "index by id");
+        assert_eq!(
+            store.get(event.id).unwrap().as_ref(),
+            Some(event),
+            "index by id"
+        );
     }
     let mut types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     types.sort_unstable();
     types.dedup();
     for event_type in types {
         let found = collect(store, &Query::new().event_type(event_type));
-        let expected: Vec<&Event> = events.iter().filter(|e| e.event_type.as_str() == event_type).collect();
-        assert_eq!(found.iter().collect::<Vec<_>>(), expected, "index by type {event_type}");
+        let expected: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.event_type.as_str() == event_type)
+            .collect();
+        assert_eq!(
+            found.iter().collect::<Vec<_>>(),
+            expected,
+            "index by type {event_type}"
+        );
     }
     let mut actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
     actors.sort_unstable();
@@ -65,7 +92,11 @@ pub fn assert_consistent(store: &Store) -> Vec<Event> {
     for actor in actors {
         let found = collect(store, &Query::new().actor(actor));
         let expected: Vec<&Event> = events.iter().filter(|e| e.actor == actor).collect();
-        assert_eq!(found.iter().collect::<Vec<_>>(), expected, "index by actor {actor}");
+        assert_eq!(
+            found.iter().collect::<Vec<_>>(),
+            expected,
+            "index by actor {actor}"
+        );
     }
     if let (Some(first), Some(last)) = (
         events.iter().map(|e| e.created_at).min(),
@@ -73,7 +104,9 @@ pub fn assert_consistent(store: &Store) -> Vec<Event> {
     ) {
         let found = collect(
             store,
-            &Query::new().since(first).until(last + chrono::Duration::microseconds(1)),
+            &Query::new()
+                .since(first)
+                .until(last + chrono::Duration::microseconds(1)),
         );
         assert_eq!(found, events, "index by time");
     }
