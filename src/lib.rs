@@ -49,6 +49,8 @@ mod event;
 mod event_type;
 mod export;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
 pub mod jcs;
 mod json_depth;

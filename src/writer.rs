@@ -756,6 +756,14 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
     if let Some(parent) = &new.parent_event_id {
         check_name("parent_event_id", parent)?;
     }
+    if let Some(t) = new.created_at {
+        if !time::has_wire_form(t) {
+            return Err(invalid(
+                "created_at",
+                format!("{t} is outside the years 0000 to 9999 that an RFC 3339 time can hold"),
+            ));
+        }
+    }
     if let Some(trace_id) = &new.trace_id {
         if format::trace_code(trace_id).is_none() {
             return Err(invalid(

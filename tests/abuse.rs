@@ -365,3 +365,30 @@ fn held_by_child() {
     while std::io::stdin().read_line(&mut sink).unwrap_or(0) > 0 {}
     drop(store);
 }
+
+/// Found by fuzzing: a time past year 9999 was stored, and then its export could not be imported.
+#[test]
+fn a_time_past_year_9999_is_refused() {
+    use chrono::TimeZone as _;
+    let store = Store::in_memory().unwrap();
+    let far = chrono::Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap();
+    let error = store
+        .append(NewEvent::new(INTENT, EventType::Comment, "agent").created_at(far))
+        .expect_err("year 10000");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidEvent {
+                field: "created_at",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let line = wire_line("81e74ef5-e8e2-4d94-8ed9-04759531985d", "{}")
+        .replace("2026-11-20T09:00:07.097374", "+10000-01-01T00:00:00");
+    let (line_number, reason) = import_error(&store, line.as_bytes());
+    assert_eq!(line_number, 1);
+    assert!(reason.contains("created_at"), "{reason}");
+    assert_eq!(store.last_position().unwrap(), 0);
+}
