@@ -116,3 +116,31 @@ fn write_seed_corpora() {
         write("store_model", &format!("random-{i:02}.bin"), &bytes);
     }
 }
+
+/// Found by the `store_model` target: a query on an intent and a trace, one page long, returned
+/// a `next` cursor although no further event matched (the trace is checked in the record, and
+/// the page was declared "more" before that check).
+#[test]
+fn finding_a_trace_query_page_has_no_next_cursor_when_nothing_follows() {
+    use oidb::{EventType, NewEvent, Query};
+    let store = Store::in_memory().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    store
+        .append(NewEvent::new("i", EventType::Comment, "a").trace_id(trace))
+        .unwrap();
+    store
+        .append(NewEvent::new("i", EventType::Comment, "a"))
+        .unwrap();
+    for query in [
+        Query::new().intent("i").trace(trace).limit(1),
+        Query::new()
+            .intent("i")
+            .trace(trace)
+            .limit(1)
+            .newest_first(),
+    ] {
+        let page = store.query(&query).unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.next, None, "{query:?}");
+    }
+}
