@@ -55,8 +55,11 @@ mod event;
 mod event_type;
 mod export;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
 pub mod jcs;
+mod json_depth;
 pub mod merkle;
 pub mod observe;
 mod query;

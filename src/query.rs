@@ -340,13 +340,19 @@ pub(crate) fn execute(
         if position < low || position > high || !plan.facts.accepts(&facts) {
             continue;
         }
-        if events.len() == limit {
+        // A page is followed by another only if one more event matches: with a trace to check
+        // in the record, that takes reading it.
+        if events.len() == limit && !plan.check_trace {
             more = true;
             break;
         }
         let event = read_event(&events_table, position)?;
         if plan.check_trace && event.trace_id != query.trace_id {
             continue;
+        }
+        if events.len() == limit {
+            more = true;
+            break;
         }
         events.push(event);
     }

@@ -165,6 +165,7 @@ impl StoreBuilder {
         let mut builder = redb::Builder::new();
         builder.set_cache_size(self.cache_bytes);
         let opened = if exists {
+            check_format_without_writing(&builder, &path)?;
             builder.open(&path)
         } else {
             builder.create(&path)
@@ -221,6 +222,18 @@ impl StoreBuilder {
     }
 }
 
+/// Checks an existing file's format through a read-only open, so that a file oidb must refuse
+/// (another version, another program's redb file, a damaged file) is refused unchanged: a
+/// writable open alone would already write to it. A file that was not closed cleanly cannot be
+/// read before redb repairs it; its format is checked after the writable open instead.
+fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<()> {
+    match builder.open_read_only(path) {
+        Ok(db) => format::check_format(&db, path).map(drop),
+        Err(redb::DatabaseError::RepairAborted) => Ok(()),
+        Err(error) => Err(open_error(path, error)),
+    }
+}
+
 /// Refuses, before redb touches it, an existing path that cannot be an oidb store.
 /// Returns whether the file exists.
 pub(crate) fn check_existing_file(path: &Path) -> Result<bool> {
@@ -267,6 +280,14 @@ pub(crate) fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
             path: path.to_path_buf(),
         },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::NotAnOidbFile {
+                path: path.to_path_buf(),
+                reason: "it is truncated: it ends before the data its header points at".into(),
+            }
+        }
         redb::DatabaseError::Storage(redb::StorageError::Io(source)) => Error::Open {
             path: path.to_path_buf(),
             source,
