@@ -33,6 +33,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The file was not closed cleanly (the process writing it stopped without closing it), and a
+    /// read-only open cannot repair it.
+    #[error(
+        "{path} was not closed cleanly (the process writing it stopped without closing it); \
+         open it once for writing (`Store::open`, or any `oidb` command that writes) to repair it"
+    )]
+    NeedsRepair {
+        /// The file.
+        path: PathBuf,
+    },
+
     /// The file exists but is not an oidb store.
     #[error("{path} is not an oidb store: {reason}")]
     NotAnOidbFile {
@@ -110,6 +121,124 @@ pub enum Error {
         reason: String,
     },
 
+    /// A stored event does not hold the payload a typed reader expected (an `llm_request_*`
+    /// event without a `request_id`, say).
+    #[error("event {id} ({event_type}) does not hold a {expected} payload: {reason}")]
+    UnexpectedPayload {
+        /// The event id.
+        id: Uuid,
+        /// The event's type.
+        event_type: String,
+        /// What the reader expected (`LlmRequest`, `ToolCall`, …).
+        expected: &'static str,
+        /// What is wrong with the payload.
+        reason: String,
+    },
+
+    /// A cost was refused: it would take its intent's spend over the intent's `max_cost` budget.
+    /// Nothing of the request that carried it was written; a `governance.violation` event was.
+    #[error(
+        "intent {intent_id}: a cost of {attempted} {unit} (event {event_id}) would bring its spend \
+         from {spent} to {} {unit}, over its max_cost budget of {max_cost} {unit}; the cost was not \
+         recorded and a governance.violation event was; raise the budget (Store::set_budget) or stop spending",
+        *spent + *attempted
+    )]
+    BudgetExceeded {
+        /// The intent.
+        intent_id: String,
+        /// The id of the refused event.
+        event_id: Uuid,
+        /// The budget's unit.
+        unit: String,
+        /// The budget.
+        max_cost: crate::costs::Amount,
+        /// What the intent had spent before this cost.
+        spent: crate::costs::Amount,
+        /// The refused cost.
+        attempted: crate::costs::Amount,
+    },
+
+    /// A price table is not valid. Nothing of it was stored.
+    #[error("invalid price table: {reason}")]
+    InvalidPrices {
+        /// What is wrong, naming the entry (`models[3] (openai/gpt-4o): …`).
+        reason: String,
+    },
+
+    /// A trace id is not 32 lowercase hex digits (not all zero), as RFC-0020 and W3C Trace
+    /// Context have it.
+    #[error("invalid trace id {0:?}: a trace id is 32 lowercase hex digits, not all zero")]
+    InvalidTraceId(String),
+
+    /// No checkpoint has this id.
+    #[error("no checkpoint {checkpoint_id} in this store; list them with Store::checkpoints")]
+    CheckpointNotFound {
+        /// The id asked for.
+        checkpoint_id: String,
+    },
+
+    /// No event has this id.
+    #[error("no event {0} in this store")]
+    EventNotFound(Uuid),
+
+    /// An event is not among the events a checkpoint covers.
+    #[error("event {event_id} is not covered by checkpoint {checkpoint_id}: {reason}")]
+    NotInCheckpoint {
+        /// The event.
+        event_id: Uuid,
+        /// The checkpoint.
+        checkpoint_id: String,
+        /// Why not (another intent, or outside the checkpoint's range).
+        reason: String,
+    },
+
+    /// The events a checkpoint covers no longer hash to its Merkle root: the log was truncated or
+    /// rewritten since the checkpoint was made.
+    #[error("checkpoint {checkpoint_id} no longer matches the log: {reason}; run `oidb verify` on the file")]
+    CheckpointMismatch {
+        /// The checkpoint.
+        checkpoint_id: String,
+        /// What differs.
+        reason: String,
+    },
+
+    /// A stored event does not verify where a checkpoint would seal it; nothing was checkpointed.
+    #[error("intent {intent_id} sequence {sequence}: {reason}; the log is damaged, run `oidb verify` on the file")]
+    ChainBroken {
+        /// The intent.
+        intent_id: String,
+        /// The event's sequence.
+        sequence: u64,
+        /// What does not verify.
+        reason: String,
+    },
+
+    /// An event's RFC-0018 proof does not verify; the event was refused.
+    #[error("event {id}: invalid signature: {reason}")]
+    InvalidSignature {
+        /// The event id.
+        id: Uuid,
+        /// What is wrong with the proof.
+        reason: String,
+    },
+
+    /// An event by an actor with a registered key came without a proof, and the store requires
+    /// signatures; the event was refused.
+    #[error(
+        "event {id} by {actor} is unsigned, but this store requires signatures from actors with \
+         registered keys; sign it with NewEvent::sign"
+    )]
+    SignatureRequired {
+        /// The event id.
+        id: Uuid,
+        /// The actor, who has a registered key.
+        actor: String,
+    },
+
+    /// A public key, `did:key` or signature could not be read.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+
     /// A cursor string could not be read.
     #[error("invalid cursor {0:?}: pass back the cursor a previous page returned")]
     InvalidCursor(String),
@@ -121,6 +250,19 @@ pub enum Error {
         position: u64,
         /// What could not be decoded.
         reason: String,
+    },
+
+    /// A consumer acknowledged a position the log has not reached.
+    #[error(
+        "consumer {consumer:?} cannot acknowledge position {position}: the log ends at {last}"
+    )]
+    AckBeyondLog {
+        /// The consumer.
+        consumer: String,
+        /// The position acknowledged.
+        position: u64,
+        /// The last position in the log.
+        last: u64,
     },
 
     /// The store has been closed; open it again to go on.

@@ -37,10 +37,41 @@ pub(crate) const BY_TIME: TableDefinition<(i64, u64), Facts> = TableDefinition::
 pub(crate) const INTENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("intents");
 /// `intent_names`: intent code -> intent id; the reverse of `intents`.
 pub(crate) const INTENT_NAMES: TableDefinition<u64, &str> = TableDefinition::new("intent_names");
+/// `consumers`: durable consumer name -> last acknowledged position.
+pub(crate) const CONSUMERS: TableDefinition<&str, u64> = TableDefinition::new("consumers");
 /// `names`: (kind, name) -> code, for event types and actors.
 pub(crate) const NAMES: TableDefinition<(u8, &str), u32> = TableDefinition::new("names");
 /// `codes`: (kind, code) -> name; the reverse of `names`.
 pub(crate) const CODES: TableDefinition<(u8, u32), &str> = TableDefinition::new("codes");
+
+/// The cost ledger (row encodings in `costs::ledger`): per-event cost entries by
+/// (`created_at` micros, position), totals by (scope, unit, dimension, key) -> (pico-units, count),
+/// unpriced LLM usage by (scope, provider, model) -> (requests, input tokens, output tokens),
+/// budgets by intent, and price table versions. The scope is an intent id, or `""` for the
+/// whole store. Written in the append's own transaction; a store made before they existed has
+/// none until its first write, so readers treat a missing table as empty.
+pub(crate) const COST_ENTRIES: TableDefinition<(i64, u64), &[u8]> =
+    TableDefinition::new("cost_entries");
+pub(crate) const COST_TOTALS: TableDefinition<(&str, &str, u8, &str), (i128, u64)> =
+    TableDefinition::new("cost_totals");
+pub(crate) const COST_UNPRICED: TableDefinition<(&str, &str, &str), (u64, u64, u64)> =
+    TableDefinition::new("cost_unpriced");
+pub(crate) const COST_BUDGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("cost_budgets");
+pub(crate) const COST_PRICES: TableDefinition<u64, &[u8]> = TableDefinition::new("cost_prices");
+/// `checkpoints`: checkpoint number (creation order, from 1) -> JSON of the stored checkpoint.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+/// `checkpoint_ids`: checkpoint id -> checkpoint number.
+pub(crate) const CHECKPOINT_IDS: TableDefinition<&str, u64> =
+    TableDefinition::new("checkpoint_ids");
+/// `checkpoint_scopes`: (scope key, checkpoint number) -> (): each scope's checkpoints in order.
+pub(crate) const CHECKPOINT_SCOPES: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("checkpoint_scopes");
+/// `agent_keys`: (actor, `did:key`) -> registration time (micros): RFC-0018 keys.
+pub(crate) const AGENT_KEYS: TableDefinition<(&str, &str), i64> =
+    TableDefinition::new("agent_keys");
+/// `signature_policy`: setting -> value (`require_signatures` -> 0 or 1).
+pub(crate) const SIGNATURE_POLICY: TableDefinition<&str, u8> =
+    TableDefinition::new("signature_policy");
 
 /// What every index row carries, so filters on time, type, actor and level need no record reads:
 /// (`created_at` micros, type code, actor code, level code).
@@ -221,6 +252,52 @@ pub(crate) fn read_format_version(db: &impl ReadableDatabase) -> Result<Option<u
     Ok(Some(u32::from_le_bytes(bytes)))
 }
 
+/// Opens a table that files written before it existed lack: `None` when it is missing (read it as
+/// empty). The checkpoint and signature tables are such tables.
+pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What an opened redb database is, for oidb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileState {
+    /// An oidb store of this format version.
+    Current,
+    /// A redb database with no tables at all: a store that was never initialized.
+    Uninitialized,
+}
+
+/// Checks that `db` (the file at `path`) is an oidb store this build reads.
+///
+/// # Errors
+/// [`Error::UnsupportedFormat`] for another format version; [`Error::NotAnOidbFile`] for a redb
+/// database with tables but no oidb meta table.
+pub(crate) fn check_format(
+    db: &impl ReadableDatabase,
+    path: &std::path::Path,
+) -> Result<FileState> {
+    match read_format_version(db)? {
+        Some(FORMAT_VERSION) => Ok(FileState::Current),
+        Some(found) => Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        None if has_tables(db)? => Err(Error::NotAnOidbFile {
+            path: path.to_path_buf(),
+            reason: "it is a redb database without oidb's tables".into(),
+        }),
+        None => Ok(FileState::Uninitialized),
+    }
+}
+
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
 pub(crate) fn has_tables(db: &impl ReadableDatabase) -> Result<bool> {
     let txn = db.begin_read()?;
@@ -248,8 +325,20 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
         txn.open_table(BY_TIME)?;
         txn.open_table(INTENTS)?;
         txn.open_table(INTENT_NAMES)?;
+        txn.open_table(CONSUMERS)?;
         txn.open_table(NAMES)?;
         txn.open_table(CODES)?;
+        txn.open_table(COST_ENTRIES)?;
+        txn.open_table(COST_TOTALS)?;
+        txn.open_table(COST_UNPRICED)?;
+        txn.open_table(COST_BUDGETS)?;
+        txn.open_table(COST_PRICES)?;
+        // Added after format version 1 was first written: readers treat them as empty when missing.
+        txn.open_table(CHECKPOINTS)?;
+        txn.open_table(CHECKPOINT_IDS)?;
+        txn.open_table(CHECKPOINT_SCOPES)?;
+        txn.open_table(AGENT_KEYS)?;
+        txn.open_table(SIGNATURE_POLICY)?;
     }
     txn.commit()?;
     Ok(())

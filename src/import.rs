@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::wire::WireEvent;
-use crate::writer::Refusal;
+use crate::writer::Refused;
 use crate::{Error, NewEvent, Result, Store};
 
 /// What an import did.
@@ -66,8 +66,8 @@ impl Store {
         let appended = self
             .inner()
             .writer
-            .append_naming_refused(batch)
-            .map_err(|refusal| locate(refusal, &origins, source_name))?;
+            .append(batch)
+            .map_err(|refused| locate(refused, &origins, source_name))?;
         let new = appended.iter().filter(|a| a.is_new()).count() as u64;
         Ok(ImportReport {
             read,
@@ -77,39 +77,26 @@ impl Store {
     }
 }
 
-/// Names the line of the event an append error is about.
-fn locate(refusal: Refusal, origins: &[Origin], source_name: &str) -> Error {
-    let Refusal { error, event_index } = refusal;
-    let id = match &error {
-        Error::Conflict { id, .. } | Error::ChainMismatch { id, .. } => Some(*id),
-        _ => event_index.and_then(|i| origins.get(i)).map(|o| o.id),
+/// Names the line of the event an append failed on.
+fn locate(refused: Refused, origins: &[Origin], source_name: &str) -> Error {
+    let index = refused.index;
+    let error = refused.into_error();
+    let origin = index.and_then(|i| origins.get(i));
+    let Some(origin) = origin else {
+        return error;
     };
-    let Some(id) = id else {
-        return match error {
-            Error::InvalidEvent { .. } | Error::WrongExpectedSequence { .. } => Error::Import {
-                source_name: source_name.to_owned(),
-                line: 0,
-                event_id: None,
-                reason: error.to_string(),
-            },
-            other => other,
-        };
+    let reason = match &error {
+        Error::ChainMismatch { reason, .. } if reason.contains("continues at") => format!(
+            "{reason} (an export filtered by type or time has gaps in its chains; import a whole \
+             export, or remove `sequence` and the hashes to append the events as new links)"
+        ),
+        Error::ChainMismatch { reason, .. } => reason.clone(),
+        other => other.to_string(),
     };
-    let line = origins.iter().find(|o| o.id == id).map_or(0, |o| o.line);
-    let mut reason = error.to_string();
-    if let Error::ChainMismatch { reason: why, .. } = &error {
-        reason.clone_from(why);
-        if why.contains("continues at") {
-            reason.push_str(
-                " (an export filtered by type or time has gaps in its chains; import a whole export, \
-                 or remove `sequence` and the hashes to append the events as new links)",
-            );
-        }
-    }
     Error::Import {
         source_name: source_name.to_owned(),
-        line,
-        event_id: Some(id.to_string()),
+        line: origin.line,
+        event_id: Some(origin.id.to_string()),
         reason,
     }
 }

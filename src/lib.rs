@@ -9,6 +9,8 @@
 //! - **Query** them by intent, type (exact or prefix), time, actor, trace and level, in either
 //!   order, a page at a time.
 //! - **Import and export** them as OpenIntent JSON, with hashes that survive the trip.
+//! - **Costs and traces**: a cost ledger with prices and budgets, usage analytics, trace trees,
+//!   and OTLP export to any OpenTelemetry back end ([`costs`], [`trace`]).
 //!
 //! ```
 //! use oidb::{EventFilter, EventType, NewEvent, Query, Store};
@@ -44,6 +46,10 @@
 #![allow(clippy::single_match_else)]
 
 pub mod chain;
+pub mod checkpoint;
+mod compact;
+mod consumer;
+pub mod costs;
 mod error;
 mod event;
 mod event_type;
@@ -54,20 +60,43 @@ pub mod fuzzing;
 mod import;
 pub mod jcs;
 mod json_depth;
+pub mod merkle;
+pub mod observe;
 mod query;
+mod read_only;
+#[cfg(feature = "signatures")]
+pub mod signature;
+mod stats;
 mod store;
 mod subscribe;
 pub mod time;
+pub mod trace;
+pub mod verify;
 mod wire;
 mod writer;
 
+pub use checkpoint::{CheckpointScope, ConsistencyProof, LogCheckpoint};
+pub use compact::{compact, Compaction};
+pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, Result};
 pub use event::{Event, Level, NewEvent, Position, Sequence};
 pub use event_type::EventType;
 pub use format::FORMAT_VERSION;
 pub use import::ImportReport;
+pub use merkle::MerkleProof;
+pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
 pub use query::{Cursor, EventFilter, Order, Page, Query};
+pub use read_only::ReadOnlyStore;
+pub use stats::Stats;
 pub use store::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
+pub use subscribe::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
+pub use trace::{SpanSource, TraceContext, TraceTree};
+pub use verify::{ChainVerification, StoreVerification};
 pub use writer::{Appended, Durability, MAX_NAME_BYTES};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -9,10 +9,10 @@ use redb::ReadableDatabase;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::format::{self, BY_ID, EVENTS, FORMAT_VERSION, INTENTS};
+use crate::format::{self, EVENTS, INTENTS};
 use crate::query::{self, Cursor, EventFilter, Order, Page, Query};
-use crate::subscribe::Hub;
-use crate::writer::{Appended, Durability, WriteConfig, Writer};
+use crate::subscribe::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
+use crate::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::{Error, Event, EventType, NewEvent, Position, Result};
 
 /// The default size of redb's page cache: 32 MiB (redb's own default is 1 GiB, too much for a
@@ -55,6 +55,39 @@ pub(crate) struct Inner {
     pub(crate) hub: Arc<Hub>,
     path: PathBuf,
     actor: String,
+    channel_capacity: usize,
+    /// Dropped with the store, which tells the flusher thread (if any) to stop.
+    _flusher_stop: crossbeam_channel::Sender<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: write what waits, make it durable, end subscriptions.
+        if !self.writer.is_closed() {
+            let _ = self.writer.close();
+        }
+        self.hub.close();
+    }
+}
+
+/// Under [`Durability::Deferred`], makes appends durable every `window` until the store goes away.
+fn spawn_flusher(
+    inner: std::sync::Weak<Inner>,
+    window: std::time::Duration,
+    stop: crossbeam_channel::Receiver<()>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("oidb-flusher".into())
+        .spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(window)
+            {
+                let Some(inner) = inner.upgrade() else { return };
+                // A failed flush leaves the data for the next one (or for close) to write.
+                let _ = inner.writer.flush();
+            }
+        });
+    // Without a thread, appends still become durable on flush() and when the store closes.
+    drop(spawned);
 }
 
 impl std::fmt::Debug for Store {
@@ -73,6 +106,7 @@ pub struct StoreBuilder {
     durability: Durability,
     cache_bytes: usize,
     max_payload_bytes: usize,
+    channel_capacity: usize,
 }
 
 impl Default for StoreBuilder {
@@ -82,6 +116,7 @@ impl Default for StoreBuilder {
             durability: Durability::Immediate,
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
         }
     }
 }
@@ -108,6 +143,13 @@ impl StoreBuilder {
     /// The largest payload accepted, as JSON bytes (default [`DEFAULT_MAX_PAYLOAD_BYTES`], 16 MiB).
     pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
         self.max_payload_bytes = bytes;
+        self
+    }
+
+    /// How many events a subscriber's channel holds before that subscriber falls back to reading
+    /// from disk (default [`DEFAULT_CHANNEL_CAPACITY`], 1024). It never blocks the writer either way.
+    pub fn channel_capacity(mut self, events: usize) -> Self {
+        self.channel_capacity = events.max(1);
         self
     }
 
@@ -146,11 +188,15 @@ impl StoreBuilder {
     }
 
     fn finish_open(self, db: redb::Database, path: PathBuf) -> Result<Store> {
-        if check_format(&db, &path)? == Format::New {
+        if format::check_format(&db, &path)? == format::FileState::Uninitialized {
             format::initialize(&db)?;
         }
+        let last_position = {
+            let txn = db.begin_read()?;
+            format::last_position(&txn.open_table(EVENTS)?)?
+        };
         let db = Arc::new(db);
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(last_position));
         let writer = Writer::new(
             Arc::clone(&db),
             WriteConfig {
@@ -159,41 +205,20 @@ impl StoreBuilder {
             },
             hub.clone(),
         )?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                writer,
-                hub,
-                path,
-                actor: self.actor,
-            }),
-        })
-    }
-}
-
-/// What an opened redb database holds.
-#[derive(Debug, PartialEq, Eq)]
-enum Format {
-    /// An oidb store of the version this build reads.
-    Current,
-    /// Nothing yet: a new store.
-    New,
-}
-
-/// Refuses a database that is not an oidb store of this version.
-fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<Format> {
-    match format::read_format_version(db)? {
-        Some(FORMAT_VERSION) => Ok(Format::Current),
-        Some(found) => Err(Error::UnsupportedFormat {
-            path: path.to_path_buf(),
-            found,
-            supported: FORMAT_VERSION,
-        }),
-        None if format::has_tables(db)? => Err(Error::NotAnOidbFile {
-            path: path.to_path_buf(),
-            reason: "it is a redb database without oidb's tables".into(),
-        }),
-        None => Ok(Format::New),
+        let (flusher_stop, stop_signal) = crossbeam_channel::bounded::<()>(0);
+        let inner = Arc::new(Inner {
+            db,
+            writer,
+            hub,
+            path,
+            actor: self.actor,
+            channel_capacity: self.channel_capacity,
+            _flusher_stop: flusher_stop,
+        });
+        if let Durability::Deferred { window } = self.durability {
+            spawn_flusher(Arc::downgrade(&inner), window, stop_signal);
+        }
+        Ok(Store { inner })
     }
 }
 
@@ -203,7 +228,7 @@ fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<Format> {
 /// read before redb repairs it; its format is checked after the writable open instead.
 fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<()> {
     match builder.open_read_only(path) {
-        Ok(db) => check_format(&db, path).map(drop),
+        Ok(db) => format::check_format(&db, path).map(drop),
         Err(redb::DatabaseError::RepairAborted) => Ok(()),
         Err(error) => Err(open_error(path, error)),
     }
@@ -211,7 +236,7 @@ fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<
 
 /// Refuses, before redb touches it, an existing path that cannot be an oidb store.
 /// Returns whether the file exists.
-fn check_existing_file(path: &Path) -> Result<bool> {
+pub(crate) fn check_existing_file(path: &Path) -> Result<bool> {
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -250,7 +275,7 @@ fn check_existing_file(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+pub(crate) fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
     match error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
             path: path.to_path_buf(),
@@ -332,7 +357,11 @@ impl Store {
     /// # Errors
     /// As [`Store::append`].
     pub fn append_outcome(&self, event: NewEvent) -> Result<Appended> {
-        let mut appended = self.inner.writer.append(vec![event])?;
+        let mut appended = self
+            .inner
+            .writer
+            .append(vec![event])
+            .map_err(Refused::into_error)?;
         appended.pop().ok_or(Error::Closed)
     }
 
@@ -354,7 +383,10 @@ impl Store {
         &self,
         events: impl IntoIterator<Item = NewEvent>,
     ) -> Result<Vec<Appended>> {
-        self.inner.writer.append(events.into_iter().collect())
+        self.inner
+            .writer
+            .append(events.into_iter().collect())
+            .map_err(Refused::into_error)
     }
 
     /// Appends an event by this store's actor (see [`StoreBuilder::actor`]), as OpenIntent's
@@ -371,6 +403,54 @@ impl Store {
         self.append(NewEvent::new(intent_id, event_type, self.inner.actor.clone()).payload(payload))
     }
 
+    /// Subscribes to committed events that pass `filter`, from `start`: first the history up to
+    /// the moment of subscribing, then [`Delivery::CaughtUp`](crate::Delivery::CaughtUp), then
+    /// live events as they commit, with no gap and no duplicate.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = oidb::Store::open(dir.path().join("s.oidb"))?;
+    /// use oidb::{Delivery, EventType, Filter, Start};
+    /// use serde_json::json;
+    ///
+    /// store.log_event("intent-42", EventType::LlmRequestStarted, json!({}))?;
+    /// let mut sub = store.subscribe(Filter::new().intent("intent-42").type_prefix("llm_"), Start::Beginning)?;
+    /// store.log_event("intent-42", EventType::LlmRequestCompleted, json!({}))?;
+    /// let kinds: Vec<_> = sub.iter().take(3).map(|d| match d.unwrap() {
+    ///     Delivery::Event(e) => e.event_type.to_string(),
+    ///     Delivery::CaughtUp { position } => format!("caught up at {position}"),
+    /// }).collect();
+    /// assert_eq!(kinds, ["llm_request_started", "caught up at 1", "llm_request_completed"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe(&self, filter: Filter, start: Start) -> Result<Subscription> {
+        if self.inner.writer.is_closed() {
+            return Err(Error::Closed);
+        }
+        Subscription::register(
+            Arc::clone(&self.inner.db),
+            Arc::clone(&self.inner.hub),
+            filter,
+            start,
+            self.inner.channel_capacity,
+        )
+    }
+
+    /// How many subscriptions are open.
+    #[must_use]
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.hub.subscriber_count()
+    }
+
+    /// Closes the store for every handle: appends waiting are written, everything is made
+    /// durable, and every subscription's iterator ends. Later calls on any handle answer
+    /// [`Error::Closed`]. The file itself is released when the last handle is dropped.
+    pub fn close(&self) -> Result<()> {
+        let result = self.inner.writer.close();
+        self.inner.hub.close();
+        result
+    }
+
     /// Makes every acknowledged append durable now. Only [`Durability::Deferred`] has anything to do.
     ///
     /// # Errors
@@ -384,13 +464,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        let txn = self.inner.db.begin_read()?;
-        let by_id = txn.open_table(BY_ID)?;
-        let Some(position) = by_id.get(id.as_u128())?.map(|g| g.value()) else {
-            return Ok(None);
-        };
-        let events = txn.open_table(EVENTS)?;
-        query::read_event(&events, position).map(Some)
+        query::event_with_id(&self.inner.db.begin_read()?, id)
     }
 
     /// The event at this position, if any.
@@ -398,12 +472,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        let txn = self.inner.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let Some(bytes) = events.get(position)? else {
-            return Ok(None);
-        };
-        format::decode_record(position, bytes.value()).map(Some)
+        query::event_at(&self.inner.db.begin_read()?, position)
     }
 
     /// The position of the last event (0 when the log is empty).
@@ -457,9 +526,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn query(&self, query: &Query) -> Result<Page> {
-        let txn = self.inner.db.begin_read()?;
-        let limit = query.limit.unwrap_or(Query::DEFAULT_PAGE);
-        query::execute(&txn, query, query.after.map(|c| c.0), limit, None)
+        query::page(&self.inner.db.begin_read()?, query)
     }
 
     /// Every event a query matches (up to its limit, if it has one), read lazily a page at a time.

@@ -1,12 +1,500 @@
-//! Subscriptions: committed events delivered to in-process subscribers over channels.
+//! Subscriptions: committed events delivered to in-process subscribers, in position order, with
+//! no gap and no duplicate, and with no subscriber able to block the writer or lose an event.
+//!
+//! How it holds together:
+//! - The writer calls [`Hub::committed`] after every commit, in position order. The hub sends
+//!   each matching event into each live subscriber's bounded channel with `try_send`: it never
+//!   blocks.
+//! - A subscriber registers by taking the hub's lock and reading the last published position P.
+//!   Everything up to P is on disk; everything after P will come through its channel. It reads
+//!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
+//! - When a channel is full, the hub marks that subscriber lagging and stops sending to it. The
+//!   subscriber drains its channel, registers again at the new last published position, reads the
+//!   missed events from disk, and goes on with its channel. Positions it has already delivered are
+//!   skipped, so nothing is delivered twice.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use parking_lot::Mutex;
+use redb::ReadableDatabase;
+
+use crate::event::Level;
+use crate::query::{self, Query};
 use crate::writer::CommitListener;
-use crate::Event;
+use crate::{Error, Event, EventType, Position, Result};
+
+/// The default capacity of a subscriber's channel, in events.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
+
+/// Which events a subscription receives. Everything, unless narrowed.
+///
+/// ```
+/// use oidb::{EventType, Filter};
+/// let llm_calls = Filter::new().intent("intent-42").type_prefix("llm_");
+/// let tasks = Filter::new().event_types([EventType::TaskCreated, EventType::TaskCompleted]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Filter {
+    intent: Option<String>,
+    types: Vec<EventType>,
+    prefixes: Vec<String>,
+    actor: Option<String>,
+    trace_id: Option<String>,
+    min_level: Option<Level>,
+}
+
+impl Filter {
+    /// Every event.
+    pub fn new() -> Self {
+        Filter::default()
+    }
+
+    /// Only this intent's events.
+    pub fn intent(mut self, intent_id: impl Into<String>) -> Self {
+        self.intent = Some(intent_id.into());
+        self
+    }
+
+    /// Only events of this type (call again, or add prefixes, to allow more).
+    pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
+        self.types.push(event_type.into());
+        self
+    }
+
+    /// Only events of these types.
+    pub fn event_types<T: Into<EventType>>(mut self, types: impl IntoIterator<Item = T>) -> Self {
+        self.types.extend(types.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only events whose type starts with `prefix`, such as `llm_` or `task.`.
+    pub fn type_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefixes.push(prefix.into());
+        self
+    }
+
+    /// Only events by this actor.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Only events of this trace.
+    pub fn trace(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = Some(trace_id.into());
+        self
+    }
+
+    /// Only events at this level or more severe.
+    pub fn min_level(mut self, level: Level) -> Self {
+        self.min_level = Some(level);
+        self
+    }
+
+    /// Whether `event` passes.
+    #[must_use]
+    pub fn matches(&self, event: &Event) -> bool {
+        let any_type = self.types.is_empty() && self.prefixes.is_empty();
+        let type_ok = any_type
+            || self.types.contains(&event.event_type)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| event.event_type.as_str().starts_with(p.as_str()));
+        type_ok
+            && self.intent.as_ref().is_none_or(|i| *i == event.intent_id)
+            && self.actor.as_ref().is_none_or(|a| *a == event.actor)
+            && self
+                .trace_id
+                .as_ref()
+                .is_none_or(|t| event.trace_id.as_ref() == Some(t))
+            && self.min_level.is_none_or(|l| event.level >= l)
+    }
+
+    /// The query that reads the same events from disk.
+    fn to_query(&self) -> Query {
+        let mut query = Query::new().event_types(self.types.iter().cloned());
+        query.intent.clone_from(&self.intent);
+        query.prefixes.clone_from(&self.prefixes);
+        query.actor.clone_from(&self.actor);
+        query.trace_id.clone_from(&self.trace_id);
+        query.min_level = self.min_level;
+        query
+    }
+}
+
+/// Where a subscription starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From the first event in the log.
+    Beginning,
+    /// With the first event committed after the subscription is made.
+    Now,
+    /// With the first event after this position.
+    After(Position),
+}
+
+/// What a subscription yields.
+// Nearly every delivery is an event; boxing it would cost an allocation each to shrink the rare one.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// A committed event, in position order.
+    Event(Event),
+    /// History is done: every matching event up to `position` has been delivered, and what
+    /// follows is live. Comes exactly once per subscription.
+    CaughtUp {
+        /// The last position history covered.
+        position: Position,
+    },
+}
+
+/// One subscriber as the hub sees it.
+struct Slot {
+    id: u64,
+    filter: Filter,
+    sender: Sender<Arc<Event>>,
+    lagging: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct HubState {
+    slots: Vec<Slot>,
+    last_published: Position,
+    closed: bool,
+}
 
 /// The registry of subscribers, told of every commit by the writer.
-#[derive(Debug, Default)]
-pub(crate) struct Hub {}
+#[derive(Default)]
+pub(crate) struct Hub {
+    state: Mutex<HubState>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub whose log ends at `last_position`.
+    pub(crate) fn new(last_position: Position) -> Hub {
+        Hub {
+            state: Mutex::new(HubState {
+                last_published: last_position,
+                ..HubState::default()
+            }),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Registers a subscriber; returns the last published position (its history ends there), or
+    /// `None` when the hub is closed.
+    fn register(&self, slot: Slot) -> Option<Position> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return None;
+        }
+        state.slots.push(slot);
+        Some(state.last_published)
+    }
+
+    /// Puts a lagging subscriber back on its channel; returns the last published position (it
+    /// must read up to there from disk), or `None` when the hub is closed.
+    fn resume(&self, lagging: &AtomicBool) -> Option<Position> {
+        let state = self.state.lock();
+        if state.closed {
+            return None;
+        }
+        lagging.store(false, Ordering::SeqCst);
+        Some(state.last_published)
+    }
+
+    fn unregister(&self, id: u64) {
+        self.state.lock().slots.retain(|s| s.id != id);
+    }
+
+    /// Ends every subscription: their channels close, and their iterators end.
+    pub(crate) fn close(&self) {
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.slots.clear();
+    }
+
+    /// How many subscriptions are registered.
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.state.lock().slots.len()
+    }
+}
 
 impl CommitListener for Hub {
-    fn committed(&self, _events: &[Event]) {}
+    fn committed(&self, events: &[Event]) {
+        let mut state = self.state.lock();
+        if let Some(last) = events.last() {
+            state.last_published = last.position;
+        }
+        if state.slots.is_empty() {
+            return;
+        }
+        let shared: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
+        state.slots.retain(|slot| {
+            if slot.lagging.load(Ordering::SeqCst) {
+                return true;
+            }
+            for event in shared.iter().filter(|e| slot.filter.matches(e)) {
+                match slot.sender.try_send(Arc::clone(event)) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        // It reads the rest from disk when it has drained its channel.
+                        slot.lagging.store(true, Ordering::SeqCst);
+                        return true;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+            true
+        });
+    }
+}
+
+/// Where a subscription is in its stream.
+enum Phase {
+    /// Reading from disk up to `until`.
+    History { until: Position },
+    /// Reading its channel.
+    Live,
+    /// The store closed.
+    Ended,
+}
+
+/// A live feed of committed events, from [`Store::subscribe`](crate::Store::subscribe).
+///
+/// Dropping it unsubscribes. It never blocks the writer: when it falls behind its channel, it
+/// reads what it missed from disk and catches up on its own.
+pub struct Subscription {
+    db: Option<Arc<redb::Database>>,
+    hub: Arc<Hub>,
+    id: u64,
+    lagging: Arc<AtomicBool>,
+    receiver: Receiver<Arc<Event>>,
+    query: Query,
+    delivered: Position,
+    phase: Phase,
+    caught_up_sent: bool,
+    buffer: VecDeque<Event>,
+    fallbacks: u64,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("query", &self.query)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}
+
+const HISTORY_PAGE: usize = 256;
+
+impl Subscription {
+    /// Registers a subscription on `hub`; history is read from `db`.
+    pub(crate) fn register(
+        db: Arc<redb::Database>,
+        hub: Arc<Hub>,
+        filter: Filter,
+        start: Start,
+        capacity: usize,
+    ) -> Result<Subscription> {
+        let (sender, receiver) = bounded(capacity.max(1));
+        let lagging = Arc::new(AtomicBool::new(false));
+        let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
+        let query = filter.to_query();
+        let slot = Slot {
+            id,
+            filter,
+            sender,
+            lagging: Arc::clone(&lagging),
+        };
+        let registered_at = hub.register(slot).ok_or(Error::Closed)?;
+        let delivered = match start {
+            Start::Beginning => 0,
+            Start::Now => registered_at,
+            Start::After(position) => position,
+        };
+        Ok(Subscription {
+            db: Some(db),
+            hub,
+            id,
+            lagging,
+            receiver,
+            query,
+            delivered,
+            phase: Phase::History {
+                until: registered_at,
+            },
+            caught_up_sent: false,
+            buffer: VecDeque::new(),
+            fallbacks: 0,
+        })
+    }
+
+    /// The next delivery, waiting as long as it takes; `Ok(None)` once the store has closed.
+    ///
+    /// # Errors
+    /// A storage error while reading history from disk.
+    pub fn recv(&mut self) -> Result<Option<Delivery>> {
+        self.next_delivery(None)
+    }
+
+    /// The next delivery, waiting at most `timeout`; `Ok(None)` when none came in time.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the store has closed; a storage error while reading history.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Delivery>> {
+        match self.next_delivery(Some(Instant::now() + timeout))? {
+            Some(delivery) => Ok(Some(delivery)),
+            None if matches!(self.phase, Phase::Ended) => Err(Error::Closed),
+            None => Ok(None),
+        }
+    }
+
+    /// The deliveries as a blocking iterator that ends when the store closes.
+    pub fn iter(&mut self) -> impl Iterator<Item = Result<Delivery>> + '_ {
+        std::iter::from_fn(move || self.recv().transpose())
+    }
+
+    /// How many times this subscription overflowed its channel and read what it missed from
+    /// disk. Often above zero means the reader is slower than the writers (or the channel small).
+    #[must_use]
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks
+    }
+
+    /// The last position delivered (or passed over as not matching).
+    #[must_use]
+    pub fn position(&self) -> Position {
+        self.delivered
+    }
+
+    fn next_delivery(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery>> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Ok(Some(Delivery::Event(event)));
+            }
+            match self.phase {
+                Phase::Ended => return Ok(None),
+                Phase::History { until } => {
+                    if self.delivered < until {
+                        self.read_history(until)?;
+                        continue;
+                    }
+                    self.phase = Phase::Live;
+                    if !self.caught_up_sent {
+                        self.caught_up_sent = true;
+                        return Ok(Some(Delivery::CaughtUp { position: until }));
+                    }
+                }
+                Phase::Live => {
+                    if let Some(event) = self.next_live(deadline)? {
+                        return Ok(Some(Delivery::Event(event)));
+                    }
+                    if matches!(self.phase, Phase::Live) {
+                        return Ok(None); // timed out
+                    }
+                }
+            }
+        }
+    }
+
+    /// One page of history in `(delivered, until]` into the buffer.
+    fn read_history(&mut self, until: Position) -> Result<()> {
+        let Some(db) = &self.db else {
+            self.phase = Phase::Ended;
+            return Ok(());
+        };
+        let txn = db.begin_read()?;
+        let page = query::execute(
+            &txn,
+            &self.query,
+            Some(self.delivered),
+            HISTORY_PAGE,
+            Some(until),
+        )?;
+        match (page.events.last(), page.next) {
+            (Some(last), Some(_)) => self.delivered = last.position,
+            _ => self.delivered = until,
+        }
+        self.buffer.extend(page.events);
+        Ok(())
+    }
+
+    /// The next event from the channel. `None` when the deadline passed, when the subscription
+    /// must read history again (it had fallen behind), or when the store closed.
+    fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Event>> {
+        loop {
+            match self.receiver.try_recv() {
+                Ok(event) => {
+                    if event.position > self.delivered {
+                        self.delivered = event.position;
+                        return Ok(Some((*event).clone()));
+                    }
+                    continue;
+                }
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.end();
+                    return Ok(None);
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            if self.lagging.load(Ordering::SeqCst) {
+                match self.hub.resume(&self.lagging) {
+                    Some(until) => {
+                        self.fallbacks += 1;
+                        self.phase = Phase::History { until };
+                    }
+                    None => self.end(),
+                }
+                return Ok(None);
+            }
+            // An empty channel cannot overflow, so waiting on it cannot miss a lag.
+            let received = match deadline {
+                Some(deadline) => self.receiver.recv_deadline(deadline),
+                None => self
+                    .receiver
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
+                Ok(event) => {
+                    if event.position > self.delivered {
+                        self.delivered = event.position;
+                        return Ok(Some((*event).clone()));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.end();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        self.phase = Phase::Ended;
+        self.db = None;
+        self.buffer.clear();
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id);
+    }
 }

@@ -7,15 +7,17 @@
 //! batch is one request, so it is written whole or not at all.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::chain::{format_hash, parse_hash, Digest32, HashInput};
+use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
@@ -69,9 +71,7 @@ pub enum Durability {
     /// Appends are visible at once and made durable together within `window` (and on
     /// [`Store::flush`](crate::Store::flush), and when the last handle closes). A process crash
     /// or a power loss can lose the appends acknowledged in the last `window`; never anything older,
-    /// and never part of a transaction. If making them durable fails (an I/O error, a full disk),
-    /// flushes and appends answer [`Error::NeedsReopen`](crate::Error::NeedsReopen) from then on,
-    /// and the appends acknowledged since the last successful flush may be lost.
+    /// and never part of a transaction.
     Deferred {
         /// The longest an acknowledged append waits to reach the disk.
         window: std::time::Duration,
@@ -91,36 +91,31 @@ pub(crate) struct WriteConfig {
     pub(crate) max_payload_bytes: usize,
 }
 
-/// Why a request was refused, and which of its events was to blame when one was.
-pub(crate) struct Refusal {
-    pub(crate) error: Error,
-    /// The index, in the request, of the event that failed validation.
-    pub(crate) event_index: Option<usize>,
+/// Why a request failed, and which of its events (by index) failed, when one did.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) index: Option<usize>,
+    pub(crate) error: Box<Error>,
 }
 
-impl From<Error> for Refusal {
+impl Refused {
+    /// The error, without the event index.
+    pub(crate) fn into_error(self) -> Error {
+        *self.error
+    }
+}
+
+impl From<Error> for Refused {
     fn from(error: Error) -> Self {
-        Refusal {
-            error,
-            event_index: None,
+        Refused {
+            index: None,
+            error: Box::new(error),
         }
     }
 }
 
-impl Refusal {
-    /// Names the event at fault when the error is one of validation (found again by validating
-    /// each event: this runs only when a request is refused).
-    fn of(error: Error, events: &[NewEvent], config: &WriteConfig) -> Refusal {
-        let event_index = match error {
-            Error::InvalidEvent { .. } => events.iter().position(|e| validate(e, config).is_err()),
-            _ => None,
-        };
-        Refusal { error, event_index }
-    }
-}
-
-type Answer = std::result::Result<Vec<Appended>, Refusal>;
-type Reply = Sender<Answer>;
+type Outcome = std::result::Result<Vec<Appended>, Refused>;
+type Reply = Sender<Outcome>;
 
 struct Request {
     events: Vec<NewEvent>,
@@ -172,91 +167,10 @@ impl WriterState {
 pub(crate) struct Writer {
     db: Arc<redb::Database>,
     config: WriteConfig,
+    closed: AtomicBool,
     queue: Mutex<Vec<Request>>,
-    state: Arc<Mutex<WriterState>>,
+    state: Mutex<WriterState>,
     listener: Arc<dyn CommitListener>,
-    /// Under [`Durability::Deferred`], what makes commits durable once their window has passed.
-    flusher: Option<DeferredFlusher>,
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if self.flusher.take().is_some() {
-            // The last handle is closing: what is acknowledged goes to disk now.
-            let _ = make_durable(&self.db, &self.state);
-        }
-    }
-}
-
-/// The thread that makes deferred commits durable every `window`, until the writer is dropped.
-struct DeferredFlusher {
-    stop: Option<Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DeferredFlusher {
-    fn start(
-        db: Arc<redb::Database>,
-        state: Arc<Mutex<WriterState>>,
-        window: std::time::Duration,
-    ) -> Result<DeferredFlusher> {
-        let (stop, stopped) = bounded::<()>(0);
-        let thread = std::thread::Builder::new()
-            .name("oidb-deferred-flush".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(window) {
-                    // A failure is kept in the state: appends then say the store must be reopened.
-                    let _ = make_durable(&db, &state);
-                }
-            })
-            .map_err(|e| Error::from(redb::StorageError::Io(e)))?;
-        Ok(DeferredFlusher {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for DeferredFlusher {
-    fn drop(&mut self) {
-        drop(self.stop.take()); // wakes the thread, which then ends
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Commits an empty transaction durably, which makes every earlier non-durable commit durable.
-/// A failure leaves their durability unknown, so the store refuses writes until it is reopened.
-fn make_durable(db: &redb::Database, state: &Mutex<WriterState>) -> Result<()> {
-    let mut state = state.lock();
-    if let Some(reason) = &state.failed {
-        return Err(Error::NeedsReopen(reason.clone()));
-    }
-    if !state.unflushed {
-        return Ok(());
-    }
-    let commit = || -> Result<()> {
-        let mut txn = db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|e| Error::Storage(e.into()))?;
-        txn.commit()?;
-        Ok(())
-    };
-    match commit() {
-        Ok(()) => {
-            state.unflushed = false;
-            Ok(())
-        }
-        Err(error) => {
-            let reason = format!(
-                "making deferred appends durable failed: {error}; \
-                 appends acknowledged since the last flush may be lost"
-            );
-            state.failed = Some(reason.clone());
-            Err(Error::NeedsReopen(reason))
-        }
-    }
 }
 
 impl Writer {
@@ -265,33 +179,23 @@ impl Writer {
         config: WriteConfig,
         listener: Arc<dyn CommitListener>,
     ) -> Result<Writer> {
-        let state = Arc::new(Mutex::new(WriterState::load(&db)?));
-        let flusher = match config.durability {
-            Durability::Immediate => None,
-            Durability::Deferred { window } => Some(DeferredFlusher::start(
-                Arc::clone(&db),
-                Arc::clone(&state),
-                window,
-            )?),
-        };
+        let state = WriterState::load(&db)?;
         Ok(Writer {
             db,
             config,
+            closed: AtomicBool::new(false),
             queue: Mutex::new(Vec::new()),
-            state,
+            state: Mutex::new(state),
             listener,
-            flusher,
         })
     }
 
     /// Appends `events` atomically: all are written, or none. Blocks until they are committed
     /// (and, under [`Durability::Immediate`], on disk).
-    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
-        self.append_naming_refused(events).map_err(|r| r.error)
-    }
-
-    /// As [`Writer::append`], naming the event at fault when one event makes the request fail.
-    pub(crate) fn append_naming_refused(&self, events: Vec<NewEvent>) -> Answer {
+    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Outcome {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed.into());
+        }
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -301,7 +205,7 @@ impl Writer {
         self.lead_until_answered(&answer)
     }
 
-    fn lead_until_answered(&self, answer: &Receiver<Answer>) -> Answer {
+    fn lead_until_answered(&self, answer: &Receiver<Outcome>) -> Outcome {
         let answered = || match answer.try_recv() {
             Ok(result) => Some(result),
             Err(TryRecvError::Empty) => None,
@@ -325,9 +229,77 @@ impl Writer {
         }
     }
 
+    /// Refuses new appends, writes those already waiting, and makes everything durable.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        {
+            let mut state = self.state.lock();
+            let group = std::mem::take(&mut *self.queue.lock());
+            self.commit_group(&mut state, group);
+        }
+        self.flush()
+    }
+
+    /// Whether [`Writer::close`] has run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Runs `write` in a write transaction of its own, between groups, and commits it with the
+    /// store's durability. For small bookkeeping writes (consumer checkpoints).
+    pub(crate) fn write_exclusive<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
+        let mut txn = self.db.begin_write()?;
+        if matches!(self.config.durability, Durability::Deferred { .. }) {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Storage(e.into()))?;
+            state.unflushed = true;
+        }
+        let value = write(&txn)?;
+        txn.commit()?;
+        Ok(value)
+    }
+
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
+    /// A failure leaves their durability unknown, so the store refuses writes until reopened.
     pub(crate) fn flush(&self) -> Result<()> {
-        make_durable(&self.db, &self.state)
+        let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
+        if !state.unflushed {
+            return Ok(());
+        }
+        let commit = || -> Result<()> {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(|e| Error::Storage(e.into()))?;
+            txn.commit()?;
+            Ok(())
+        };
+        match commit() {
+            Ok(()) => {
+                state.unflushed = false;
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!(
+                    "making deferred appends durable failed: {error}; \
+                     appends acknowledged since the last flush may be lost"
+                );
+                state.failed = Some(reason.clone());
+                Err(Error::NeedsReopen(reason))
+            }
+        }
     }
 
     fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) {
@@ -342,7 +314,7 @@ impl Writer {
             }
             return;
         }
-        let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+        let mut answers: Vec<Outcome> = Vec::with_capacity(group.len());
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
         let outcome =
@@ -383,7 +355,7 @@ impl Writer {
         &self,
         state: &mut WriterState,
         group: &[Request],
-        answers: &mut Vec<Answer>,
+        answers: &mut Vec<Outcome>,
         new_events: &mut Vec<Event>,
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
@@ -397,27 +369,26 @@ impl Writer {
         let start_position = state.next_position;
         {
             let mut tables = Tables::open(&txn)?;
+            let mut written = Written {
+                state,
+                new_events,
+                new_names,
+            };
             for request in group {
-                let answer = match plan(&mut tables, state, &self.config, &request.events) {
-                    Ok(planned) => {
-                        let mut appended = Vec::with_capacity(planned.events.len());
-                        tables.apply(&planned)?;
-                        state.next_position += planned.new_count();
-                        state.next_intent_code = planned.next_intent_code;
-                        state.next_name_code.clone_from(&planned.next_name_code);
-                        new_names.extend(planned.new_names.iter().cloned());
-                        for step in planned.events {
-                            match step {
-                                Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
-                                Step::New(row) => {
-                                    new_events.push(row.event.clone());
-                                    appended.push(Appended::New(row.event));
-                                }
-                            }
-                        }
+                let answer = match plan(&mut tables, written.state, &self.config, &request.events) {
+                    Ok(mut planned) => {
+                        let follow_ups = planned.ledger.take_follow_ups();
+                        let appended = commit_plan(&mut tables, &mut written, planned)?;
+                        self.write_follow_ups(&mut tables, &mut written, &follow_ups)?;
                         Ok(appended)
                     }
-                    Err(e) => Err(Refusal::of(e, &request.events, &self.config)),
+                    Err(e) => {
+                        // A budget refusal fails its request, but is itself recorded.
+                        let violation: Vec<NewEvent> =
+                            tables.ledger.take_violation().into_iter().collect();
+                        self.write_follow_ups(&mut tables, &mut written, &violation)?;
+                        Err(e)
+                    }
                 };
                 answers.push(answer);
             }
@@ -432,6 +403,59 @@ impl Writer {
         }
         Ok(())
     }
+
+    /// Appends, as their own request in this transaction, the events the cost ledger asks for:
+    /// a budget alert after the cost that crossed the threshold, or the `governance.violation` of
+    /// a refused cost. oidb builds them valid; should one still fail to plan, it is left out
+    /// rather than failing the requests around it.
+    fn write_follow_ups(
+        &self,
+        tables: &mut Tables<'_>,
+        written: &mut Written<'_>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Ok(planned) = plan(tables, written.state, &self.config, events) {
+            commit_plan(tables, written, planned)?;
+        }
+        // Follow-ups carry no cost, so no refusal of theirs can be pending; clear it regardless.
+        tables.ledger.take_violation();
+        Ok(())
+    }
+}
+
+/// What the requests written so far in a group have changed.
+struct Written<'a> {
+    state: &'a mut WriterState,
+    new_events: &'a mut Vec<Event>,
+    new_names: &'a mut Vec<(NameKind, String, u32)>,
+}
+
+/// Writes a planned request and moves the writer's counters past it; returns what it appended.
+fn commit_plan(
+    tables: &mut Tables<'_>,
+    written: &mut Written<'_>,
+    planned: Plan,
+) -> Result<Vec<Appended>> {
+    tables.apply(&planned)?;
+    let state = &mut *written.state;
+    state.next_position += planned.new_count();
+    state.next_intent_code = planned.next_intent_code;
+    state.next_name_code.clone_from(&planned.next_name_code);
+    written.new_names.extend(planned.new_names.iter().cloned());
+    let mut appended = Vec::with_capacity(planned.events.len());
+    for step in planned.events {
+        match step {
+            Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
+            Step::New(row) => {
+                written.new_events.push(row.event.clone());
+                appended.push(Appended::New(row.event));
+            }
+        }
+    }
+    Ok(appended)
 }
 
 /// Every table an append touches, open in one write transaction.
@@ -447,6 +471,9 @@ struct Tables<'txn> {
     intent_names: redb::Table<'txn, u64, &'static str>,
     names: redb::Table<'txn, (u8, &'static str), u32>,
     codes: redb::Table<'txn, (u8, u32), &'static str>,
+    ledger: LedgerTables<'txn>,
+    #[cfg(feature = "signatures")]
+    signing: crate::signature::SigningTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -463,6 +490,9 @@ impl<'txn> Tables<'txn> {
             intent_names: txn.open_table(INTENT_NAMES)?,
             names: txn.open_table(NAMES)?,
             codes: txn.open_table(CODES)?,
+            ledger: LedgerTables::open(txn)?,
+            #[cfg(feature = "signatures")]
+            signing: crate::signature::SigningTables::open(txn)?,
         })
     }
 
@@ -494,6 +524,7 @@ impl<'txn> Tables<'txn> {
                 self.by_trace.insert((trace, position), facts)?;
             }
         }
+        planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
 }
@@ -520,6 +551,8 @@ struct Plan {
     new_names: Vec<(NameKind, String, u32)>,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
+    /// What the request does to the cost ledger (costs, budgets), checked with it.
+    ledger: LedgerPlan,
 }
 
 impl Plan {
@@ -536,7 +569,7 @@ fn plan(
     state: &WriterState,
     config: &WriteConfig,
     events: &[NewEvent],
-) -> Result<Plan> {
+) -> std::result::Result<Plan, Refused> {
     let mut plan = Plan {
         events: Vec::with_capacity(events.len()),
         heads: HashMap::new(),
@@ -544,97 +577,128 @@ fn plan(
         new_names: Vec::new(),
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
+        ledger: LedgerPlan::default(),
     };
-    let mut ids_in_request = HashSet::new();
+    let mut ids = HashSet::new();
     let mut next_position = state.next_position;
-    for new in events {
-        let payload_json = validate(new, config)?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
-        if !ids_in_request.insert(id) {
-            return Err(Error::Conflict {
-                id,
-                reason: "the same id appears twice in one batch".into(),
-            });
-        }
-        if let Some(stored) = stored_with_id(tables, id)? {
-            if let Some(field) = new.differs_from(&stored) {
-                return Err(Error::Conflict {
-                    id,
-                    reason: format!("`{field}` differs"),
-                });
-            }
-            plan.events.push(Step::Existing(Box::new(stored)));
-            continue;
-        }
-
-        let mut head = match plan.heads.get(&new.intent_id) {
-            Some(head) => Some(head.clone()),
-            None => tables
-                .intents
-                .get(new.intent_id.as_str())?
-                .map(|g| IntentHead::decode(g.value(), &new.intent_id))
-                .transpose()?,
-        };
-        let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
-        check_expected_sequence(new, last_sequence)?;
-        let previous_event_hash = head.as_ref().map(|h| format_hash(&h.last_hash));
-        let position = next_position;
-        let mut event = Event {
-            position,
-            id,
-            intent_id: new.intent_id.clone(),
-            event_type: new.event_type.clone(),
-            actor: new.actor.clone(),
-            payload: new.payload.clone(),
-            created_at: new.created_at.unwrap_or_else(time::now),
-            sequence: last_sequence + 1,
-            previous_event_hash,
-            event_hash: String::new(),
-            trace_id: new.trace_id.clone(),
-            parent_event_id: new.parent_event_id.clone(),
-            level: new.level,
-            proof: new.proof.clone(),
-        };
-        let digest = HashInput::of(&event)
-            .digest()
-            .map_err(|e| Error::InvalidEvent {
-                field: "payload",
-                reason: e.to_string(),
-            })?;
-        event.event_hash = format_hash(&digest);
-        if let Some(given) = &new.chain {
-            check_given_chain(&event, given)?;
-        }
-
-        let type_code = name_code(
+    for (index, new) in events.iter().enumerate() {
+        plan_event(
             tables,
             state,
+            config,
             &mut plan,
-            NameKind::EventType,
-            event.event_type.as_str(),
-        )?;
-        let actor_code = name_code(tables, state, &mut plan, NameKind::Actor, &event.actor)?;
-        let intent_code = advance_head(&mut plan, head.take(), &event, digest);
-
-        let proof_json = event.proof.as_ref().map(Value::to_string);
-        let record = format::encode_record(&event, &payload_json, proof_json.as_deref())?;
-        let facts: Facts = (
-            time::to_micros(event.created_at),
-            type_code,
-            actor_code,
-            event.level.code(),
-        );
-        let trace_code = event.trace_id.as_deref().and_then(format::trace_code);
-        plan.events.push(Step::New(Box::new(Row {
-            event,
-            record,
-            facts,
-            intent_code,
-            trace_code,
-        })));
-        next_position += 1;
+            &mut ids,
+            &mut next_position,
+            new,
+        )
+        .map_err(|error| Refused {
+            index: Some(index),
+            error: Box::new(error),
+        })?;
     }
     Ok(plan)
+}
+
+/// Checks one event of a request against the store and the events planned before it, and adds
+/// its rows (or its stored twin) to the plan.
+fn plan_event(
+    tables: &mut Tables<'_>,
+    state: &WriterState,
+    config: &WriteConfig,
+    plan: &mut Plan,
+    ids: &mut HashSet<Uuid>,
+    next_position: &mut Position,
+    new: &NewEvent,
+) -> Result<()> {
+    let payload_json = validate(new, config)?;
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    if !ids.insert(id) {
+        return Err(Error::Conflict {
+            id,
+            reason: "the same id appears twice in one batch".into(),
+        });
+    }
+    if let Some(stored) = stored_with_id(tables, id)? {
+        if let Some(field) = new.differs_from(&stored) {
+            return Err(Error::Conflict {
+                id,
+                reason: format!("`{field}` differs"),
+            });
+        }
+        plan.events.push(Step::Existing(Box::new(stored)));
+        return Ok(());
+    }
+
+    let mut head = match plan.heads.get(&new.intent_id) {
+        Some(head) => Some(head.clone()),
+        None => tables
+            .intents
+            .get(new.intent_id.as_str())?
+            .map(|g| IntentHead::decode(g.value(), &new.intent_id))
+            .transpose()?,
+    };
+    let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
+    check_expected_sequence(new, last_sequence)?;
+    let previous_event_hash = head.as_ref().map(|h| format_hash(&h.last_hash));
+    let position = *next_position;
+    let mut event = Event {
+        position,
+        id,
+        intent_id: new.intent_id.clone(),
+        event_type: new.event_type.clone(),
+        actor: new.actor.clone(),
+        payload: new.payload.clone(),
+        created_at: new.created_at.unwrap_or_else(time::now),
+        sequence: last_sequence + 1,
+        previous_event_hash,
+        event_hash: String::new(),
+        trace_id: new.trace_id.clone(),
+        parent_event_id: new.parent_event_id.clone(),
+        level: new.level,
+        proof: new.proof.clone(),
+    };
+    #[cfg(feature = "signatures")]
+    crate::signature::check_on_append(&tables.signing, &event)?;
+    let digest = HashInput::of(&event)
+        .digest()
+        .map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })?;
+    event.event_hash = format_hash(&digest);
+    if let Some(given) = &new.chain {
+        check_given_chain(&event, given)?;
+    }
+    plan.ledger.add(&mut tables.ledger, &event)?;
+
+    let type_code = name_code(
+        tables,
+        state,
+        plan,
+        NameKind::EventType,
+        event.event_type.as_str(),
+    )?;
+    let actor_code = name_code(tables, state, plan, NameKind::Actor, &event.actor)?;
+    let intent_code = advance_head(plan, head.take(), &event, digest);
+
+    let proof_json = event.proof.as_ref().map(Value::to_string);
+    let record = format::encode_record(&event, &payload_json, proof_json.as_deref())?;
+    let facts: Facts = (
+        time::to_micros(event.created_at),
+        type_code,
+        actor_code,
+        event.level.code(),
+    );
+    let trace_code = event.trace_id.as_deref().and_then(format::trace_code);
+    plan.events.push(Step::New(Box::new(Row {
+        event,
+        record,
+        facts,
+        intent_code,
+        trace_code,
+    })));
+    *next_position += 1;
+    Ok(())
 }
 
 /// Moves the intent's head to `event` (creating the intent when it is new); returns its code.

@@ -1,0 +1,131 @@
+//! Opening files for a command, and saying clearly why one cannot be opened.
+
+use std::path::Path;
+
+use oidb::{Error, ReadOnlyStore, Store};
+
+use crate::failure::Failure;
+
+/// Opens an existing store without writing to it. A file whose writer stopped without closing
+/// it is repaired first (that one write is said on stderr).
+pub fn for_reading(path: &Path) -> Result<ReadOnlyStore, Failure> {
+    match ReadOnlyStore::open(path) {
+        Err(Error::NeedsRepair { .. }) => {
+            drop(Store::open(path).map_err(|e| explain(path, e))?);
+            eprintln!(
+                "note: {} was not closed cleanly (its writer stopped without closing it); repaired it",
+                path.display()
+            );
+            ReadOnlyStore::open(path).map_err(|e| explain(path, e))
+        }
+        opened => opened.map_err(|e| explain(path, e)),
+    }
+}
+
+/// Opens an existing store for the commands whose reading lives on [`Store`] (`verify`, `costs`,
+/// `trace`, `blocks`): they read only, but hold the file alone while they run, as a writer does.
+/// The file is first opened read-only, so that a file that is not an oidb store (an empty redb
+/// database included, which opening a `Store` would make one) is refused unchanged.
+pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
+    match ReadOnlyStore::open(path) {
+        Ok(reader) => drop(reader),
+        Err(Error::NeedsRepair { .. }) => eprintln!(
+            "note: {} was not closed cleanly (its writer stopped without closing it); repairing it",
+            path.display()
+        ),
+        Err(e) => return Err(explain(path, e)),
+    }
+    for_writing(path, false)
+}
+
+/// Opens a store to write to, creating the file if `create` and it is missing.
+pub fn for_writing(path: &Path, create: bool) -> Result<Store, Failure> {
+    if !create && !path.exists() {
+        return Err(missing(path));
+    }
+    Store::builder()
+        .actor("oidb-cli")
+        .open(path)
+        .map_err(|e| explain(path, e))
+}
+
+/// The message for an error met while opening `path`.
+pub fn explain(path: &Path, error: Error) -> Failure {
+    match error {
+        Error::FileInUse { .. } => Failure::Error(in_use(path)),
+        Error::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            missing(path)
+        }
+        other => Failure::from(other),
+    }
+}
+
+fn missing(path: &Path) -> Failure {
+    Failure::Error(format!(
+        "{}: no such file; `oidb import {} EVENTS.jsonl` creates one from OpenIntent events, \
+         `oidb demo` writes an example",
+        path.display(),
+        path.display()
+    ))
+}
+
+fn in_use(path: &Path) -> String {
+    let holder = holder::describe(path)
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+    format!(
+        "{path} is in use by another process{holder}.\n  \
+         A .oidb file has one writer at a time, and while a process writes it, no other process \
+         may read it;\n  \
+         `oidb import`, `compact`, `demo`, `verify`, `costs`, `trace` and `blocks` also need \
+         the file to themselves (stop any `oidb tail -f` on it).\n  \
+         Run this again once that process has closed the file.",
+        path = path.display()
+    )
+}
+
+/// Which process holds a file's lock, where the system says (Linux's `/proc/locks`).
+mod holder {
+    use std::path::Path;
+
+    #[cfg(target_os = "linux")]
+    pub fn describe(path: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+
+        let metadata = std::fs::metadata(path).ok()?;
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        let wanted = format!(
+            "{:02x}:{:02x}:{}",
+            major(metadata.dev()),
+            minor(metadata.dev()),
+            metadata.ino()
+        );
+        let pid = locks.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "1: FLOCK  ADVISORY  WRITE 4378 fe:00:10027082 0 EOF"; OFD locks show pid -1.
+            match fields.as_slice() {
+                [_, _, _, _, pid, device_inode, ..] if *device_inode == wanted => {
+                    pid.parse::<u32>().ok().filter(|p| *p != std::process::id())
+                }
+                _ => None,
+            }
+        })?;
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        Some(format!("pid {pid} {}", name.trim()).trim_end().to_owned())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn major(dev: u64) -> u64 {
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn minor(dev: u64) -> u64 {
+        (dev & 0xff) | ((dev >> 12) & !0xff)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn describe(_path: &Path) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,413 @@
+//! Reading the ledger: an intent's costs with OpenIntent's `CostSummary`, and summaries by type,
+//! agent, model, provider and unit, for one intent or the whole store, over any time range.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::ledger::{CostEntry, Dimension, Source, ALL_INTENTS};
+use super::record::COST_RECORDED;
+use super::{Amount, CostType, IntentCost};
+use crate::format::{COST_ENTRIES, COST_TOTALS, COST_UNPRICED};
+use crate::query::{self, Query};
+use crate::{time, Event, EventType, Result, Store};
+
+/// Which costs a summary covers: one intent or all, over a time range (by the events'
+/// `created_at`, `since` inclusive, `until` exclusive).
+///
+/// ```
+/// use oidb::costs::CostQuery;
+/// # let (monday, tuesday) = (chrono::Utc::now(), chrono::Utc::now());
+/// let query = CostQuery::new().since(monday).until(tuesday);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct CostQuery {
+    intent: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+impl CostQuery {
+    /// Every cost in the store.
+    pub fn new() -> CostQuery {
+        CostQuery::default()
+    }
+
+    /// Only this intent's costs.
+    pub fn intent(mut self, intent_id: impl Into<String>) -> CostQuery {
+        self.intent = Some(intent_id.into());
+        self
+    }
+
+    /// Only costs incurred at or after `t`.
+    pub fn since(mut self, t: DateTime<Utc>) -> CostQuery {
+        self.since = Some(t);
+        self
+    }
+
+    /// Only costs incurred before `t`.
+    pub fn until(mut self, t: DateTime<Utc>) -> CostQuery {
+        self.until = Some(t);
+        self
+    }
+
+    fn has_time_range(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    fn event_query(&self) -> Query {
+        let mut query = Query::new().event_types([
+            EventType::from(COST_RECORDED),
+            EventType::LlmRequestCompleted,
+        ]);
+        if let Some(intent) = &self.intent {
+            query = query.intent(intent.clone());
+        }
+        if let Some(t) = self.since {
+            query = query.since(t);
+        }
+        if let Some(t) = self.until {
+            query = query.until(t);
+        }
+        query
+    }
+}
+
+/// Sums of costs: OpenIntent's `CostSummary{total, by_type, by_agent}`, and beyond it the same
+/// per unit with models and providers, and the LLM usage that has no price.
+///
+/// `total`, `by_type` and `by_agent` add every amount whatever its unit, exactly as OpenIntent's
+/// server does; when more than one unit is recorded (say `USD` and `tokens`), read `by_unit`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[non_exhaustive]
+pub struct CostSummary {
+    /// Every amount, added.
+    pub total: Amount,
+    /// Amounts by cost type.
+    pub by_type: BTreeMap<String, Amount>,
+    /// Amounts by agent.
+    pub by_agent: BTreeMap<String, Amount>,
+    /// How many costs were counted.
+    pub count: u64,
+    /// The same sums, one unit at a time, with models and providers.
+    pub by_unit: BTreeMap<String, UnitSummary>,
+    /// LLM requests with usage but no cost and no price for their model: never counted as zero.
+    pub unpriced: Vec<Unpriced>,
+}
+
+impl CostSummary {
+    /// The total in `unit` (zero if nothing was spent in it).
+    #[must_use]
+    pub fn total_in(&self, unit: &str) -> Amount {
+        self.by_unit.get(unit).map_or(Amount::ZERO, |u| u.total)
+    }
+}
+
+/// The costs in one unit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[non_exhaustive]
+pub struct UnitSummary {
+    /// Every amount in this unit, added.
+    pub total: Amount,
+    /// How many costs.
+    pub count: u64,
+    /// By cost type.
+    pub by_type: BTreeMap<String, Amount>,
+    /// By agent.
+    pub by_agent: BTreeMap<String, Amount>,
+    /// By model (costs that name one: LLM requests, and recorded costs with `metadata.model`).
+    pub by_model: BTreeMap<String, Amount>,
+    /// By provider (costs that name one).
+    pub by_provider: BTreeMap<String, Amount>,
+}
+
+/// LLM usage that could not be priced: its model is not in the price table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Unpriced {
+    /// The provider, if the requests named one.
+    pub provider: Option<String>,
+    /// The model, if the requests named one.
+    pub model: Option<String>,
+    /// How many requests.
+    pub requests: u64,
+    /// Their input (prompt) tokens.
+    pub input_tokens: u64,
+    /// Their output (completion) tokens.
+    pub output_tokens: u64,
+}
+
+/// An intent's costs and their summary: OpenIntent's `GET /intents/{id}/costs` answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct IntentCosts {
+    /// Every cost, oldest first.
+    pub costs: Vec<IntentCost>,
+    /// Their sums.
+    pub summary: CostSummary,
+}
+
+#[derive(Default)]
+struct SummaryBuilder {
+    by_unit: BTreeMap<String, UnitSummary>,
+    unpriced: BTreeMap<(String, String), Unpriced>,
+}
+
+impl SummaryBuilder {
+    fn add_row(&mut self, unit: &str, dimension: Dimension, key: &str, amount: Amount, count: u64) {
+        let summary = self.by_unit.entry(unit.to_owned()).or_default();
+        let map = match dimension {
+            Dimension::Total => {
+                summary.total += amount;
+                summary.count += count;
+                return;
+            }
+            Dimension::Type => &mut summary.by_type,
+            Dimension::Agent => &mut summary.by_agent,
+            Dimension::Model => &mut summary.by_model,
+            Dimension::Provider => &mut summary.by_provider,
+        };
+        *map.entry(key.to_owned()).or_default() += amount;
+    }
+
+    fn add_unpriced(&mut self, provider: &str, model: &str, counts: (u64, u64, u64)) {
+        let slot = self
+            .unpriced
+            .entry((provider.to_owned(), model.to_owned()))
+            .or_insert_with(|| Unpriced {
+                provider: Some(provider.to_owned()).filter(|p| !p.is_empty()),
+                model: Some(model.to_owned()).filter(|m| !m.is_empty()),
+                requests: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+            });
+        slot.requests += counts.0;
+        slot.input_tokens += counts.1;
+        slot.output_tokens += counts.2;
+    }
+
+    fn add_entry(&mut self, entry: &CostEntry) {
+        match entry.amount() {
+            Some(amount) => {
+                for (dimension, key) in entry.dimensions() {
+                    self.add_row(&entry.unit, dimension, key, amount, 1);
+                }
+            }
+            None => {
+                let usage = entry.usage.unwrap_or_default();
+                self.add_unpriced(
+                    entry.provider.as_deref().unwrap_or(""),
+                    entry.model.as_deref().unwrap_or(""),
+                    (1, usage.prompt_tokens, usage.completion_tokens),
+                );
+            }
+        }
+    }
+
+    fn finish(self) -> CostSummary {
+        let mut summary = CostSummary {
+            unpriced: self.unpriced.into_values().collect(),
+            ..CostSummary::default()
+        };
+        for unit in self.by_unit.values() {
+            summary.total += unit.total;
+            summary.count += unit.count;
+            for (from, into) in [
+                (&unit.by_type, &mut summary.by_type),
+                (&unit.by_agent, &mut summary.by_agent),
+            ] {
+                for (key, amount) in from {
+                    *into.entry(key.clone()).or_default() += *amount;
+                }
+            }
+        }
+        summary.by_unit = self.by_unit;
+        summary
+    }
+}
+
+/// Opens a ledger table for reading; `None` in a store made before the ledger existed.
+fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<ReadOnlyTable<K, V>>> {
+    match txn.open_table(table) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The summary of `scope` (an intent, or [`ALL_INTENTS`]) from the running totals: no scan.
+fn summary_from_totals(txn: &ReadTransaction, scope: &str) -> Result<CostSummary> {
+    let mut builder = SummaryBuilder::default();
+    if let Some(totals) = open_optional(txn, COST_TOTALS)? {
+        for row in totals.range((scope, "", 0u8, "")..)? {
+            let (key, value) = row?;
+            let (row_scope, unit, dimension, name) = key.value();
+            if row_scope != scope {
+                break;
+            }
+            let (picos, count) = value.value();
+            if let Some(dimension) = Dimension::from_code(dimension) {
+                builder.add_row(unit, dimension, name, Amount::from_picos(picos), count);
+            }
+        }
+    }
+    if let Some(unpriced) = open_optional(txn, COST_UNPRICED)? {
+        for row in unpriced.range((scope, "", "")..)? {
+            let (key, value) = row?;
+            let (row_scope, provider, model) = key.value();
+            if row_scope != scope {
+                break;
+            }
+            builder.add_unpriced(provider, model, value.value());
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// The summary of the entries in a time range (optionally of one intent): a scan of the range.
+fn summary_from_entries(txn: &ReadTransaction, query: &CostQuery) -> Result<CostSummary> {
+    let mut builder = SummaryBuilder::default();
+    if let Some(entries) = open_optional(txn, COST_ENTRIES)? {
+        let low = query.since.map_or(i64::MIN, time::to_micros);
+        let high = query.until.map_or(i64::MAX, time::to_micros);
+        if low < high {
+            for row in entries.range((low, 0)..(high, 0))? {
+                let (key, bytes) = row?;
+                let entry = CostEntry::decode(bytes.value(), key.value().1)?;
+                if query.intent.as_ref().is_none_or(|i| *i == entry.intent_id) {
+                    builder.add_entry(&entry);
+                }
+            }
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// The cost an `llm_request_completed` event's ledger entry holds, as an `IntentCost`.
+fn llm_cost(event: &Event, entry: &CostEntry) -> Option<IntentCost> {
+    let amount = entry.amount()?;
+    let mut metadata = Map::new();
+    if let Some(model) = &entry.model {
+        metadata.insert("model".into(), Value::String(model.clone()));
+    }
+    if let Some(usage) = entry.usage {
+        metadata.insert("prompt_tokens".into(), json!(usage.prompt_tokens));
+        metadata.insert("completion_tokens".into(), json!(usage.completion_tokens));
+        if usage.cached_tokens > 0 {
+            metadata.insert("cached_tokens".into(), json!(usage.cached_tokens));
+        }
+        if usage.reasoning_tokens > 0 {
+            metadata.insert("reasoning_tokens".into(), json!(usage.reasoning_tokens));
+        }
+    }
+    if let Some(request_id) = event.payload.get("request_id") {
+        metadata.insert("request_id".into(), request_id.clone());
+    }
+    metadata.insert("event_type".into(), event.event_type.as_str().into());
+    match entry.source {
+        Source::LlmReported => {
+            metadata.insert("priced_by".into(), "reported".into());
+        }
+        _ => {
+            metadata.insert("priced_by".into(), "price_table".into());
+            metadata.insert("price_version".into(), json!(entry.price_version));
+        }
+    }
+    Some(IntentCost {
+        id: event.id,
+        intent_id: event.intent_id.clone(),
+        agent_id: entry.agent.clone(),
+        cost_type: CostType::parse(&entry.cost_type).unwrap_or(CostType::Tokens),
+        amount,
+        unit: entry.unit.clone(),
+        provider: entry.provider.clone(),
+        metadata: Value::Object(metadata),
+        recorded_at: event.created_at,
+    })
+}
+
+/// Every cost the query covers, oldest first, read in `txn`.
+fn records(txn: &ReadTransaction, query: &CostQuery) -> Result<Vec<IntentCost>> {
+    let Some(entries) = open_optional(txn, COST_ENTRIES)? else {
+        return Ok(Vec::new());
+    };
+    let events_query = query.event_query();
+    let mut costs = Vec::new();
+    let mut after = None;
+    loop {
+        let page = query::execute(txn, &events_query, after, 1024, None)?;
+        for event in &page.events {
+            let key = (time::to_micros(event.created_at), event.position);
+            let Some(bytes) = entries.get(key)? else {
+                continue;
+            };
+            let entry = CostEntry::decode(bytes.value(), event.position)?;
+            let cost = match entry.source {
+                Source::Recorded => Some(IntentCost::from_recorded(event)?),
+                _ => llm_cost(event, &entry),
+            };
+            costs.extend(cost);
+        }
+        match page.next {
+            Some(cursor) => after = Some(cursor.0),
+            None => return Ok(costs),
+        }
+    }
+}
+
+impl Store {
+    /// An intent's costs (recorded costs, and LLM requests that reported or were priced a cost)
+    /// with their summary, read in one snapshot: OpenIntent's `get_costs`.
+    ///
+    /// # Errors
+    /// A storage error, or a damaged ledger entry.
+    pub fn costs(&self, intent_id: &str) -> Result<IntentCosts> {
+        let txn = self.inner().db.begin_read()?;
+        Ok(IntentCosts {
+            costs: records(&txn, &CostQuery::new().intent(intent_id))?,
+            summary: summary_from_totals(&txn, intent_id)?,
+        })
+    }
+
+    /// The summary of the costs a query covers. Without a time range it is read from the running
+    /// totals (no scan, however many costs there are); with one, from the ledger entries in the
+    /// range.
+    ///
+    /// ```
+    /// use oidb::costs::{CostQuery, CostType, NewCost};
+    /// # let store = oidb::Store::in_memory()?;
+    /// store.record_cost("a", NewCost::new(CostType::ApiCall, 1.5, "USD").agent("agent-a"))?;
+    /// store.record_cost("b", NewCost::new(CostType::Compute, 30.0, "seconds").agent("agent-b"))?;
+    /// let all = store.cost_summary(&CostQuery::new())?;
+    /// assert_eq!(all.total_in("USD").to_string(), "1.5");
+    /// assert_eq!(all.by_unit["seconds"].by_agent["agent-b"].to_string(), "30");
+    /// # Ok::<(), oidb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A storage error, or a damaged ledger entry.
+    pub fn cost_summary(&self, query: &CostQuery) -> Result<CostSummary> {
+        let txn = self.inner().db.begin_read()?;
+        if query.has_time_range() {
+            summary_from_entries(&txn, query)
+        } else {
+            summary_from_totals(&txn, query.intent.as_deref().unwrap_or(ALL_INTENTS))
+        }
+    }
+
+    /// Every cost a query covers, oldest first.
+    ///
+    /// # Errors
+    /// A storage error, or a damaged ledger entry.
+    pub fn cost_records(&self, query: &CostQuery) -> Result<Vec<IntentCost>> {
+        let txn = self.inner().db.begin_read()?;
+        records(&txn, query)
+    }
+}

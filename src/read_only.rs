@@ -1,0 +1,190 @@
+//! [`ReadOnlyStore`]: a handle that reads a `.oidb` file and never writes to it.
+//!
+//! redb lets one process at a time open a file for writing, and that process keeps every other
+//! one out, readers included. Read-only handles share the file with each other: several
+//! processes may read one file at once while nobody writes it.
+
+use std::path::{Path, PathBuf};
+
+use redb::ReadableDatabase;
+use uuid::Uuid;
+
+use crate::format::{self, EVENTS};
+use crate::query::{self, Page, Query};
+use crate::stats::{self, Stats};
+use crate::store::{check_existing_file, open_error};
+use crate::{Error, Event, Position, Result, DEFAULT_CACHE_BYTES};
+
+/// A read-only handle on a `.oidb` file: it never creates, repairs or writes the file.
+///
+/// Several handles, in one process or many, may read the same file at once; a
+/// [`Store`](crate::Store) cannot open it for writing meanwhile, and while a `Store` has it open,
+/// opening a `ReadOnlyStore` answers [`Error::FileInUse`].
+///
+/// ```
+/// use oidb::{EventType, Query, ReadOnlyStore, Store};
+/// use serde_json::json;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("agent.oidb");
+/// let store = Store::open(&path)?;
+/// store.log_event("intent-42", EventType::Comment, json!({"message": "hello"}))?;
+/// drop(store);
+///
+/// let reader = ReadOnlyStore::open(&path)?;
+/// assert_eq!(reader.last_position()?, 1);
+/// assert_eq!(reader.query(&Query::new())?.events[0].payload["message"], "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ReadOnlyStore {
+    db: redb::ReadOnlyDatabase,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for ReadOnlyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOnlyStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadOnlyStore {
+    /// Opens an existing store for reading.
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the file is missing or the operating system refuses;
+    /// [`Error::FileInUse`] when a [`Store`](crate::Store) has it open;
+    /// [`Error::NeedsRepair`] when its writer stopped without closing it;
+    /// [`Error::NotAnOidbFile`] and [`Error::UnsupportedFormat`] as [`Store::open`](crate::Store::open).
+    pub fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore> {
+        let path = path.as_ref().to_path_buf();
+        if !check_existing_file(&path)? {
+            return Err(Error::Open {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file (a read-only open never creates one)",
+                ),
+            });
+        }
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(DEFAULT_CACHE_BYTES);
+        let db = builder.open_read_only(&path).map_err(|e| match e {
+            redb::DatabaseError::RepairAborted => Error::NeedsRepair { path: path.clone() },
+            other => open_error(&path, other),
+        })?;
+        if format::check_format(&db, &path)? == format::FileState::Uninitialized {
+            return Err(Error::NotAnOidbFile {
+                path,
+                reason: "it is an empty redb database, without oidb's tables".into(),
+            });
+        }
+        Ok(ReadOnlyStore { db, path })
+    }
+
+    /// The file this handle reads.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The position of the last event (0 when the log is empty).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn last_position(&self) -> Result<Position> {
+        let txn = self.db.begin_read()?;
+        format::last_position(&txn.open_table(EVENTS)?)
+    }
+
+    /// The event with this id, if stored.
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
+        query::event_with_id(&self.db.begin_read()?, id)
+    }
+
+    /// The event at this position, if any.
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
+        query::event_at(&self.db.begin_read()?, position)
+    }
+
+    /// One page of a query, as [`Store::query`](crate::Store::query).
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn query(&self, query: &Query) -> Result<Page> {
+        query::page(&self.db.begin_read()?, query)
+    }
+
+    /// What the file holds, as [`Store::stats`](crate::Store::stats).
+    ///
+    /// # Errors
+    /// A storage error or a damaged record.
+    pub fn stats(&self) -> Result<Stats> {
+        let txn = self.db.begin_read()?;
+        stats::read(&txn, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{Error, EventType, Query, ReadOnlyStore, Store};
+
+    #[test]
+    fn a_missing_file_is_an_error_and_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.oidb");
+        let error = ReadOnlyStore::open(&path).unwrap_err();
+        assert!(matches!(error, Error::Open { .. }), "{error}");
+        assert!(error.to_string().contains("missing.oidb"), "{error}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn readers_share_the_file_and_keep_writers_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.oidb");
+        let store = Store::open(&path).unwrap();
+        let event = store
+            .log_event("intent-42", EventType::Comment, json!({"message": "hi"}))
+            .unwrap();
+        assert!(matches!(
+            ReadOnlyStore::open(&path).unwrap_err(),
+            Error::FileInUse { .. }
+        ));
+        drop(store);
+
+        let first = ReadOnlyStore::open(&path).unwrap();
+        let second = ReadOnlyStore::open(&path).unwrap();
+        assert_eq!(first.get(event.id).unwrap(), Some(event.clone()));
+        assert_eq!(second.get_at(1).unwrap(), Some(event.clone()));
+        assert_eq!(second.get_at(2).unwrap(), None);
+        assert_eq!(first.query(&Query::new()).unwrap().events, vec![event]);
+        assert_eq!(first.stats().unwrap().events, 1);
+        assert!(matches!(
+            Store::open(&path).unwrap_err(),
+            Error::FileInUse { .. }
+        ));
+        drop((first, second));
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_redb_file_without_oidb_tables_is_refused_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain.redb");
+        drop(redb::Database::create(&path).unwrap());
+        let before = std::fs::read(&path).unwrap();
+        let error = ReadOnlyStore::open(&path).unwrap_err();
+        assert!(matches!(error, Error::NotAnOidbFile { .. }), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}

@@ -1,0 +1,271 @@
+//! Import and export of OpenIntent JSON, on the shared fixtures.
+
+use oidb::{Error, EventType, Query, Store};
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    let shared = format!("../shared/fixtures/{name}");
+    std::fs::read_to_string(&shared)
+        .or_else(|_| std::fs::read_to_string(format!("tests/data/{name}")))
+        .unwrap()
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("t.oidb")).unwrap();
+    (dir, store)
+}
+
+fn export(store: &Store, query: &Query) -> String {
+    let mut out = Vec::new();
+    store.export_json(&mut out, query).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn chained_fixture_round_trips_with_identical_hashes() {
+    let (_dir, store) = store();
+    let input = fixture("openintent_chained.jsonl");
+    let report = store.import_json(input.as_bytes()).unwrap();
+    assert_eq!(
+        (report.read, report.appended, report.already_present),
+        (54, 54, 0)
+    );
+
+    let exported = export(&store, &Query::new());
+    let (before, after) = (lines(&input), lines(&exported));
+    assert_eq!(before.len(), after.len());
+    for (a, b) in before.iter().zip(&after) {
+        for key in [
+            "id",
+            "intent_id",
+            "event_type",
+            "actor",
+            "payload",
+            "created_at",
+            "sequence",
+            "previous_event_hash",
+            "event_hash",
+            "trace_id",
+            "parent_event_id",
+        ] {
+            assert_eq!(a.get(key), b.get(key), "{key} of {}", a["id"]);
+        }
+    }
+
+    // Re-importing writes nothing new.
+    let again = store.import_json(input.as_bytes()).unwrap();
+    assert_eq!((again.appended, again.already_present), (0, 54));
+    assert_eq!(store.last_position().unwrap(), 54);
+
+    // The export imports into a new file to the same events.
+    let (_dir2, copy) = self::store();
+    copy.import_json(exported.as_bytes()).unwrap();
+    assert_eq!(export(&copy, &Query::new()), exported);
+}
+
+#[test]
+fn one_intents_export_reimports_alone() {
+    let (_dir, store) = store();
+    store
+        .import_json(fixture("openintent_chained.jsonl").as_bytes())
+        .unwrap();
+    let intent = "73ccef03-46f5-41b4-b156-d1ad330c16a3";
+    let exported = export(&store, &Query::new().intent(intent));
+    assert_eq!(exported.lines().count(), 16);
+    let (_dir2, copy) = self::store();
+    let report = copy.import_json(exported.as_bytes()).unwrap();
+    assert_eq!(report.appended, 16);
+    assert_eq!(copy.last_sequence(intent).unwrap(), 16);
+}
+
+#[test]
+fn tampered_chain_is_refused_naming_line_and_event_and_nothing_is_written() {
+    let (_dir, store) = store();
+    store
+        .log_event(
+            "other-intent",
+            EventType::Comment,
+            serde_json::json!({"n": 1}),
+        )
+        .unwrap();
+    let before = export(&store, &Query::new());
+    let err = store
+        .import_json_named(
+            fixture("openintent_chained_tampered.jsonl").as_bytes(),
+            "tampered.jsonl",
+        )
+        .unwrap_err();
+    match &err {
+        Error::Import {
+            source_name,
+            line,
+            event_id,
+            reason,
+        } => {
+            assert_eq!(source_name, "tampered.jsonl");
+            assert_eq!(*line, 28);
+            assert_eq!(
+                event_id.as_deref(),
+                Some("27e9e06f-59b4-4e92-affd-deeaa842bc19")
+            );
+            assert!(reason.contains("event_hash"), "{reason}");
+        }
+        other => panic!("expected an import error, got {other}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("tampered.jsonl line 28"), "{message}");
+    assert!(
+        message.contains("nothing of this import was written"),
+        "{message}"
+    );
+    assert_eq!(
+        export(&store, &Query::new()),
+        before,
+        "the store is unchanged"
+    );
+}
+
+#[test]
+fn server_style_events_are_chained_on_import() {
+    let (_dir, store) = store();
+    let input = fixture("openintent_events.jsonl");
+    let report = store.import_json(input.as_bytes()).unwrap();
+    assert_eq!(report.appended, 55);
+    let source = lines(&input);
+    let stored: Vec<oidb::Event> = store
+        .query_iter(&Query::new())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (given, event) in source.iter().zip(&stored) {
+        assert_eq!(given["id"], event.id.to_string());
+        // Naive server times are UTC.
+        assert_eq!(
+            format!("{}Z", given["created_at"].as_str().unwrap()),
+            oidb::time::format(event.created_at)
+        );
+        assert_eq!(
+            oidb::chain::compute_event_hash(event).unwrap(),
+            event.event_hash
+        );
+    }
+    assert_eq!(
+        store.import_json(input.as_bytes()).unwrap().appended,
+        0,
+        "idempotent"
+    );
+}
+
+#[test]
+fn a_json_array_imports_and_errors_name_its_lines() {
+    let (_dir, store) = store();
+    let events = lines(&fixture("openintent_events.jsonl"));
+    let array = serde_json::to_string_pretty(&events[..3]).unwrap();
+    assert_eq!(store.import_json(array.as_bytes()).unwrap().appended, 3);
+
+    let mut broken = events[3..5].to_vec();
+    broken[1]["payload"] = Value::from(5);
+    let text = serde_json::to_string_pretty(&broken).unwrap();
+    let err = store.import_json(text.as_bytes()).unwrap_err();
+    let second_element_line = 1 + text
+        .lines()
+        .position(|l| l.contains(broken[1]["id"].as_str().unwrap()))
+        .unwrap();
+    match err {
+        Error::Import { line, reason, .. } => {
+            assert!(line > 1 && line <= second_element_line, "line {line}");
+            assert!(reason.contains("payload"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(store.last_position().unwrap(), 3);
+}
+
+#[test]
+fn bad_lines_are_named() {
+    let (_dir, store) = store();
+    let good = fixture("openintent_events.jsonl")
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let cases = [
+        (format!("{good}\n{{not json\n"), 2, "not JSON"),
+        ("\n\n{\"intent_id\": \"i\", \"event_type\": \"comment\"}\n".to_owned(), 3, "`id`"),
+        ("{\"id\": \"nope\", \"intent_id\": \"i\", \"event_type\": \"comment\"}".to_owned(), 1, "not a UUID"),
+        (
+            "{\"id\": \"81e74ef5-e8e2-4d94-8ed9-04759531985e\", \"intent_id\": \"i\", \"event_type\": \"comment\", \"created_at\": \"noon\"}".to_owned(),
+            1,
+            "created_at",
+        ),
+        (
+            "{\"id\": \"81e74ef5-e8e2-4d94-8ed9-04759531985e\", \"intent_id\": \"i\", \"event_type\": \"comment\", \"sequence\": 1}".to_owned(),
+            1,
+            "event_hash",
+        ),
+        (format!("{good}\n{good}\n"), 2, "line 1"),
+    ];
+    for (input, line, needle) in cases {
+        match store.import_json(input.as_bytes()).unwrap_err() {
+            Error::Import {
+                line: got, reason, ..
+            } => {
+                assert_eq!(got, line, "{reason}");
+                assert!(reason.contains(needle), "{reason} should mention {needle}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+    let mut invalid_utf8 = format!("{good}\n").into_bytes();
+    invalid_utf8.extend_from_slice(b"{\"id\": \"\xff\"}\n");
+    match store.import_json(invalid_utf8.as_slice()).unwrap_err() {
+        Error::Import { line, reason, .. } => {
+            assert_eq!(line, 2);
+            assert!(reason.contains("UTF-8"));
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(store.last_position().unwrap(), 0);
+}
+
+#[test]
+fn a_chain_that_starts_mid_way_is_refused_with_advice() {
+    let (_dir, store) = store();
+    store
+        .import_json(fixture("openintent_chained.jsonl").as_bytes())
+        .unwrap();
+    let filtered = export(&store, &Query::new().event_type(EventType::Comment));
+    let (_dir2, copy) = self::store();
+    let err = copy
+        .import_json(filtered.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 1"), "{err}");
+    assert!(err.contains("filtered"), "{err}");
+}
+
+#[test]
+fn export_follows_the_query() {
+    let (_dir, store) = store();
+    store
+        .import_json(fixture("openintent_chained.jsonl").as_bytes())
+        .unwrap();
+    let llm = export(&store, &Query::new().type_prefix("llm_"));
+    let rows = lines(&llm);
+    assert_eq!(rows.len(), 12);
+    assert!(rows
+        .iter()
+        .all(|r| r["event_type"].as_str().unwrap().starts_with("llm_")));
+    let positions: Vec<u64> = rows
+        .iter()
+        .map(|r| r["position"].as_u64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "position order");
+}
