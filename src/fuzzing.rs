@@ -71,11 +71,54 @@ pub fn import_json(data: &[u8]) {
     assert_eq!(again.appended, 0, "a second import of the same input wrote");
     assert_eq!(again.already_present, report.read);
 
+    assert_export_imports_unchanged(&store);
+}
+
+/// Imports `data` as a GL stream into one intent of an empty store. A refused import writes
+/// nothing; an accepted one imports again as "already present", a line added to it later is
+/// the only new event, and the export imports into another empty store as the same events.
+///
+/// # Panics
+/// When one of those promises breaks.
+pub fn import_gl(data: &[u8]) {
+    const INTENT: &str = "intent-gl";
+    const ADDED_LINE: &[u8] = br#"{"id": null, "value": "added", "level": "INFO", "type": "status", "timestamp": "2026-11-20T09:00:07.379000", "metadata": {}}"#;
+    let store = Store::in_memory().expect("an in-memory store opens");
+    let report = match store.import_gl(data, INTENT) {
+        Ok(report) => report,
+        Err(error) => {
+            assert!(
+                matches!(error, Error::Import { .. } | Error::InvalidEvent { .. }),
+                "a GL import fails with Error::Import or InvalidEvent, not: {error}"
+            );
+            assert_eq!(last_position(&store), 0, "a refused import wrote something");
+            return;
+        }
+    };
+    assert_eq!(report.read, report.appended + report.already_present);
+    assert_eq!(last_position(&store), report.appended);
+    let again = store
+        .import_gl(data, INTENT)
+        .expect("an input that imported once imports again");
+    assert_eq!(again.appended, 0, "a second import of the same input wrote");
+
+    let mut longer = data.to_vec();
+    longer.push(b'\n');
+    longer.extend_from_slice(ADDED_LINE);
+    let grown = store
+        .import_gl(longer.as_slice(), INTENT)
+        .unwrap_or_else(|e| panic!("a line added to an accepted input does not import: {e}"));
+    assert_eq!(grown.appended, 1, "only the added line is new");
+    assert_export_imports_unchanged(&store);
+}
+
+/// Exports everything and imports it into an empty store: the same events, hashes included.
+fn assert_export_imports_unchanged(store: &Store) {
     let mut exported = Vec::new();
     let count = store
         .export_json(&mut exported, &Query::new())
         .expect("an export of an in-memory store");
-    assert_eq!(count, report.appended);
+    assert_eq!(count, last_position(store));
     let copy = Store::in_memory().expect("an in-memory store opens");
     let copied = copy
         .import_json(exported.as_slice())
@@ -83,7 +126,7 @@ pub fn import_json(data: &[u8]) {
     assert_eq!(copied.appended, count);
     assert_eq!(
         all_events(&copy),
-        all_events(&store),
+        all_events(store),
         "the export changed events"
     );
 }
@@ -98,7 +141,7 @@ pub fn time_and_filter(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let mut spec = QuerySpec::default();
+    let mut spec = FilterTerms::default();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {
             if let Ok(t) = time::parse(line) {
@@ -149,8 +192,18 @@ pub fn time_and_filter(data: &[u8]) {
             _ => {}
         }
     }
+    check_filter_terms(&spec);
+}
+
+/// Runs the query `terms` make against a fixed store (the fixtures, and events with traces,
+/// levels and times spread around them), as one page, as pages and as an iterator, and compares
+/// each answer with a brute-force filter.
+///
+/// # Panics
+/// When the store answers other than the brute-force filter.
+pub fn check_filter_terms(terms: &FilterTerms) {
     let (store, events) = filter_store();
-    check_query(store, events, &spec);
+    check_query(store, events, terms);
 }
 
 fn assert_time_round_trips(t: DateTime<Utc>) {
@@ -202,25 +255,28 @@ fn filter_store() -> &'static (Store, Vec<Event>) {
     })
 }
 
-/// A query, described independently of [`Query`], so that the brute-force filter below does not
-/// share code with what it checks.
+/// The terms of a query, described independently of [`Query`] so that the brute-force filter
+/// here shares no code with what it checks. Public for the command line's fuzz target
+/// (`fuzz/cli_filters.rs`), which fills it from what the command line parsed.
 #[derive(Debug, Clone, Default)]
-struct QuerySpec {
-    intent: Option<String>,
-    types: Vec<EventType>,
-    prefixes: Vec<String>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    actor: Option<String>,
-    trace: Option<String>,
-    min_level: Option<Level>,
-    after: Option<u64>,
-    limit: Option<usize>,
-    newest_first: bool,
+#[allow(missing_docs)] // each field is the [`Query`] term of the same name
+pub struct FilterTerms {
+    pub intent: Option<String>,
+    pub types: Vec<EventType>,
+    pub prefixes: Vec<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub actor: Option<String>,
+    pub trace: Option<String>,
+    pub min_level: Option<Level>,
+    pub after: Option<u64>,
+    pub limit: Option<usize>,
+    pub newest_first: bool,
 }
 
-impl QuerySpec {
-    fn query(&self) -> Query {
+impl FilterTerms {
+    /// The query these terms make, without its limit.
+    pub fn query(&self) -> Query {
         let mut query = Query::new();
         if let Some(intent) = &self.intent {
             query = query.intent(intent.clone());
@@ -293,7 +349,7 @@ impl QuerySpec {
 
 /// Runs `spec` as one page, as pages followed by cursor, and as an iterator; each must agree
 /// with the brute-force filter over `events` (the whole log, oldest first).
-fn check_query(store: &Store, events: &[Event], spec: &QuerySpec) {
+fn check_query(store: &Store, events: &[Event], spec: &FilterTerms) {
     let expected = spec.expected(events);
     let query = spec.query();
 
@@ -596,8 +652,8 @@ impl Model {
         self.events.push(event);
     }
 
-    fn spec(&self, c: &mut Choices<'_>, base: DateTime<Utc>) -> QuerySpec {
-        let mut spec = QuerySpec::default();
+    fn spec(&self, c: &mut Choices<'_>, base: DateTime<Utc>) -> FilterTerms {
+        let mut spec = FilterTerms::default();
         let choose = c.byte();
         if choose & 1 != 0 {
             spec.intent = Some(if c.chance(8) {

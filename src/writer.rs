@@ -71,7 +71,9 @@ pub enum Durability {
     /// Appends are visible at once and made durable together within `window` (and on
     /// [`Store::flush`](crate::Store::flush), and when the last handle closes). A process crash
     /// or a power loss can lose the appends acknowledged in the last `window`; never anything older,
-    /// and never part of a transaction.
+    /// and never part of a transaction. If making them durable fails (an I/O error, a full disk),
+    /// flushes and appends answer [`Error::NeedsReopen`](crate::Error::NeedsReopen) from then on,
+    /// and the appends acknowledged since the last successful flush may be lost.
     Deferred {
         /// The longest an acknowledged append waits to reach the disk.
         window: std::time::Duration,

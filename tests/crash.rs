@@ -343,3 +343,27 @@ fn crash_child() {
         }
     });
 }
+
+/// Deferred appends reach the file when the last handle closes, and the file is free at once.
+#[test]
+fn deferred_appends_are_kept_when_the_last_handle_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("closed.oidb");
+    let deferred = Durability::Deferred {
+        window: Duration::from_secs(3600),
+    };
+    let store = Store::builder().durability(deferred).open(&path).unwrap();
+    let clone = store.clone();
+    let appended: Vec<Event> = (0..50)
+        .map(|i| {
+            clone
+                .log_event("intent", EventType::Comment, json!({"i": i}))
+                .unwrap()
+        })
+        .collect();
+    drop(store);
+    drop(clone);
+    let reopened = Store::open(&path).expect("the file is free once the last handle is gone");
+    let events = invariants::assert_consistent(&reopened);
+    assert_eq!(events, appended);
+}

@@ -6,6 +6,9 @@
 
 mod prng;
 
+#[path = "../fuzz/cli_filters.rs"]
+mod cli_filters;
+
 use std::path::{Path, PathBuf};
 
 use oidb::{fuzzing, Store};
@@ -48,6 +51,16 @@ fn import_json_corpus() {
 #[test]
 fn time_and_filter_corpus() {
     replay("time_and_filter", fuzzing::time_and_filter);
+}
+
+#[test]
+fn import_gl_corpus() {
+    replay("import_gl", fuzzing::import_gl);
+}
+
+#[test]
+fn cli_filters_corpus() {
+    replay("cli_filters", cli_filters::cli_filters);
 }
 
 #[test]
