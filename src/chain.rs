@@ -58,10 +58,20 @@ impl<'a> HashInput<'a> {
     /// The members are written in JCS order directly (all top-level names are ASCII, so code-unit
     /// order is byte order), which avoids building and sorting a JSON object per append.
     pub(crate) fn canonical_bytes(&self) -> Result<Vec<u8>, jcs::NotCanonicalizable> {
-        let mut out = Vec::with_capacity(256);
+        let payload = jcs::to_canonical_vec(self.payload)?;
+        self.canonical_bytes_with_payload(&payload)
+    }
+
+    /// As [`HashInput::canonical_bytes`], with the payload's canonical bytes given (the write path
+    /// computes them before it takes the commit lock). `payload` must be `JCS(self.payload)`.
+    fn canonical_bytes_with_payload(
+        &self,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, jcs::NotCanonicalizable> {
+        let mut out = Vec::with_capacity(payload.len() + 512);
         out.push(b'{');
         let mut first = true;
-        let mut member = |out: &mut Vec<u8>, name: &str, value: &Value| {
+        let mut name = |out: &mut Vec<u8>, name: &str| {
             if !first {
                 out.push(b',');
             }
@@ -69,34 +79,41 @@ impl<'a> HashInput<'a> {
             out.push(b'"');
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
-            jcs::write_canonical(value, out)
         };
-        let text = |s: &str| Value::String(s.to_owned());
-        member(&mut out, "actor", &text(self.actor))?;
-        member(
-            &mut out,
-            "created_at",
-            &text(&time::format(self.created_at)),
-        )?;
-        member(&mut out, "event_type", &text(self.event_type.as_str()))?;
-        member(&mut out, "id", &text(&self.id.to_string()))?;
-        member(&mut out, "intent_id", &text(self.intent_id))?;
+        name(&mut out, "actor");
+        jcs::write_string(self.actor, &mut out);
+        name(&mut out, "created_at");
+        jcs::write_string(&time::format(self.created_at), &mut out);
+        name(&mut out, "event_type");
+        jcs::write_string(self.event_type.as_str(), &mut out);
+        name(&mut out, "id");
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        jcs::write_string(self.id.hyphenated().encode_lower(&mut id), &mut out);
+        name(&mut out, "intent_id");
+        jcs::write_string(self.intent_id, &mut out);
         if self.level != Level::Info {
-            member(&mut out, "level", &text(self.level.as_str()))?;
+            name(&mut out, "level");
+            jcs::write_string(self.level.as_str(), &mut out);
         }
         if let Some(parent) = self.parent_event_id {
-            member(&mut out, "parent_event_id", &text(parent))?;
+            name(&mut out, "parent_event_id");
+            jcs::write_string(parent, &mut out);
         }
-        member(&mut out, "payload", self.payload)?;
+        name(&mut out, "payload");
+        out.extend_from_slice(payload);
         if let Some(previous) = self.previous_event_hash {
-            member(&mut out, "previous_event_hash", &text(previous))?;
+            name(&mut out, "previous_event_hash");
+            jcs::write_string(previous, &mut out);
         }
         if let Some(proof) = self.proof {
-            member(&mut out, "proof", proof)?;
+            name(&mut out, "proof");
+            jcs::write_canonical(proof, &mut out)?;
         }
-        member(&mut out, "sequence", &Value::from(self.sequence))?;
+        name(&mut out, "sequence");
+        jcs::write_canonical(&Value::from(self.sequence), &mut out)?;
         if let Some(trace_id) = self.trace_id {
-            member(&mut out, "trace_id", &text(trace_id))?;
+            name(&mut out, "trace_id");
+            jcs::write_string(trace_id, &mut out);
         }
         out.push(b'}');
         Ok(out)
@@ -105,6 +122,14 @@ impl<'a> HashInput<'a> {
     /// The event hash as raw bytes.
     pub(crate) fn digest(&self) -> Result<Digest32, jcs::NotCanonicalizable> {
         Ok(Sha256::digest(self.canonical_bytes()?).into())
+    }
+
+    /// The event hash as raw bytes, given `JCS(self.payload)`.
+    pub(crate) fn digest_with_canonical_payload(
+        &self,
+        payload: &[u8],
+    ) -> Result<Digest32, jcs::NotCanonicalizable> {
+        Ok(Sha256::digest(self.canonical_bytes_with_payload(payload)?).into())
     }
 }
 

@@ -6,7 +6,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::chain::{format_hash, parse_hash, Digest32};
+use crate::chain::{format_hash, Digest32};
 use crate::event::Level;
 use crate::{time, Error, Event, EventType, Position, Result};
 
@@ -136,18 +136,20 @@ struct RecordV1<'a> {
     proof: Option<&'a str>,
 }
 
-/// Encodes `event` as a record. `payload_json` is the payload's JSON text.
+/// The raw digests behind an event's hash strings, when the writer has them at hand.
+pub(crate) struct Digests {
+    pub(crate) event: Digest32,
+    pub(crate) previous: Option<Digest32>,
+}
+
+/// Encodes `event` as a record. `payload_json` is the payload's JSON text; the hashes are taken
+/// from `digests` (which must be what the event's hash strings spell), not parsed back from text.
 pub(crate) fn encode_record(
     event: &Event,
+    digests: &Digests,
     payload_json: &str,
     proof_json: Option<&str>,
 ) -> Result<Vec<u8>> {
-    let digest = |text: &str, field: &'static str| {
-        parse_hash(text).ok_or_else(|| Error::InvalidEvent {
-            field,
-            reason: format!("{text:?} is not a sha256: hash"),
-        })
-    };
     let record = RecordV1 {
         id: event.id.into_bytes(),
         intent_id: &event.intent_id,
@@ -155,12 +157,8 @@ pub(crate) fn encode_record(
         actor: &event.actor,
         created_at_micros: time::to_micros(event.created_at),
         sequence: event.sequence,
-        previous_event_hash: event
-            .previous_event_hash
-            .as_deref()
-            .map(|h| digest(h, "previous_event_hash"))
-            .transpose()?,
-        event_hash: digest(&event.event_hash, "event_hash")?,
+        previous_event_hash: digests.previous,
+        event_hash: digests.event,
         trace_id: event.trace_id.as_deref().and_then(trace_code),
         parent_event_id: event.parent_event_id.as_deref(),
         level: event.level.code(),
@@ -187,11 +185,11 @@ pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
     }
     let record: RecordV1<'_> =
         postcard::from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
-    let payload = serde_json::from_str(record.payload)
-        .map_err(|e| corrupt(format!("payload is not JSON: {e}")))?;
+    let payload =
+        parse_json(record.payload).map_err(|e| corrupt(format!("payload is not JSON: {e}")))?;
     let proof = record
         .proof
-        .map(serde_json::from_str)
+        .map(parse_json)
         .transpose()
         .map_err(|e| corrupt(format!("proof is not JSON: {e}")))?;
     Ok(Event {
@@ -212,6 +210,98 @@ pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
             .ok_or_else(|| corrupt(format!("unknown level code {}", record.level)))?,
         proof,
     })
+}
+
+/// Parses stored JSON text into a `Value`, exactly as `serde_json::from_str` does, but builds each
+/// object at its final size: `serde_json` grows a map as members arrive, rehashing as it goes, and
+/// a payload's parse is most of what reading an event costs.
+fn parse_json(text: &str) -> serde_json::Result<serde_json::Value> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(JsonValue, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// A `serde_json::Value`, deserialized with objects built at their final size.
+struct JsonValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonValue {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonValue {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut items: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut array = Vec::with_capacity(items.size_hint().unwrap_or(0));
+        while let Some(item) = items.next_element_seed(JsonValue)? {
+            array.push(item);
+        }
+        Ok(serde_json::Value::Array(array))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut members: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut pending: Vec<(String, serde_json::Value)> = Vec::with_capacity(8);
+        while let Some(name) = members.next_key::<String>()? {
+            pending.push((name, members.next_value_seed(JsonValue)?));
+        }
+        let mut object = serde_json::Map::with_capacity(pending.len());
+        for (name, value) in pending {
+            // A repeated name keeps its first place and its last value, as serde_json's does.
+            object.insert(name, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
 }
 
 /// A trace id (32 lowercase hex digits) as the number it spells; `None` if it is not one.
@@ -347,4 +437,63 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
 /// The last position in the log (0 when empty).
 pub(crate) fn last_position(events: &impl ReadableTable<u64, &'static [u8]>) -> Result<Position> {
     Ok(events.last()?.map_or(0, |(k, _)| k.value()))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::parse_json;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("[a-e]{1,3}", inner), 0..6)
+                    .prop_map(|members| { Value::Object(members.into_iter().collect()) }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The reader's parse gives what serde_json's does, member order included.
+        #[test]
+        fn parse_json_is_serde_jsons_parse(value in json()) {
+            let text = value.to_string();
+            let ours = parse_json(&text).unwrap();
+            let theirs: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(&ours, &theirs);
+            prop_assert_eq!(ours.to_string(), theirs.to_string());
+        }
+    }
+
+    #[test]
+    fn parse_json_keeps_serde_jsons_answers_on_odd_text() {
+        for text in [
+            r#"{"a":1,"b":2,"a":3}"#,
+            r#"{"x":[1,2.5,-3,1e400]}"#,
+            "  [ ]  ",
+            r#"{"a":1} trailing"#,
+            r#"{"a":"#,
+            "",
+        ] {
+            let theirs: serde_json::Result<Value> = serde_json::from_str(text);
+            match (parse_json(text), theirs) {
+                (Ok(ours), Ok(theirs)) => {
+                    assert_eq!(ours.to_string(), theirs.to_string(), "{text}");
+                }
+                (Err(_), Err(_)) => {}
+                (ours, theirs) => panic!("{text}: {ours:?} but serde_json gives {theirs:?}"),
+            }
+        }
+    }
 }

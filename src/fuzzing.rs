@@ -40,7 +40,21 @@ pub fn record_decoder(data: &[u8]) {
 pub fn record_of(event: &Event) -> crate::Result<Vec<u8>> {
     let payload = event.payload.to_string();
     let proof = event.proof.as_ref().map(Value::to_string);
-    format::encode_record(event, &payload, proof.as_deref())
+    let digest = |text: &str, field: &'static str| {
+        crate::chain::parse_hash(text).ok_or_else(|| crate::Error::InvalidEvent {
+            field,
+            reason: format!("{text:?} is not a sha256: hash"),
+        })
+    };
+    let digests = format::Digests {
+        event: digest(&event.event_hash, "event_hash")?,
+        previous: event
+            .previous_event_hash
+            .as_deref()
+            .map(|h| digest(h, "previous_event_hash"))
+            .transpose()?,
+    };
+    format::encode_record(event, &digests, &payload, proof.as_deref())
 }
 
 /// Imports `data` as OpenIntent JSON into an empty store. A refused import writes nothing; an

@@ -217,7 +217,7 @@ fn hex_digit(nibble: u8) -> u8 {
 }
 
 /// Writes `text` as a JSON string literal per RFC 8785 §3.2.2.2.
-fn write_string(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut rest = text.as_bytes();
     while let Some(position) = rest.iter().position(|&byte| needs_escape(byte)) {

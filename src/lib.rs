@@ -58,6 +58,9 @@ mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 mod import;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod internals;
 pub mod jcs;
 mod json_depth;
 pub mod merkle;

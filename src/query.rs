@@ -332,6 +332,9 @@ pub(crate) fn execute(
             next: None,
         });
     }
+    if matches!(plan.source, Source::Everything) {
+        return read_log(&events_table, &plan.facts, forward, low, high, limit);
+    }
     let candidates = plan.candidates(txn, query, forward, low, high)?;
     let mut events = Vec::with_capacity(limit.min(1024));
     let mut more = false;
@@ -348,6 +351,47 @@ pub(crate) fn execute(
         }
         let event = read_event(&events_table, position)?;
         if plan.check_trace && event.trace_id != query.trace_id {
+            continue;
+        }
+        if events.len() == limit {
+            more = true;
+            break;
+        }
+        events.push(event);
+    }
+    let next = if more {
+        events.last().map(|e| Cursor(e.position))
+    } else {
+        None
+    };
+    Ok(Page { events, next })
+}
+
+/// A page straight from the log, for a query no index narrows: each record is decoded once, and
+/// the filters left (time, level) are checked on the decoded event.
+fn read_log(
+    events_table: &ReadOnlyTable<u64, &'static [u8]>,
+    facts: &FactFilter,
+    forward: bool,
+    low: Position,
+    high: Position,
+    limit: usize,
+) -> Result<Page> {
+    let range = events_table.range(low..=high)?;
+    let rows: Box<dyn Iterator<Item = _>> = if forward {
+        Box::new(range)
+    } else {
+        Box::new(range.rev())
+    };
+    let mut events = Vec::with_capacity(limit.min(1024));
+    let mut more = false;
+    for row in rows {
+        let (key, value) = row?;
+        let position = key.value();
+        let event = format::decode_record(position, value.value())?;
+        // Codes are not needed: a query with types or an actor never reads the log directly.
+        let row_facts = (time::to_micros(event.created_at), 0, 0, event.level.code());
+        if !facts.accepts(&row_facts) {
             continue;
         }
         if events.len() == limit {
@@ -542,26 +586,8 @@ impl Plan {
                 }
                 Box::new(rows.into_iter().map(Ok))
             }
-            Source::Everything => {
-                let table = txn.open_table(EVENTS)?;
-                let range = table.range(low..=high)?;
-                let rows = range.map(|row| {
-                    let (key, value) = row?;
-                    let position = key.value();
-                    let event = format::decode_record(position, value.value())?;
-                    // No index row here: the facts come from the record. Codes are not needed
-                    // because a query with types or an actor never takes this path.
-                    Ok((
-                        position,
-                        (time::to_micros(event.created_at), 0, 0, event.level.code()),
-                    ))
-                });
-                if forward {
-                    Box::new(rows)
-                } else {
-                    Box::new(rows.rev())
-                }
-            }
+            // `execute` reads the log itself, decoding each record once.
+            Source::Everything => Box::new(std::iter::empty()),
         })
     }
 }

@@ -7,11 +7,14 @@
 //! batch is one request, so it is written whole or not at all.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
-use parking_lot::Mutex;
+use crossbeam_channel::{unbounded, Sender};
+use parking_lot::{Condvar, Mutex};
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 use uuid::Uuid;
@@ -117,11 +120,44 @@ impl From<Error> for Refused {
 }
 
 type Outcome = std::result::Result<Vec<Appended>, Refused>;
-type Reply = Sender<Outcome>;
+
+/// What a waiting caller is told: its answer, or that it is to lead the next commit.
+enum Signal {
+    Done(Outcome),
+    Lead,
+}
+
+type Reply = Sender<Signal>;
 
 struct Request {
-    events: Vec<NewEvent>,
+    events: Vec<Prepared>,
     reply: Reply,
+    caller: ThreadId,
+}
+
+/// An event as the caller handed it, with the checks and encodings that need no store done
+/// before the commit lock is taken: the leader then only assigns, hashes and writes.
+struct Prepared {
+    new: NewEvent,
+    /// The outcome of [`validate`], reported when the event's turn comes in [`plan`], so a
+    /// request's first failing event names the error, as if everything were checked in order.
+    checked: Result<Encoded>,
+}
+
+/// The encodings of a validated event.
+struct Encoded {
+    /// The payload's JSON text, as stored.
+    payload_json: String,
+    /// The payload's RFC 8785 form, as hashed.
+    payload_canonical: Vec<u8>,
+    proof_json: Option<String>,
+}
+
+impl Prepared {
+    fn new(new: NewEvent, config: &WriteConfig) -> Prepared {
+        let checked = validate(&new, config);
+        Prepared { new, checked }
+    }
 }
 
 /// What survives between transactions; reloaded from the file after a failed commit.
@@ -129,9 +165,13 @@ struct WriterState {
     next_position: Position,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
-    names: HashMap<(NameKind, String), u32>,
+    names: Names,
     unflushed: bool,
     failed: Option<String>,
+    /// The threads whose requests the last commit answered: most call again at once.
+    last_callers: HashSet<ThreadId>,
+    /// How long the last commit took.
+    last_commit: Duration,
 }
 
 impl WriterState {
@@ -155,13 +195,39 @@ impl WriterState {
                 next_position: format::last_position(&events)? + 1,
                 next_intent_code: last_intent_code + 1,
                 next_name_code,
-                names: HashMap::new(),
+                names: Names::default(),
                 unflushed: false,
                 failed: None,
+                last_callers: HashSet::new(),
+                last_commit: Duration::ZERO,
             }
         };
         txn.abort()?;
         Ok(state)
+    }
+}
+
+/// Committed codes of event types and actors, by name: a cache of the `names` table.
+#[derive(Default)]
+struct Names {
+    event_types: HashMap<String, u32>,
+    actors: HashMap<String, u32>,
+}
+
+impl Names {
+    fn of(&mut self, kind: NameKind) -> &mut HashMap<String, u32> {
+        match kind {
+            NameKind::EventType => &mut self.event_types,
+            NameKind::Actor => &mut self.actors,
+        }
+    }
+
+    fn get(&self, kind: NameKind, name: &str) -> Option<u32> {
+        match kind {
+            NameKind::EventType => self.event_types.get(name),
+            NameKind::Actor => self.actors.get(name),
+        }
+        .copied()
     }
 }
 
@@ -171,6 +237,8 @@ pub(crate) struct Writer {
     config: WriteConfig,
     closed: AtomicBool,
     queue: Mutex<Vec<Request>>,
+    /// Signalled whenever a request joins the queue.
+    arrived: Condvar,
     state: Mutex<WriterState>,
     listener: Arc<dyn CommitListener>,
 }
@@ -187,6 +255,7 @@ impl Writer {
             config,
             closed: AtomicBool::new(false),
             queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
             state: Mutex::new(state),
             listener,
         })
@@ -201,34 +270,96 @@ impl Writer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let events = refuse_too_deep(events)?;
-        let (reply, answer) = bounded(1);
-        self.queue.lock().push(Request { events, reply });
-        self.lead_until_answered(&answer)
+        let events = refuse_too_deep(events)?
+            .into_iter()
+            .map(|new| Prepared::new(new, &self.config))
+            .collect();
+        let (reply, signals) = unbounded();
+        self.queue.lock().push(Request {
+            events,
+            reply,
+            caller: std::thread::current().id(),
+        });
+        self.arrived.notify_one();
+        self.lead_while_queued();
+        loop {
+            match signals.recv() {
+                Ok(Signal::Done(outcome)) => return outcome,
+                Ok(Signal::Lead) => self.lead_while_queued(),
+                Err(_) => {
+                    return Err(Error::NeedsReopen(
+                        "the writer stopped while handling this append".into(),
+                    )
+                    .into())
+                }
+            }
+        }
     }
 
-    fn lead_until_answered(&self, answer: &Receiver<Outcome>) -> Outcome {
-        let answered = || match answer.try_recv() {
-            Ok(result) => Some(result),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(Error::NeedsReopen(
-                "the writer stopped while handling this append".into(),
-            )
-            .into())),
-        };
+    /// Commits the queued requests as one group if no one else is committing, and makes sure
+    /// that whatever was queued meanwhile gets a leader.
+    ///
+    /// Whoever lets go of the commit lock looks at the queue afterwards: a request queued while
+    /// the lock was held found it taken and waits for that look. A leader that committed a group
+    /// hands the next one to the first waiting caller (so that its own caller gets its answer
+    /// now); one that found nothing to commit tries again.
+    fn lead_while_queued(&self) {
         loop {
-            if let Some(result) = answered() {
-                return result;
+            let Some(mut state) = self.state.try_lock() else {
+                return;
+            };
+            let group = self.gather(&state);
+            let led = !group.is_empty();
+            if led {
+                let started = Instant::now();
+                state.last_callers = group.iter().map(|r| r.caller).collect();
+                self.commit_group(&mut state, group);
+                state.last_commit = started.elapsed();
             }
-            let mut state = self.state.lock();
-            // A leader answers every request it took before it lets go of the lock, so either our
-            // answer is here now or our request is still queued and we lead the next group.
-            if let Some(result) = answered() {
-                return result;
+            drop(state);
+            if led {
+                self.hand_off();
+                return;
             }
-            let group = std::mem::take(&mut *self.queue.lock());
-            self.commit_group(&mut state, group);
+            if self.queue.lock().is_empty() {
+                return;
+            }
         }
+    }
+
+    /// Tells the first waiting caller, if any, to lead: called by whoever lets go of the commit
+    /// lock, since a request queued while it was held waits for someone to look.
+    fn hand_off(&self) {
+        if let Some(next) = self.queue.lock().first() {
+            let _ = next.reply.send(Signal::Lead);
+        }
+    }
+
+    /// Takes the queued requests as the next group, first giving the callers of the last group a
+    /// moment to queue again.
+    ///
+    /// Callers that each wait for their own answer queue their next request only once answered,
+    /// which is after the leader that follows has already taken the queue: without a pause the
+    /// group splits into two that alternate, each half the size. The pause ends as soon as every
+    /// recent caller is back, and lasts at most a quarter of the last commit (at most 1 ms), so a
+    /// caller who does not come back costs little next to the commit itself.
+    fn gather(&self, state: &WriterState) -> Vec<Request> {
+        let mut queue = self.queue.lock();
+        let callers: HashSet<ThreadId> = state
+            .last_callers
+            .iter()
+            .copied()
+            .chain(queue.iter().map(|r| r.caller))
+            .collect();
+        if queue.len() < callers.len() {
+            let deadline = Instant::now() + (state.last_commit / 4).min(Duration::from_millis(1));
+            while queue.len() < callers.len() {
+                if self.arrived.wait_until(&mut queue, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        std::mem::take(&mut *queue)
     }
 
     /// Refuses new appends, writes those already waiting, and makes everything durable.
@@ -239,6 +370,7 @@ impl Writer {
             let group = std::mem::take(&mut *self.queue.lock());
             self.commit_group(&mut state, group);
         }
+        // `flush` hands off whatever was queued after the group above.
         self.flush()
     }
 
@@ -250,6 +382,15 @@ impl Writer {
     /// Runs `write` in a write transaction of its own, between groups, and commits it with the
     /// store's durability. For small bookkeeping writes (consumer checkpoints).
     pub(crate) fn write_exclusive<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let written = self.write_exclusive_holding_lock(write);
+        self.hand_off();
+        written
+    }
+
+    fn write_exclusive_holding_lock<T>(
         &self,
         write: impl FnOnce(&WriteTransaction) -> Result<T>,
     ) -> Result<T> {
@@ -274,6 +415,12 @@ impl Writer {
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
     /// A failure leaves their durability unknown, so the store refuses writes until reopened.
     pub(crate) fn flush(&self) -> Result<()> {
+        let flushed = self.flush_holding_lock();
+        self.hand_off();
+        flushed
+    }
+
+    fn flush_holding_lock(&self) -> Result<()> {
         let mut state = self.state.lock();
         if let Some(reason) = &state.failed {
             return Err(Error::NeedsReopen(reason.clone()));
@@ -312,25 +459,50 @@ impl Writer {
             for request in group {
                 let _ = request
                     .reply
-                    .send(Err(Error::NeedsReopen(reason.clone()).into()));
+                    .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
             }
             return;
         }
-        let mut answers: Vec<Outcome> = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut requests = Vec::with_capacity(group.len());
+        for request in group {
+            replies.push(request.reply);
+            requests.push(request.events);
+        }
+        let mut answers: Vec<Answers> = Vec::with_capacity(requests.len());
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
-        let outcome =
-            self.write_group(state, &group, &mut answers, &mut new_events, &mut new_names);
+        let outcome = self.write_group(
+            state,
+            requests,
+            &mut answers,
+            &mut new_events,
+            &mut new_names,
+        );
         match outcome {
             Ok(()) => {
                 for (kind, name, code) in new_names {
-                    state.names.insert((kind, name), code);
+                    state.names.of(kind).insert(name, code);
                 }
                 if !new_events.is_empty() {
                     self.listener.committed(&new_events);
                 }
-                for (request, answer) in group.into_iter().zip(answers) {
-                    let _ = request.reply.send(answer);
+                // The new events go back to their callers without a copy.
+                let mut committed: Vec<Option<Event>> = new_events.into_iter().map(Some).collect();
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let answer = answer.map(|steps| {
+                        steps
+                            .into_iter()
+                            .filter_map(|step| match step {
+                                Answer::Existing(e) => Some(Appended::AlreadyAppended(*e)),
+                                Answer::New(i) => committed
+                                    .get_mut(i)
+                                    .and_then(Option::take)
+                                    .map(Appended::New),
+                            })
+                            .collect()
+                    });
+                    let _ = reply.send(Signal::Done(answer));
                 }
             }
             Err(error) => {
@@ -340,12 +512,12 @@ impl Writer {
                     Ok(fresh) => *state = fresh,
                     Err(_) => state.failed = Some(message.clone()),
                 }
-                for (request, answer) in group.into_iter().zip(answers) {
+                for (reply, answer) in replies.into_iter().zip(answers) {
                     let failure = match answer {
                         Ok(_) => Error::NeedsReopen(message.clone()).into(),
                         Err(own) => own,
                     };
-                    let _ = request.reply.send(Err(failure));
+                    let _ = reply.send(Signal::Done(Err(failure)));
                 }
             }
         }
@@ -356,8 +528,8 @@ impl Writer {
     fn write_group(
         &self,
         state: &mut WriterState,
-        group: &[Request],
-        answers: &mut Vec<Outcome>,
+        requests: Vec<Vec<Prepared>>,
+        answers: &mut Vec<Answers>,
         new_events: &mut Vec<Event>,
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
@@ -376,8 +548,8 @@ impl Writer {
                 new_events,
                 new_names,
             };
-            for request in group {
-                let answer = match plan(&mut tables, written.state, &self.config, &request.events) {
+            for events in requests {
+                let answer = match plan(&mut tables, written.state, events) {
                     Ok(mut planned) => {
                         let follow_ups = planned.ledger.take_follow_ups();
                         let appended = commit_plan(&mut tables, &mut written, planned)?;
@@ -419,7 +591,11 @@ impl Writer {
         if events.is_empty() {
             return Ok(());
         }
-        if let Ok(planned) = plan(tables, written.state, &self.config, events) {
+        let events = events
+            .iter()
+            .map(|new| Prepared::new(new.clone(), &self.config))
+            .collect();
+        if let Ok(planned) = plan(tables, written.state, events) {
             commit_plan(tables, written, planned)?;
         }
         // Follow-ups carry no cost, so no refusal of theirs can be pending; clear it regardless.
@@ -435,25 +611,34 @@ struct Written<'a> {
     new_names: &'a mut Vec<(NameKind, String, u32)>,
 }
 
+/// What a request's events come to, before the commit hands the new ones back.
+type Answers = std::result::Result<Vec<Answer>, Refused>;
+
+/// One event of a request, written: already stored, or the group's new event at this index.
+enum Answer {
+    Existing(Box<Event>),
+    New(usize),
+}
+
 /// Writes a planned request and moves the writer's counters past it; returns what it appended.
 fn commit_plan(
     tables: &mut Tables<'_>,
     written: &mut Written<'_>,
     planned: Plan,
-) -> Result<Vec<Appended>> {
+) -> Result<Vec<Answer>> {
     tables.apply(&planned)?;
     let state = &mut *written.state;
     state.next_position += planned.new_count();
     state.next_intent_code = planned.next_intent_code;
     state.next_name_code.clone_from(&planned.next_name_code);
-    written.new_names.extend(planned.new_names.iter().cloned());
+    written.new_names.extend(planned.new_names);
     let mut appended = Vec::with_capacity(planned.events.len());
     for step in planned.events {
         match step {
-            Step::Existing(e) => appended.push(Appended::AlreadyAppended(*e)),
+            Step::Existing(e) => appended.push(Answer::Existing(e)),
             Step::New(row) => {
-                written.new_events.push(row.event.clone());
-                appended.push(Appended::New(row.event));
+                appended.push(Answer::New(written.new_events.len()));
+                written.new_events.push(row.event);
             }
         }
     }
@@ -510,25 +695,135 @@ impl<'txn> Tables<'txn> {
             self.intents
                 .insert(intent_id.as_str(), head.encode().as_slice())?;
         }
-        for step in &planned.events {
-            let Step::New(row) = step else { continue };
-            let event = &row.event;
-            let position = event.position;
-            let facts = row.facts;
-            self.events.insert(position, row.record.as_slice())?;
-            self.by_id.insert(event.id.as_u128(), position)?;
-            self.by_intent
-                .insert((row.intent_code, event.sequence), (position, facts))?;
-            self.by_type.insert((facts.1, position), facts)?;
-            self.by_actor.insert((facts.2, position), facts)?;
-            self.by_time.insert((facts.0, position), facts)?;
-            if let Some(trace) = row.trace_code {
-                self.by_trace.insert((trace, position), facts)?;
-            }
-        }
+        let rows: Vec<&Row> = planned
+            .events
+            .iter()
+            .filter_map(|step| match step {
+                Step::New(row) => Some(&**row),
+                Step::Existing(_) => None,
+            })
+            .collect();
+        let mut records: Vec<_> = rows
+            .iter()
+            .map(|r| (r.event.position, r.record.as_slice()))
+            .collect();
+        insert_in_key_order(&mut self.events, &mut records, |_| ())?;
+        let mut ids: Vec<_> = rows
+            .iter()
+            .map(|r| (r.event.id.as_u128(), r.event.position))
+            .collect();
+        insert_in_key_order(&mut self.by_id, &mut ids, |_| ())?;
+        let mut by_intent: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    (r.intent_code, r.event.sequence),
+                    (r.event.position, r.facts),
+                )
+            })
+            .collect();
+        insert_in_key_order(&mut self.by_intent, &mut by_intent, |k| k.0)?;
+        let mut by_type: Vec<_> = rows
+            .iter()
+            .map(|r| ((r.facts.1, r.event.position), r.facts))
+            .collect();
+        insert_in_key_order(&mut self.by_type, &mut by_type, |k| k.0)?;
+        let mut by_actor: Vec<_> = rows
+            .iter()
+            .map(|r| ((r.facts.2, r.event.position), r.facts))
+            .collect();
+        insert_in_key_order(&mut self.by_actor, &mut by_actor, |k| k.0)?;
+        let mut by_time: Vec<_> = rows
+            .iter()
+            .map(|r| ((r.facts.0, r.event.position), r.facts))
+            .collect();
+        insert_in_key_order(&mut self.by_time, &mut by_time, |_| ())?;
+        let mut by_trace: Vec<_> = rows
+            .iter()
+            .filter_map(|r| Some(((r.trace_code?, r.event.position), r.facts)))
+            .collect();
+        insert_in_key_order(&mut self.by_trace, &mut by_trace, |k| k.0)?;
         planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
+}
+
+/// Fewer rows than this, in one run, go in one insert at a time: positioning a cursor costs about
+/// what it saves on so few.
+const CURSOR_RUN: usize = 16;
+
+/// Inserts rows whose keys are not in `table`, sorted into key order first.
+///
+/// Rows with the same `run_of` (the same intent, type or actor code; everything, for tables
+/// whose keys mostly grow) most likely fall into the same gap between stored keys (the end of
+/// the log, or of one code's range). A long enough run goes through one cursor there, which
+/// buffers it and packs whole leaves, where one insert at a time would rebuild the leaf for every
+/// row.
+fn insert_in_key_order<'v, K, V, W, G: PartialEq>(
+    table: &mut redb::Table<'_, K, V>,
+    rows: &mut [(K, W)],
+    run_of: impl Fn(&K) -> G,
+) -> Result<()>
+where
+    K: redb::Key + Ord + Copy + 'static + for<'a> std::borrow::Borrow<K::SelfType<'a>>,
+    V: redb::Value + 'static,
+    W: Copy + std::borrow::Borrow<V::SelfType<'v>>,
+{
+    rows.sort_unstable_by_key(|row| row.0);
+    for run in rows.chunk_by(|a, b| run_of(&a.0) == run_of(&b.0)) {
+        if run.len() < CURSOR_RUN {
+            for (key, value) in run {
+                table.insert(*key, *value)?;
+            }
+        } else {
+            insert_run(table, run)?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts sorted rows through a cursor at the gap of the first, moving it to the gap of the next
+/// row whenever a stored key lies in between. When a gap takes a single row, the rows do not
+/// share gaps (ids chosen by callers, times out of order), and the rest go in one by one.
+fn insert_run<'v, K, V, W>(table: &mut redb::Table<'_, K, V>, run: &[(K, W)]) -> Result<()>
+where
+    K: redb::Key + Ord + Copy + 'static + for<'a> std::borrow::Borrow<K::SelfType<'a>>,
+    V: redb::Value + 'static,
+    W: Copy + std::borrow::Borrow<V::SelfType<'v>>,
+{
+    let mut rows = run.iter().copied().peekable();
+    while let Some((key, value)) = rows.next() {
+        let mut gap = table.upper_bound_mut(Bound::Included(key))?;
+        match gap.insert_before(key, value) {
+            Ok(()) => {}
+            Err(redb::CursorError::UnorderedKey) => {
+                // Only a key already stored gets here; an insert replaces it, as it always did.
+                gap.close()?;
+                table.insert(key, value)?;
+                continue;
+            }
+            Err(e) => return Err(redb::Error::from(e).into()),
+        }
+        let mut taken = 1;
+        while let Some((key, value)) = rows.peek().copied() {
+            match gap.insert_before(key, value) {
+                Ok(()) => {
+                    rows.next();
+                    taken += 1;
+                }
+                Err(redb::CursorError::UnorderedKey) => break,
+                Err(e) => return Err(redb::Error::from(e).into()),
+            }
+        }
+        gap.close()?;
+        if taken == 1 {
+            for (key, value) in rows {
+                table.insert(key, value)?;
+            }
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// One event of a request, planned: either already stored, or a new row ready to write.
@@ -569,8 +864,7 @@ impl Plan {
 fn plan(
     tables: &mut Tables<'_>,
     state: &WriterState,
-    config: &WriteConfig,
-    events: &[NewEvent],
+    events: Vec<Prepared>,
 ) -> std::result::Result<Plan, Refused> {
     let mut plan = Plan {
         events: Vec::with_capacity(events.len()),
@@ -581,17 +875,16 @@ fn plan(
         next_name_code: state.next_name_code.clone(),
         ledger: LedgerPlan::default(),
     };
-    let mut ids = HashSet::new();
+    let mut ids = HashSet::with_capacity(events.len());
     let mut next_position = state.next_position;
-    for (index, new) in events.iter().enumerate() {
+    for (index, prepared) in events.into_iter().enumerate() {
         plan_event(
             tables,
             state,
-            config,
             &mut plan,
             &mut ids,
             &mut next_position,
-            new,
+            prepared,
         )
         .map_err(|error| Refused {
             index: Some(index),
@@ -606,13 +899,13 @@ fn plan(
 fn plan_event(
     tables: &mut Tables<'_>,
     state: &WriterState,
-    config: &WriteConfig,
     plan: &mut Plan,
     ids: &mut HashSet<Uuid>,
     next_position: &mut Position,
-    new: &NewEvent,
+    prepared: Prepared,
 ) -> Result<()> {
-    let payload_json = validate(new, config)?;
+    let Prepared { new, checked } = prepared;
+    let encoded = checked?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);
     if !ids.insert(id) {
         return Err(Error::Conflict {
@@ -631,7 +924,7 @@ fn plan_event(
         return Ok(());
     }
 
-    let mut head = match plan.heads.get(&new.intent_id) {
+    let head = match plan.heads.get(&new.intent_id) {
         Some(head) => Some(head.clone()),
         None => tables
             .intents
@@ -640,35 +933,20 @@ fn plan_event(
             .transpose()?,
     };
     let last_sequence = head.as_ref().map_or(0, |h| h.last_sequence);
-    check_expected_sequence(new, last_sequence)?;
-    let previous_event_hash = head.as_ref().map(|h| format_hash(&h.last_hash));
-    let position = *next_position;
-    let mut event = Event {
-        position,
-        id,
-        intent_id: new.intent_id.clone(),
-        event_type: new.event_type.clone(),
-        actor: new.actor.clone(),
-        payload: new.payload.clone(),
-        created_at: new.created_at.unwrap_or_else(time::now),
-        sequence: last_sequence + 1,
-        previous_event_hash,
-        event_hash: String::new(),
-        trace_id: new.trace_id.clone(),
-        parent_event_id: new.parent_event_id.clone(),
-        level: new.level,
-        proof: new.proof.clone(),
-    };
+    check_expected_sequence(&new, last_sequence)?;
+    let previous_digest = head.as_ref().map(|h| h.last_hash);
+    let (mut event, given_chain) =
+        placed(new, id, *next_position, last_sequence + 1, previous_digest);
     #[cfg(feature = "signatures")]
     crate::signature::check_on_append(&tables.signing, &event)?;
     let digest = HashInput::of(&event)
-        .digest()
+        .digest_with_canonical_payload(&encoded.payload_canonical)
         .map_err(|e| Error::InvalidEvent {
             field: "payload",
             reason: e.to_string(),
         })?;
     event.event_hash = format_hash(&digest);
-    if let Some(given) = &new.chain {
+    if let Some(given) = &given_chain {
         check_given_chain(&event, given)?;
     }
     plan.ledger.add(&mut tables.ledger, &event)?;
@@ -681,10 +959,18 @@ fn plan_event(
         event.event_type.as_str(),
     )?;
     let actor_code = name_code(tables, state, plan, NameKind::Actor, &event.actor)?;
-    let intent_code = advance_head(plan, head.take(), &event, digest);
+    let intent_code = advance_head(plan, head, &event, digest);
 
-    let proof_json = event.proof.as_ref().map(Value::to_string);
-    let record = format::encode_record(&event, &payload_json, proof_json.as_deref())?;
+    let digests = format::Digests {
+        event: digest,
+        previous: previous_digest,
+    };
+    let record = format::encode_record(
+        &event,
+        &digests,
+        &encoded.payload_json,
+        encoded.proof_json.as_deref(),
+    )?;
     let facts: Facts = (
         time::to_micros(event.created_at),
         type_code,
@@ -703,13 +989,62 @@ fn plan_event(
     Ok(())
 }
 
+/// The stored event `new` becomes at `position`, `sequence` in its intent's chain, before it is
+/// hashed (its `event_hash` is empty); and the chain it came with, if any, to check against.
+/// The caller's values move into it rather than being copied.
+fn placed(
+    new: NewEvent,
+    id: Uuid,
+    position: Position,
+    sequence: u64,
+    previous_digest: Option<Digest32>,
+) -> (Event, Option<GivenChain>) {
+    let NewEvent {
+        intent_id,
+        event_type,
+        actor,
+        payload,
+        created_at,
+        trace_id,
+        parent_event_id,
+        level,
+        proof,
+        chain,
+        ..
+    } = new;
+    let event = Event {
+        position,
+        id,
+        intent_id,
+        event_type,
+        actor,
+        payload,
+        created_at: created_at.unwrap_or_else(time::now),
+        sequence,
+        previous_event_hash: previous_digest.as_ref().map(format_hash),
+        event_hash: String::new(),
+        trace_id,
+        parent_event_id,
+        level,
+        proof,
+    };
+    (event, chain)
+}
+
 /// Moves the intent's head to `event` (creating the intent when it is new); returns its code.
 fn advance_head(plan: &mut Plan, head: Option<IntentHead>, event: &Event, digest: Digest32) -> u64 {
+    let moved = |h: &mut IntentHead| {
+        h.last_sequence = event.sequence;
+        h.last_hash = digest;
+        h.last_position = event.position;
+    };
+    if let Some(planned) = plan.heads.get_mut(&event.intent_id) {
+        moved(planned);
+        return planned.code;
+    }
     let head = match head {
         Some(mut h) => {
-            h.last_sequence = event.sequence;
-            h.last_hash = digest;
-            h.last_position = event.position;
+            moved(&mut h);
             h
         }
         None => {
@@ -815,8 +1150,8 @@ fn refuse_too_deep(events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
     })
 }
 
-/// Validates what can be checked without the store; returns the payload's JSON text.
-fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
+/// Validates what can be checked without the store, and encodes the payload and proof.
+fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
     let invalid = |field: &'static str, reason: String| Error::InvalidEvent { field, reason };
     check_name("intent_id", &new.intent_id)?;
     check_name("actor", &new.actor)?;
@@ -860,13 +1195,10 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
             ),
         ));
     }
-    for (field, value) in [
-        ("payload", Some(&new.payload)),
-        ("proof", new.proof.as_ref()),
-    ] {
-        if let Some(value) = value {
-            jcs::to_canonical_vec(value).map_err(|e| invalid(field, e.to_string()))?;
-        }
+    let payload_canonical =
+        jcs::to_canonical_vec(&new.payload).map_err(|e| invalid("payload", e.to_string()))?;
+    if let Some(proof) = &new.proof {
+        jcs::to_canonical_vec(proof).map_err(|e| invalid("proof", e.to_string()))?;
     }
     if let Some(given) = &new.chain {
         for (field, hash) in [
@@ -885,7 +1217,11 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<String> {
             }
         }
     }
-    Ok(payload_json)
+    Ok(Encoded {
+        payload_json,
+        payload_canonical,
+        proof_json: new.proof.as_ref().map(Value::to_string),
+    })
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<()> {
@@ -912,8 +1248,8 @@ fn name_code(
     kind: NameKind,
     name: &str,
 ) -> Result<u32> {
-    if let Some(code) = state.names.get(&(kind, name.to_owned())) {
-        return Ok(*code);
+    if let Some(code) = state.names.get(kind, name) {
+        return Ok(code);
     }
     if let Some((_, _, code)) = plan
         .new_names
@@ -930,4 +1266,59 @@ fn name_code(
     *next += 1;
     plan.new_names.push((kind, name.to_owned(), code));
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use redb::{ReadableTable, TableDefinition};
+
+    use super::insert_in_key_order;
+
+    const TABLE: TableDefinition<(u32, u64), u64> = TableDefinition::new("rows");
+
+    proptest! {
+        /// Whatever the keys already stored and the order new rows come in, the table ends up
+        /// holding exactly what inserting them one at a time would leave.
+        #[test]
+        fn cursor_inserts_leave_what_single_inserts_would(
+            stored in proptest::collection::vec((0u32..6, 0u64..400, any::<u64>()), 0..300),
+            new in proptest::collection::vec((0u32..6, 0u64..400, any::<u64>()), 0..300),
+        ) {
+            let db = redb::Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .unwrap();
+            let mut model = BTreeMap::new();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(TABLE).unwrap();
+                for (code, position, value) in &stored {
+                    table.insert((*code, *position), *value).unwrap();
+                    model.insert((*code, *position), *value);
+                }
+                // One row per key, as the writer has: a later duplicate in `new` is dropped.
+                let mut rows: Vec<((u32, u64), u64)> = Vec::new();
+                for (code, position, value) in &new {
+                    if rows.iter().all(|(k, _)| *k != (*code, *position)) {
+                        rows.push(((*code, *position), *value));
+                        model.insert((*code, *position), *value);
+                    }
+                }
+                insert_in_key_order(&mut table, &mut rows, |k| k.0).unwrap();
+                let stored: Vec<((u32, u64), u64)> = table
+                    .iter()
+                    .unwrap()
+                    .map(|row| {
+                        let (k, v) = row.unwrap();
+                        (k.value(), v.value())
+                    })
+                    .collect();
+                let expected: Vec<((u32, u64), u64)> = model.into_iter().collect();
+                prop_assert_eq!(stored, expected);
+            }
+            txn.commit().unwrap();
+        }
+    }
 }

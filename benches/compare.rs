@@ -1,0 +1,975 @@
+//! `cargo bench --bench compare`: oidb beside SQLite and the disk's floor, on the same generated
+//! events, in one process and one run.
+//!
+//! - **oidb** through its public API, default settings (durable commits).
+//! - **SQLite** (rusqlite, bundled) in WAL mode, one table with indexes on (intent, position),
+//!   (type, position) and (time, position), prepared statements, the same payload bytes;
+//!   `synchronous=FULL` for the figures compared, `NORMAL` reported beside them (not durable per
+//!   commit).
+//! - **the floor**: the same events as JSONL lines appended to a plain file, `fdatasync` where
+//!   the others commit.
+//!
+//! Each scenario runs several times per side; the table shows the median with min–max, and the
+//! same figures go to `$OIDB_BENCH_JSON` (default `target/oidb-bench.json`). `OIDB_BENCH_QUICK=1`
+//! runs a smaller version (100k events instead of 1M) in under a minute.
+
+#[path = "compare/child.rs"]
+mod child;
+#[path = "compare/floor_side.rs"]
+mod floor_side;
+#[path = "compare/machine.rs"]
+mod machine;
+#[path = "compare/report.rs"]
+mod report;
+#[path = "compare/sides.rs"]
+mod sides;
+#[path = "compare/sqlite_side.rs"]
+mod sqlite_side;
+#[path = "compare/subscribers.rs"]
+mod subscribers;
+#[path = "compare/workload.rs"]
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use oidb::{EventFilter, Query, Store};
+use serde_json::json;
+
+use report::{Goal, Measure, Scenario};
+use sides::{FloorLog, Log, OidbLog, SqliteLog};
+use sqlite_side::Synchronous;
+use workload::{Rng, Workload};
+
+/// How big each scenario is.
+struct Config {
+    quick: bool,
+    /// Events in the big log (batched appends, reads, size, memory, open).
+    events: u64,
+    /// Runs per side per scenario.
+    runs: usize,
+    /// Events already in the log before the durable scenarios start timing.
+    prefill: u64,
+    /// Durable single appends timed per run.
+    durable_appends: u64,
+    threads: u64,
+    per_thread: u64,
+    batch: u64,
+    get_events_queries: usize,
+    window_queries: usize,
+    /// Paced appends whose delivery is timed, per run.
+    deliveries: usize,
+    /// Events appended per run with and without subscribers.
+    subscribed_events: u64,
+    /// Where the files go (removed at the end).
+    dir: tempfile::TempDir,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let quick = std::env::var("OIDB_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
+        let base = std::env::var_os("OIDB_BENCH_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        );
+        std::fs::create_dir_all(&base).expect("create the benchmark directory");
+        let dir = tempfile::Builder::new()
+            .prefix("oidb-bench-")
+            .tempdir_in(&base)
+            .expect("temporary directory");
+        if quick {
+            Config {
+                quick,
+                events: 100_000,
+                runs: 3,
+                prefill: 10_000,
+                durable_appends: 300,
+                threads: 16,
+                per_thread: 25,
+                batch: 1_000,
+                get_events_queries: 300,
+                window_queries: 30,
+                deliveries: 300,
+                subscribed_events: 20_000,
+                dir,
+            }
+        } else {
+            Config {
+                quick,
+                events: 1_000_000,
+                runs: 5,
+                prefill: 10_000,
+                durable_appends: 2_000,
+                threads: 16,
+                per_thread: 125,
+                batch: 1_000,
+                get_events_queries: 2_000,
+                window_queries: 200,
+                deliveries: 2_000,
+                subscribed_events: 100_000,
+                dir,
+            }
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("[compare] {what}");
+}
+
+fn per_second(count: f64, elapsed: Duration) -> f64 {
+    count / elapsed.as_secs_f64()
+}
+
+fn remove(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+// ---- filling a log (untimed) ----
+
+fn fill_oidb(store: &Store, w: &Workload, range: std::ops::Range<u64>, batch: u64) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let events: Vec<_> = (next..end).map(|i| w.new_event(&w.event(i))).collect();
+        let start = Instant::now();
+        store.append_batch(events).expect("append batch");
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
+fn fill_sqlite(
+    conn: &mut rusqlite::Connection,
+    w: &Workload,
+    range: std::ops::Range<u64>,
+    batch: u64,
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let rows: Vec<_> = (next..end)
+            .map(|i| sqlite_side::row(w, &w.event(i)))
+            .collect();
+        let start = Instant::now();
+        sqlite_side::append_batch(conn, &rows);
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
+fn fill_floor(
+    file: &std::fs::File,
+    w: &Workload,
+    range: std::ops::Range<u64>,
+    batch: u64,
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let lines: String = (next..end).map(|i| w.jsonl_line(&w.event(i))).collect();
+        let start = Instant::now();
+        floor_side::append_batch(file, &lines);
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
+// ---- scenarios ----
+
+/// A fresh log of each side: oidb, SQLite FULL, SQLite NORMAL, the floor.
+fn fresh_logs<'w>(cfg: &Config, w: &'w Workload, name: &str) -> Vec<Box<dyn Log + 'w>> {
+    let paths = [
+        cfg.path(&format!("{name}.oidb")),
+        cfg.path(&format!("{name}.sqlite")),
+        cfg.path(&format!("{name}-normal.sqlite")),
+        cfg.path(&format!("{name}.jsonl")),
+    ];
+    for path in &paths {
+        remove(path);
+    }
+    let [oidb, sqlite, normal, floor] = paths;
+    vec![
+        Box::new(OidbLog::create(w, oidb)),
+        Box::new(SqliteLog::create(w, sqlite, Synchronous::Full)),
+        Box::new(SqliteLog::create(w, normal, Synchronous::Normal)),
+        Box::new(FloorLog::create(w, floor)),
+    ]
+}
+
+/// Appends events `range` to every log, `batch` per commit, the sides taking turns batch by
+/// batch so that they meet the same machine; returns the time each side spent writing.
+fn append_in_turns(
+    logs: &mut [Box<dyn Log + '_>],
+    w: &Workload,
+    range: std::ops::Range<u64>,
+    batch: u64,
+    one_commit_per_event: bool,
+) -> Vec<Duration> {
+    let mut spent = vec![Duration::ZERO; logs.len()];
+    let mut next = range.start;
+    let mut turn = 0;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let events: Vec<_> = (next..end).map(|i| w.event(i)).collect();
+        // Rotate who goes first, so no side always follows the same neighbour.
+        for k in 0..logs.len() {
+            let i = (turn + k) % logs.len();
+            let log = &mut logs[i];
+            log.prepare(&events);
+            spent[i] += if one_commit_per_event {
+                log.append_each()
+            } else {
+                log.append_all()
+            };
+        }
+        turn += 1;
+        next = end;
+    }
+    spent
+}
+
+/// Files the four sides' results into a scenario: oidb, SQLite FULL, SQLite NORMAL, the floor.
+fn file_rates(s: &mut Scenario, rates: &[Measure]) {
+    s.oidb = rates[0].clone();
+    s.sqlite = Some(rates[1].clone());
+    s.sqlite_normal = Some(rates[2].clone());
+    s.floor = Some(rates[3].clone());
+}
+
+fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
+    let mut s = Scenario::new(
+        "durable_single_append",
+        format!(
+            "durable single appends, 1 thread ({} per run, log holds {} before)",
+            cfg.durable_appends, cfg.prefill
+        ),
+        "events/s",
+        Goal::TimesSqliteAtLeast(1.0),
+    );
+    s.note = "the sides take turns, 25 appends at a time, so each meets the same disk".into();
+    let mut rates = vec![Measure::default(); 4];
+    let timed = cfg.prefill..cfg.prefill + cfg.durable_appends;
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "durable single appends, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
+        let mut logs = fresh_logs(cfg, w, "single");
+        append_in_turns(&mut logs, w, 0..cfg.prefill, cfg.batch, false);
+        let spent = append_in_turns(&mut logs, w, timed.clone(), 25, true);
+        for (rate, spent) in rates.iter_mut().zip(spent) {
+            rate.push(per_second(cfg.durable_appends as f64, spent));
+        }
+        let paths: Vec<PathBuf> = logs.iter().map(|l| l.path().to_path_buf()).collect();
+        drop(logs);
+        paths.iter().for_each(|p| remove(p));
+    }
+    file_rates(&mut s, &rates);
+    s
+}
+
+/// Runs `threads` threads that each call `work(thread)` once, all released together; returns the
+/// wall time from release until the last finishes.
+fn race<F>(threads: u64, work: F) -> Duration
+where
+    F: Fn(u64) + Send + Sync + 'static,
+{
+    let work = Arc::new(work);
+    let barrier = Arc::new(Barrier::new(threads as usize + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let work = Arc::clone(&work);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                work(t);
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("worker thread");
+    }
+    start.elapsed()
+}
+
+fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Scenario {
+    let total = cfg.threads * cfg.per_thread;
+    let mut s = Scenario::new(
+        "durable_16_threads",
+        format!(
+            "durable appends from {} threads, each waits for its own ack ({} per run)",
+            cfg.threads, total
+        ),
+        "events/s",
+        Goal::TimesSqliteAtLeast(5.0),
+    );
+    s.note = "SQLite shares one connection behind a mutex (in our trials faster than a connection \
+              per thread with a busy timeout, whose writers wait in SQLite's busy handler); the \
+              floor's threads write with O_APPEND and each calls fdatasync"
+        .into();
+    let (mut sqlite, mut normal, mut floor) =
+        (Measure::default(), Measure::default(), Measure::default());
+    let first = cfg.prefill;
+    let per_thread = cfg.per_thread;
+    let index = move |t: u64, k: u64| first + t * per_thread + k;
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "durable appends from {} threads, run {}/{}",
+            cfg.threads,
+            run + 1,
+            cfg.runs
+        ));
+        {
+            let path = cfg.path("threads.oidb");
+            let store = Store::open(&path).expect("open");
+            fill_oidb(&store, w, 0..cfg.prefill, cfg.batch);
+            let events: Arc<Vec<Mutex<Vec<oidb::NewEvent>>>> = Arc::new(
+                (0..cfg.threads)
+                    .map(|t| {
+                        Mutex::new(
+                            (0..per_thread)
+                                .map(|k| w.new_event(&w.event(index(t, k))))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            );
+            let store2 = store.clone();
+            let elapsed = race(cfg.threads, move |t| {
+                let mine = std::mem::take(&mut *events[t as usize].lock().expect("events"));
+                for event in mine {
+                    store2.append(event).expect("append");
+                }
+            });
+            s.oidb.push(per_second(total as f64, elapsed));
+            drop(store);
+            remove(&path);
+        }
+        for (sync, measure) in [
+            (Synchronous::Full, &mut sqlite),
+            (Synchronous::Normal, &mut normal),
+        ] {
+            let path = cfg.path("threads.sqlite");
+            let mut conn = sqlite_side::open(&path, sync);
+            fill_sqlite(&mut conn, w, 0..cfg.prefill, cfg.batch);
+            let conn = Arc::new(Mutex::new(conn));
+            let w2 = Arc::clone(w);
+            // Rows borrow the workload, so each thread builds its own before the release.
+            let conn2 = Arc::clone(&conn);
+            let ready = Arc::new(Barrier::new(cfg.threads as usize));
+            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
+                let rows: Vec<_> = (0..per_thread)
+                    .map(|k| sqlite_side::row(&w2, &w2.event(index(t, k))))
+                    .collect();
+                ready.wait();
+                let started = Instant::now();
+                for row in &rows {
+                    sqlite_side::append_one(&conn2.lock().expect("connection"), row);
+                }
+                started
+            });
+            measure.push(per_second(total as f64, elapsed));
+            drop(conn);
+            remove(&path);
+        }
+        {
+            let path = cfg.path("threads.jsonl");
+            let file = floor_side::open(&path);
+            fill_floor(&file, w, 0..cfg.prefill, cfg.batch);
+            let file = Arc::new(file);
+            let file2 = Arc::clone(&file);
+            let w2 = Arc::clone(w);
+            let ready = Arc::new(Barrier::new(cfg.threads as usize));
+            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
+                let lines: Vec<_> = (0..per_thread)
+                    .map(|k| w2.jsonl_line(&w2.event(index(t, k))))
+                    .collect();
+                ready.wait();
+                let started = Instant::now();
+                for line in &lines {
+                    floor_side::append_durable(&file2, line);
+                }
+                started
+            });
+            floor.push(per_second(total as f64, elapsed));
+            drop(file);
+            remove(&path);
+        }
+    }
+    s.sqlite = Some(sqlite);
+    s.sqlite_normal = Some(normal);
+    s.floor = Some(floor);
+    s
+}
+
+/// Like [`race`], for work that prepares its input first: each thread prepares, waits on `ready`
+/// with the others, and returns when it started; the wall time runs from the earliest start to
+/// the last finish.
+fn race_prepared<F>(threads: u64, ready: Arc<Barrier>, work: F) -> Duration
+where
+    F: Fn(u64, &Barrier) -> Instant + Send + Sync + 'static,
+{
+    let work = Arc::new(work);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let work = Arc::clone(&work);
+            let ready = Arc::clone(&ready);
+            std::thread::spawn(move || {
+                let started = work(t, &ready);
+                (started, Instant::now())
+            })
+        })
+        .collect();
+    let spans: Vec<(Instant, Instant)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("worker thread"))
+        .collect();
+    let start = spans.iter().map(|s| s.0).min().expect("threads");
+    let end = spans.iter().map(|s| s.1).max().expect("threads");
+    end - start
+}
+
+/// The big log each side keeps for the read scenarios.
+struct Logs {
+    oidb: PathBuf,
+    sqlite: PathBuf,
+    floor: PathBuf,
+}
+
+fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
+    let mut s = Scenario::new(
+        "batched_append",
+        format!(
+            "batched appends, {} per commit ({} events per run)",
+            cfg.batch, cfg.events
+        ),
+        "events/s",
+        Goal::TimesSqliteAtLeast(1.5),
+    );
+    s.note = "the floor calls fdatasync once per batch; the sides take turns batch by batch".into();
+    let mut rates = vec![Measure::default(); 4];
+    let mut kept = None;
+    for run in 0..cfg.runs {
+        progress(&format!("batched appends, run {}/{}", run + 1, cfg.runs));
+        let mut logs = fresh_logs(cfg, w, "log");
+        let spent = append_in_turns(&mut logs, w, 0..cfg.events, cfg.batch, false);
+        for (rate, spent) in rates.iter_mut().zip(spent) {
+            rate.push(per_second(cfg.events as f64, spent));
+        }
+        let paths: Vec<PathBuf> = logs.iter().map(|l| l.path().to_path_buf()).collect();
+        drop(logs);
+        remove(&paths[2]);
+        kept = Some(Logs {
+            oidb: paths[0].clone(),
+            sqlite: paths[1].clone(),
+            floor: paths[3].clone(),
+        });
+    }
+    file_rates(&mut s, &rates);
+    (s, kept.expect("at least one run"))
+}
+
+/// A file's apparent size and the disk space allocated to it, in bytes.
+fn file_bytes(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).map_or((0, 0), |m| (m.len(), m.blocks() * 512))
+}
+
+/// Disk space per event (the goal's figure), and apparent size per event.
+fn file_size(cfg: &Config, logs: &Logs) -> Vec<Scenario> {
+    let per_event = |bytes: u64| bytes as f64 / cfg.events as f64;
+    let one = |v: f64| Measure { runs: vec![v] };
+    let (oidb_len, oidb_disk) = file_bytes(&logs.oidb);
+    let (sqlite_len, sqlite_disk) = sqlite_side::file_bytes(&logs.sqlite);
+    let (floor_len, floor_disk) = file_bytes(&logs.floor);
+    let mut disk = Scenario::new(
+        "bytes_per_event",
+        format!("disk space per event after {} appends", cfg.events),
+        "bytes",
+        Goal::TimesSqliteAtMost(1.0),
+    );
+    disk.note = "blocks allocated to the file(s) (SQLite: database and WAL); redb grows its file \
+                 ahead of use without writing it, so oidb's file is sparse"
+        .into();
+    disk.oidb = one(per_event(oidb_disk));
+    disk.sqlite = Some(one(per_event(sqlite_disk)));
+    disk.floor = Some(one(per_event(floor_disk)));
+    let mut apparent = Scenario::new(
+        "apparent_bytes_per_event",
+        format!("apparent file size per event after {} appends", cfg.events),
+        "bytes",
+        Goal::Report,
+    );
+    apparent.note = "the length ls shows; a copy that does not keep holes takes this much".into();
+    apparent.oidb = one(per_event(oidb_len));
+    apparent.sqlite = Some(one(per_event(sqlite_len)));
+    apparent.floor = Some(one(per_event(floor_len)));
+    vec![disk, apparent]
+}
+
+fn get_events_newest(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "get_events_newest_100",
+        format!(
+            "get_events(intent, limit 100, newest first) on {} events ({} queries per run)",
+            cfg.events, cfg.get_events_queries
+        ),
+        "queries/s",
+        Goal::TimesSqliteAtLeast(2.0),
+    );
+    let store = Store::open(&logs.oidb).expect("open");
+    let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
+    // Both sides must answer the same.
+    for i in 0..workload::INTENTS {
+        let ours = store
+            .get_events(w.intent(i), EventFilter::new().limit(100).newest_first())
+            .expect("get_events");
+        let theirs = sqlite_side::get_events_newest(&conn, w.intent(i), 100);
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
+    }
+    let mut sqlite = Measure::default();
+    for run in 0..cfg.runs {
+        progress(&format!("get_events, run {}/{}", run + 1, cfg.runs));
+        let intents: Vec<&str> = {
+            let mut rng = Rng::new(7 + run as u64);
+            (0..cfg.get_events_queries)
+                .map(|_| w.intent(rng.below(workload::INTENTS)))
+                .collect()
+        };
+        let start = Instant::now();
+        for intent in &intents {
+            let events = store
+                .get_events(intent, EventFilter::new().limit(100).newest_first())
+                .expect("get_events");
+            std::hint::black_box(events);
+        }
+        s.oidb
+            .push(per_second(intents.len() as f64, start.elapsed()));
+        let start = Instant::now();
+        for intent in &intents {
+            std::hint::black_box(sqlite_side::get_events_newest(&conn, intent, 100));
+        }
+        sqlite.push(per_second(intents.len() as f64, start.elapsed()));
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+/// Whether both sides read back the same event.
+fn same_event(ours: &oidb::Event, theirs: &sqlite_side::SqlEvent) -> bool {
+    i64::try_from(ours.position) == Ok(theirs.position)
+        && ours.id == theirs.id
+        && ours.intent_id == theirs.intent_id
+        && ours.event_type.as_str() == theirs.event_type
+        && ours.actor == theirs.actor
+        && ours.created_at == theirs.created_at
+        && ours.payload == theirs.payload
+}
+
+fn type_in_window(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "type_in_time_window",
+        format!(
+            "events of one type in a time window (a fifth of the log), limit 1000 ({} queries per run)",
+            cfg.window_queries
+        ),
+        "queries/s",
+        Goal::TimesSqliteAtLeast(2.0),
+    );
+    let store = Store::open(&logs.oidb).expect("open");
+    let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
+    let span = cfg.events as i64 * workload::TIME_STEP_MICROS;
+    let queries = |seed: u64, n: usize| -> Vec<(usize, i64, i64)> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|_| {
+                let since = workload::START_MICROS + (rng.below(800) as i64 * span) / 1000;
+                (rng.below(workload::TYPES), since, since + span / 5)
+            })
+            .collect()
+    };
+    let oidb_query = |(kind, since, until): (usize, i64, i64)| {
+        Query::new()
+            .event_type(w.event_type(kind).clone())
+            .since(Workload::created_at(since))
+            .until(Workload::created_at(until))
+            .limit(1000)
+    };
+    for q in queries(99, 10) {
+        let ours = store.query(&oidb_query(q)).expect("query").events;
+        let theirs = sqlite_side::type_in_window(&conn, w.type_name(q.0), q.1, q.2, 1000);
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
+    }
+    let mut sqlite = Measure::default();
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "type in time window, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
+        let qs = queries(11 + run as u64, cfg.window_queries);
+        let start = Instant::now();
+        for q in &qs {
+            std::hint::black_box(store.query(&oidb_query(*q)).expect("query"));
+        }
+        s.oidb.push(per_second(qs.len() as f64, start.elapsed()));
+        let start = Instant::now();
+        for &(kind, since, until) in &qs {
+            std::hint::black_box(sqlite_side::type_in_window(
+                &conn,
+                w.type_name(kind),
+                since,
+                until,
+                1000,
+            ));
+        }
+        sqlite.push(per_second(qs.len() as f64, start.elapsed()));
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+fn full_scan(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "full_scan",
+        format!("full scan into events ({} events)", cfg.events),
+        "events/s",
+        Goal::TimesSqliteAtLeast(2.0),
+    );
+    s.note = "the floor reads the JSONL file and parses each line".into();
+    let store = Store::open(&logs.oidb).expect("open");
+    let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
+    let (mut sqlite, mut floor) = (Measure::default(), Measure::default());
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!("full scan, run {}/{}", run + 1, runs));
+        let start = Instant::now();
+        let mut count = 0u64;
+        for event in store.scan(1).expect("scan") {
+            std::hint::black_box(event.expect("event"));
+            count += 1;
+        }
+        assert_eq!(count, cfg.events);
+        s.oidb.push(per_second(count as f64, start.elapsed()));
+        let start = Instant::now();
+        let count = sqlite_side::scan(&conn);
+        assert_eq!(count, cfg.events);
+        sqlite.push(per_second(count as f64, start.elapsed()));
+        let start = Instant::now();
+        let count = floor_scan(&logs.floor);
+        assert_eq!(count, cfg.events);
+        floor.push(per_second(count as f64, start.elapsed()));
+    }
+    s.sqlite = Some(sqlite);
+    s.floor = Some(floor);
+    s
+}
+
+fn floor_scan(path: &Path) -> u64 {
+    use std::io::BufRead as _;
+    let file = std::io::BufReader::new(std::fs::File::open(path).expect("open floor"));
+    let mut count = 0;
+    for line in file.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(&line.expect("line")).expect("JSON line");
+        std::hint::black_box(value);
+        count += 1;
+    }
+    count
+}
+
+fn peak_memory(cfg: &Config) -> Scenario {
+    let mut s = Scenario::new(
+        "peak_rss",
+        format!(
+            "peak memory appending {} events, default settings, {} per commit",
+            cfg.events, cfg.batch
+        ),
+        "MiB",
+        Goal::AtMost(64.0),
+    );
+    progress("peak memory (child processes)");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let path = cfg.path("rss.oidb");
+    let (peak, baseline) = child::measure_rss("oidb", &path, cfg.events);
+    s.oidb.push(mib(peak));
+    remove(&path);
+    let path = cfg.path("rss.sqlite");
+    let (sqlite_peak, _) = child::measure_rss("sqlite", &path, cfg.events);
+    s.sqlite = Some(Measure {
+        runs: vec![mib(sqlite_peak)],
+    });
+    remove(&path);
+    s.note = format!(
+        "VmHWM of a child process that generates and appends the events; the process alone, before \
+         opening anything, peaks at {:.1} MiB; SQLite runs with its cache at 32 MiB like oidb's",
+        mib(baseline)
+    );
+    s
+}
+
+fn open_times(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "open",
+        format!("open a {}-event file (clean close)", cfg.events),
+        "ms",
+        Goal::AtMost(20.0),
+    );
+    s.note =
+        "SQLite's figure includes its first read (max(position)), since it opens lazily".into();
+    let mut sqlite = Measure::default();
+    for run in 0..cfg.runs {
+        progress(&format!("open, run {}/{}", run + 1, cfg.runs));
+        let start = Instant::now();
+        let store = Store::open(&logs.oidb).expect("open");
+        std::hint::black_box(store.last_position().expect("last position"));
+        s.oidb.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(store);
+        let start = Instant::now();
+        let conn = rusqlite::Connection::open(&logs.sqlite).expect("open");
+        std::hint::black_box(sqlite_side::last_position(&conn));
+        sqlite.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(conn);
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+fn reopen_after_kill(cfg: &Config, logs: &Logs) -> Scenario {
+    let mut s = Scenario::new(
+        "reopen_after_kill",
+        format!(
+            "reopen the {}-event file after SIGKILL of a process appending to it",
+            cfg.events
+        ),
+        "ms",
+        Goal::Report,
+    );
+    let mut sqlite = Measure::default();
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!("reopen after kill, run {}/{}", run + 1, runs));
+        let start_index = cfg.events + 1_000_000 * (run as u64 + 1);
+        let before = Store::open(&logs.oidb)
+            .expect("open")
+            .last_position()
+            .expect("last");
+        child::kill_while_appending("oidb", &logs.oidb, start_index, Duration::from_millis(300));
+        let start = Instant::now();
+        let store = Store::open(&logs.oidb).expect("reopen after kill");
+        let after = store.last_position().expect("last position");
+        s.oidb.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(after > before, "the killed child committed nothing");
+        drop(store);
+
+        child::kill_while_appending(
+            "sqlite",
+            &logs.sqlite,
+            start_index,
+            Duration::from_millis(300),
+        );
+        let start = Instant::now();
+        let conn = rusqlite::Connection::open(&logs.sqlite).expect("reopen after kill");
+        std::hint::black_box(sqlite_side::last_position(&conn));
+        sqlite.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    s.sqlite = Some(sqlite);
+    s
+}
+
+/// Delivery to `subscribers` subscribers: p99 from the start of the append (an upper bound of
+/// commit-to-receive, with the goal) and from its answer (close to commit-to-receive).
+fn delivery(cfg: &Config, w: &Workload, subscribers: usize) -> Vec<Scenario> {
+    let plural = if subscribers == 1 { "" } else { "s" };
+    let mut upper = Scenario::new(
+        if subscribers == 1 {
+            "delivery_p99_1_subscriber"
+        } else {
+            "delivery_p99_16_subscribers"
+        },
+        format!(
+            "subscriber delivery p99, append start to receive, {subscribers} subscriber{plural} ({} paced appends per run)",
+            cfg.deliveries
+        ),
+        "µs",
+        Goal::AtMost(200.0),
+    );
+    let mut close = Scenario::new(
+        if subscribers == 1 {
+            "delivery_ack_p99_1_subscriber"
+        } else {
+            "delivery_ack_p99_16_subscribers"
+        },
+        format!(
+            "subscriber delivery p99, append's answer to receive, {subscribers} subscriber{plural}"
+        ),
+        "µs",
+        Goal::Report,
+    );
+    let (mut from_start, mut from_ack, mut appends) = (Vec::new(), Vec::new(), Vec::new());
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!(
+            "delivery to {subscribers} subscriber{plural}, run {}/{runs}",
+            run + 1
+        ));
+        let path = cfg.path("delivery.oidb");
+        remove(&path);
+        let mut l = subscribers::delivery_latencies(
+            &path,
+            w,
+            subscribers,
+            cfg.deliveries,
+            Duration::from_micros(500),
+        );
+        remove(&path);
+        upper
+            .oidb
+            .push(subscribers::percentile(&mut l.from_start, 99.0));
+        close
+            .oidb
+            .push(subscribers::percentile(&mut l.from_ack, 99.0));
+        from_start.extend(l.from_start);
+        from_ack.extend(l.from_ack);
+        appends.extend(l.appends);
+    }
+    let p = |v: &mut Vec<f64>, q: f64| subscribers::percentile(v, q);
+    upper.note = format!(
+        "commits not synced (Durability::Deferred), so this is the commit and the hand-over, not \
+         the disk, plus the append's own work (append alone: p50 {:.0} µs, p99 {:.0} µs); over \
+         all runs p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        p(&mut appends, 50.0),
+        p(&mut appends, 99.0),
+        p(&mut from_start, 50.0),
+        p(&mut from_start, 99.0),
+        p(&mut from_start, 100.0),
+    );
+    close.note = format!(
+        "oidb hands events to subscribers after the commit and before it answers the appender, \
+         so this is commit-to-receive less that hand-over; over all runs p50 {:.0} µs, p99 {:.0} \
+         µs, max {:.0} µs",
+        p(&mut from_ack, 50.0),
+        p(&mut from_ack, 99.0),
+        p(&mut from_ack, 100.0),
+    );
+    vec![upper, close]
+}
+
+fn subscriber_cost(cfg: &Config, w: &Workload) -> Scenario {
+    let mut s = Scenario::new(
+        "subscriber_cost_16",
+        format!(
+            "append throughput lost to 16 subscribers ({} per commit, {} events per run)",
+            cfg.batch, cfg.subscribed_events
+        ),
+        "%",
+        Goal::AtMost(10.0),
+    );
+    let (mut alone, mut watched) = (Measure::default(), Measure::default());
+    for run in 0..cfg.runs {
+        progress(&format!(
+            "16 subscribers' cost, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
+        let path = cfg.path("watched.oidb");
+        // Alternate which goes first, so neither always meets the disk warm.
+        for subscribers in if run % 2 == 0 { [0, 16] } else { [16, 0] } {
+            remove(&path);
+            let rate = subscribers::batched_rate_with_subscribers(
+                &path,
+                w,
+                subscribers,
+                cfg.subscribed_events,
+                cfg.batch,
+            );
+            remove(&path);
+            if subscribers == 0 {
+                alone.push(rate);
+            } else {
+                watched.push(rate);
+            }
+        }
+        let (a, b) = (alone.runs[run], watched.runs[run]);
+        s.oidb.push((1.0 - b / a) * 100.0);
+    }
+    s.note = format!(
+        "each run appends the same events without and with 16 subscribers (each on its own thread, receiving every event); median {} events/s alone, {} events/s watched",
+        report::number(alone.median()),
+        report::number(watched.median())
+    );
+    s
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child::run(&args[i + 1..]);
+        return;
+    }
+    let cfg = Config::from_env();
+    let json_path = std::env::var_os("OIDB_BENCH_JSON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/oidb-bench.json"),
+        PathBuf::from,
+    );
+    let machine = machine::describe(cfg.dir.path());
+    progress(&format!(
+        "{} mode, {} events; files in {}; machine {machine}",
+        if cfg.quick { "quick" } else { "full" },
+        cfg.events,
+        cfg.dir.path().display()
+    ));
+    let started = Instant::now();
+    let w = Arc::new(Workload::new());
+    let mut scenarios = vec![durable_single(&cfg, &w), durable_threads(&cfg, &w)];
+    let (batched, logs) = batched(&cfg, &w);
+    scenarios.push(batched);
+    scenarios.push(get_events_newest(&cfg, &w, &logs));
+    scenarios.push(type_in_window(&cfg, &w, &logs));
+    scenarios.push(full_scan(&cfg, &logs));
+    scenarios.extend(file_size(&cfg, &logs));
+    scenarios.push(peak_memory(&cfg));
+    scenarios.push(open_times(&cfg, &logs));
+    scenarios.push(reopen_after_kill(&cfg, &logs));
+    scenarios.extend(delivery(&cfg, &w, 1));
+    scenarios.extend(delivery(&cfg, &w, 16));
+    scenarios.push(subscriber_cost(&cfg, &w));
+
+    let table = report::table(&scenarios);
+    println!("{table}");
+    let header = json!({
+        "quick": cfg.quick,
+        "events": cfg.events,
+        "runs": cfg.runs,
+        "machine": machine,
+        "seconds": started.elapsed().as_secs_f64(),
+        "command": if cfg.quick { "OIDB_BENCH_QUICK=1 cargo bench --bench compare" } else { "cargo bench --bench compare" },
+    });
+    report::write_json(&json_path, header, &scenarios);
+    progress(&format!(
+        "done in {:.0} s; figures in {}",
+        started.elapsed().as_secs_f64(),
+        json_path.display()
+    ));
+}

@@ -1,0 +1,198 @@
+//! The peer: what a user would otherwise reach for. One SQLite table, WAL mode, indexes on
+//! (intent, position), (type, position) and (time, position), prepared (cached) statements, and
+//! the same payload bytes as oidb keeps.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::workload::{Generated, Workload};
+
+/// `PRAGMA synchronous`: `Full` syncs the WAL at every commit (durable per commit); `Normal`
+/// syncs it only at checkpoints (a power loss can lose the last commits).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+/// SQLite's page cache, set to oidb's default (32 MiB) so reads compare like for like.
+const CACHE_KIB: i64 = 32 * 1024;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS events (
+        position   INTEGER PRIMARY KEY,
+        id         BLOB NOT NULL,
+        intent_id  TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        payload    TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_by_intent ON events (intent_id, position);
+    CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, position);
+    CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at, position);
+";
+
+const INSERT: &str = "INSERT INTO events (id, intent_id, event_type, actor, created_at, payload)
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// An event read back, with its payload parsed as oidb's readers get theirs.
+#[derive(Debug)]
+pub struct SqlEvent {
+    pub position: i64,
+    pub id: Uuid,
+    pub intent_id: String,
+    pub event_type: String,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub payload: Value,
+}
+
+pub fn open(path: &Path, synchronous: Synchronous) -> Connection {
+    let conn = Connection::open(path).expect("open sqlite");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL mode");
+    let sync = match synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .expect("synchronous");
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)
+        .expect("cache_size");
+    conn.execute_batch(SCHEMA).expect("schema");
+    conn
+}
+
+/// One row to insert, made outside the timed part.
+pub struct Row<'w> {
+    id: [u8; 16],
+    intent_id: &'w str,
+    event_type: &'w str,
+    actor: &'w str,
+    created_at: i64,
+    payload: String,
+}
+
+pub fn row<'w>(workload: &'w Workload, g: &Generated) -> Row<'w> {
+    Row {
+        id: g.id.into_bytes(),
+        intent_id: workload.intent(g.intent),
+        event_type: workload.type_name(g.kind),
+        actor: workload.actor(g.actor),
+        created_at: g.created_at_micros,
+        payload: g.payload_json.clone(),
+    }
+}
+
+fn insert(conn: &Connection, row: &Row<'_>) {
+    conn.prepare_cached(INSERT)
+        .expect("prepare insert")
+        .execute(params![
+            row.id.as_slice(),
+            row.intent_id,
+            row.event_type,
+            row.actor,
+            row.created_at,
+            row.payload
+        ])
+        .expect("insert");
+}
+
+/// One insert in its own (autocommit) transaction.
+pub fn append_one(conn: &Connection, row: &Row<'_>) {
+    insert(conn, row);
+}
+
+/// Inserts in one transaction.
+pub fn append_batch(conn: &mut Connection, rows: &[Row<'_>]) {
+    let txn = conn.transaction().expect("begin");
+    for row in rows {
+        insert(&txn, row);
+    }
+    txn.commit().expect("commit");
+}
+
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SqlEvent> {
+    let id: [u8; 16] = row.get(1)?;
+    let created_at: i64 = row.get(5)?;
+    let payload: String = row.get(6)?;
+    Ok(SqlEvent {
+        position: row.get(0)?,
+        id: Uuid::from_bytes(id),
+        intent_id: row.get(2)?,
+        event_type: row.get(3)?,
+        actor: row.get(4)?,
+        created_at: Workload::created_at(created_at),
+        payload: serde_json::from_str(&payload).expect("stored payload is JSON"),
+    })
+}
+
+const COLUMNS: &str = "position, id, intent_id, event_type, actor, created_at, payload";
+
+/// The intent's newest `limit` events, newest first.
+pub fn get_events_newest(conn: &Connection, intent_id: &str, limit: usize) -> Vec<SqlEvent> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE intent_id = ?1 ORDER BY position DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql).expect("prepare");
+    stmt.query_map(params![intent_id, limit as i64], read_row)
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// Events of one type created in `[since, until)`, oldest first, at most `limit`.
+pub fn type_in_window(
+    conn: &Connection,
+    event_type: &str,
+    since: i64,
+    until: i64,
+    limit: usize,
+) -> Vec<SqlEvent> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE event_type = ?1 AND created_at >= ?2 AND created_at < ?3
+         ORDER BY position LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql).expect("prepare");
+    stmt.query_map(params![event_type, since, until, limit as i64], read_row)
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// Reads every event, in position order; returns how many.
+pub fn scan(conn: &Connection) -> u64 {
+    let sql = format!("SELECT {COLUMNS} FROM events ORDER BY position");
+    let mut stmt = conn.prepare_cached(&sql).expect("prepare");
+    let mut count = 0;
+    for event in stmt.query_map([], read_row).expect("query") {
+        std::hint::black_box(event.expect("row"));
+        count += 1;
+    }
+    count
+}
+
+/// The last position (0 when empty): what opening the log has to find out.
+pub fn last_position(conn: &Connection) -> i64 {
+    conn.query_row("SELECT max(position) FROM events", [], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .optional()
+    .expect("max")
+    .flatten()
+    .unwrap_or(0)
+}
+
+/// The database and its WAL: (apparent size, disk space allocated), in bytes.
+pub fn file_bytes(path: &Path) -> (u64, u64) {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let (a, b) = crate::file_bytes(path);
+    let (c, d) = crate::file_bytes(Path::new(&wal));
+    (a + c, b + d)
+}

@@ -1,0 +1,110 @@
+//! The write and read paths' inner steps, one at a time, for the micro-benchmarks
+//! (`cargo bench --bench micro --features bench-internals`). Not part of the API: compiled only
+//! with the `bench-internals` feature, and free to change with the code it measures.
+
+use redb::Value as _;
+
+use crate::chain::{parse_hash, HashInput};
+use crate::format::{self, Digests, Facts};
+use crate::{jcs, time, Error, Event, Position, Result};
+
+/// An event's encodings as the writer makes them before it takes the commit lock.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The payload's JSON text (stored).
+    pub payload_json: String,
+    /// The payload's RFC 8785 form (hashed).
+    pub payload_canonical: Vec<u8>,
+}
+
+/// The payload's JSON text and canonical form, as the writer computes them.
+///
+/// # Errors
+/// When the payload cannot be canonicalized.
+pub fn encode_payload(event: &Event) -> Result<Encoded> {
+    Ok(Encoded {
+        payload_json: event.payload.to_string(),
+        payload_canonical: jcs::to_canonical_vec(&event.payload).map_err(|e| {
+            Error::InvalidEvent {
+                field: "payload",
+                reason: e.to_string(),
+            }
+        })?,
+    })
+}
+
+/// The event's RFC-0019 hash as the writer computes it, the payload already canonical.
+///
+/// # Errors
+/// When the proof cannot be canonicalized.
+pub fn event_digest(event: &Event, encoded: &Encoded) -> Result<[u8; 32]> {
+    HashInput::of(event)
+        .digest_with_canonical_payload(&encoded.payload_canonical)
+        .map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })
+}
+
+/// The stored record of `event`.
+///
+/// # Errors
+/// When the event's hashes are not `sha256:` hashes.
+pub fn encode_record(event: &Event, encoded: &Encoded) -> Result<Vec<u8>> {
+    let digest = |text: &str| {
+        parse_hash(text).ok_or_else(|| Error::InvalidEvent {
+            field: "event_hash",
+            reason: format!("{text:?} is not a sha256: hash"),
+        })
+    };
+    let digests = Digests {
+        event: digest(&event.event_hash)?,
+        previous: event
+            .previous_event_hash
+            .as_deref()
+            .map(digest)
+            .transpose()?,
+    };
+    let proof = event.proof.as_ref().map(serde_json::Value::to_string);
+    format::encode_record(event, &digests, &encoded.payload_json, proof.as_deref())
+}
+
+/// The event stored at `position` as `bytes`.
+///
+/// # Errors
+/// When the record is damaged.
+pub fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
+    format::decode_record(position, bytes)
+}
+
+/// The bytes of the index rows the writer stores for `event` (by id, intent, type, actor and
+/// time), given its interned codes; returns their total length.
+#[must_use]
+pub fn encode_index_rows(
+    event: &Event,
+    intent_code: u64,
+    type_code: u32,
+    actor_code: u32,
+) -> usize {
+    let position = event.position;
+    let facts: Facts = (
+        time::to_micros(event.created_at),
+        type_code,
+        actor_code,
+        event.level.code(),
+    );
+    let by_id = <u128 as redb::Value>::as_bytes(&event.id.as_u128());
+    let by_intent = <(u64, u64)>::as_bytes(&(intent_code, event.sequence));
+    let by_intent_value = <(u64, Facts)>::as_bytes(&(position, facts));
+    let by_type = <(u32, u64)>::as_bytes(&(type_code, position));
+    let by_actor = <(u32, u64)>::as_bytes(&(actor_code, position));
+    let by_time = <(i64, u64)>::as_bytes(&(facts.0, position));
+    let facts_bytes = <Facts>::as_bytes(&facts);
+    by_id.len()
+        + by_intent.len()
+        + by_intent_value.len()
+        + by_type.len()
+        + by_actor.len()
+        + by_time.len()
+        + 3 * facts_bytes.len()
+}
