@@ -355,6 +355,39 @@ pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
+/// What an opened redb database is, for oidb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileState {
+    /// An oidb store of this format version.
+    Current,
+    /// A redb database with no tables at all: a store that was never initialized.
+    Uninitialized,
+}
+
+/// Checks that `db` (the file at `path`) is an oidb store this build reads.
+///
+/// # Errors
+/// [`Error::UnsupportedFormat`] for another format version; [`Error::NotAnOidbFile`] for a redb
+/// database with tables but no oidb meta table.
+pub(crate) fn check_format(
+    db: &impl ReadableDatabase,
+    path: &std::path::Path,
+) -> Result<FileState> {
+    match read_format_version(db)? {
+        Some(FORMAT_VERSION) => Ok(FileState::Current),
+        Some(found) => Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        None if has_tables(db)? => Err(Error::NotAnOidbFile {
+            path: path.to_path_buf(),
+            reason: "it is a redb database without oidb's tables".into(),
+        }),
+        None => Ok(FileState::Uninitialized),
+    }
+}
+
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
 pub(crate) fn has_tables(db: &impl ReadableDatabase) -> Result<bool> {
     let txn = db.begin_read()?;

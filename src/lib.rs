@@ -55,11 +55,14 @@ mod event;
 mod event_type;
 mod export;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod internals;
 pub mod jcs;
+mod json_depth;
 pub mod merkle;
 pub mod observe;
 mod query;

@@ -343,13 +343,19 @@ pub(crate) fn execute(
         if position < low || position > high || !plan.facts.accepts(&facts) {
             continue;
         }
-        if events.len() == limit {
+        // A page is followed by another only if one more event matches: with a trace to check
+        // in the record, that takes reading it.
+        if events.len() == limit && !plan.check_trace {
             more = true;
             break;
         }
         let event = read_event(&events_table, position)?;
         if plan.check_trace && event.trace_id != query.trace_id {
             continue;
+        }
+        if events.len() == limit {
+            more = true;
+            break;
         }
         events.push(event);
     }
@@ -734,4 +740,28 @@ impl Iterator for Merge {
         let next = self.streams.get_mut(i)?.next();
         std::mem::replace(self.heads.get_mut(i)?, next)
     }
+}
+
+/// The event with this id, if stored.
+pub(crate) fn event_with_id(txn: &ReadTransaction, id: uuid::Uuid) -> Result<Option<Event>> {
+    let by_id = txn.open_table(crate::format::BY_ID)?;
+    let Some(position) = by_id.get(id.as_u128())?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    read_event(&txn.open_table(EVENTS)?, position).map(Some)
+}
+
+/// The event at this position, if any.
+pub(crate) fn event_at(txn: &ReadTransaction, position: Position) -> Result<Option<Event>> {
+    let events = txn.open_table(EVENTS)?;
+    let Some(bytes) = events.get(position)? else {
+        return Ok(None);
+    };
+    format::decode_record(position, bytes.value()).map(Some)
+}
+
+/// One page of `query`: at most its limit (default [`Query::DEFAULT_PAGE`]) after its cursor.
+pub(crate) fn page(txn: &ReadTransaction, query: &Query) -> Result<Page> {
+    let limit = query.limit.unwrap_or(Query::DEFAULT_PAGE);
+    execute(txn, query, query.after.map(|c| c.0), limit, None)
 }

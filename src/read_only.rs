@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use redb::ReadableDatabase;
 use uuid::Uuid;
 
-use crate::format::{self, BY_ID, EVENTS, FORMAT_VERSION};
+use crate::format::{self, EVENTS};
 use crate::query::{self, Page, Query};
 use crate::stats::{self, Stats};
 use crate::store::{check_existing_file, open_error};
@@ -74,26 +74,11 @@ impl ReadOnlyStore {
             redb::DatabaseError::RepairAborted => Error::NeedsRepair { path: path.clone() },
             other => open_error(&path, other),
         })?;
-        match format::read_format_version(&db)? {
-            Some(FORMAT_VERSION) => {}
-            Some(found) => {
-                return Err(Error::UnsupportedFormat {
-                    path,
-                    found,
-                    supported: FORMAT_VERSION,
-                })
-            }
-            None => {
-                let reason = if format::has_tables(&db)? {
-                    "it is a redb database without oidb's tables"
-                } else {
-                    "it is an empty redb database, without oidb's tables"
-                };
-                return Err(Error::NotAnOidbFile {
-                    path,
-                    reason: reason.into(),
-                });
-            }
+        if format::check_format(&db, &path)? == format::FileState::Uninitialized {
+            return Err(Error::NotAnOidbFile {
+                path,
+                reason: "it is an empty redb database, without oidb's tables".into(),
+            });
         }
         Ok(ReadOnlyStore { db, path })
     }
@@ -118,12 +103,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        let txn = self.db.begin_read()?;
-        let by_id = txn.open_table(BY_ID)?;
-        let Some(position) = by_id.get(id.as_u128())?.map(|g| g.value()) else {
-            return Ok(None);
-        };
-        query::read_event(&txn.open_table(EVENTS)?, position).map(Some)
+        query::event_with_id(&self.db.begin_read()?, id)
     }
 
     /// The event at this position, if any.
@@ -131,12 +111,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        let txn = self.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let Some(bytes) = events.get(position)? else {
-            return Ok(None);
-        };
-        format::decode_record(position, bytes.value()).map(Some)
+        query::event_at(&self.db.begin_read()?, position)
     }
 
     /// One page of a query, as [`Store::query`](crate::Store::query).
@@ -144,9 +119,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn query(&self, query: &Query) -> Result<Page> {
-        let txn = self.db.begin_read()?;
-        let limit = query.limit.unwrap_or(Query::DEFAULT_PAGE);
-        query::execute(&txn, query, query.after.map(|c| c.0), limit, None)
+        query::page(&self.db.begin_read()?, query)
     }
 
     /// What the file holds, as [`Store::stats`](crate::Store::stats).

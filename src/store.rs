@@ -9,7 +9,7 @@ use redb::ReadableDatabase;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::format::{self, BY_ID, EVENTS, FORMAT_VERSION, INTENTS};
+use crate::format::{self, EVENTS, INTENTS};
 use crate::query::{self, Cursor, EventFilter, Order, Page, Query};
 use crate::subscribe::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 use crate::writer::{Appended, Durability, Refused, WriteConfig, Writer};
@@ -165,6 +165,7 @@ impl StoreBuilder {
         let mut builder = redb::Builder::new();
         builder.set_cache_size(self.cache_bytes);
         let opened = if exists {
+            check_format_without_writing(&builder, &path)?;
             builder.open(&path)
         } else {
             builder.create(&path)
@@ -187,22 +188,8 @@ impl StoreBuilder {
     }
 
     fn finish_open(self, db: redb::Database, path: PathBuf) -> Result<Store> {
-        match format::read_format_version(&db)? {
-            Some(FORMAT_VERSION) => {}
-            Some(found) => {
-                return Err(Error::UnsupportedFormat {
-                    path,
-                    found,
-                    supported: FORMAT_VERSION,
-                })
-            }
-            None if format::has_tables(&db)? => {
-                return Err(Error::NotAnOidbFile {
-                    path,
-                    reason: "it is a redb database without oidb's tables".into(),
-                })
-            }
-            None => format::initialize(&db)?,
+        if format::check_format(&db, &path)? == format::FileState::Uninitialized {
+            format::initialize(&db)?;
         }
         let last_position = {
             let txn = db.begin_read()?;
@@ -232,6 +219,18 @@ impl StoreBuilder {
             spawn_flusher(Arc::downgrade(&inner), window, stop_signal);
         }
         Ok(Store { inner })
+    }
+}
+
+/// Checks an existing file's format through a read-only open, so that a file oidb must refuse
+/// (another version, another program's redb file, a damaged file) is refused unchanged: a
+/// writable open alone would already write to it. A file that was not closed cleanly cannot be
+/// read before redb repairs it; its format is checked after the writable open instead.
+fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<()> {
+    match builder.open_read_only(path) {
+        Ok(db) => format::check_format(&db, path).map(drop),
+        Err(redb::DatabaseError::RepairAborted) => Ok(()),
+        Err(error) => Err(open_error(path, error)),
     }
 }
 
@@ -281,6 +280,14 @@ pub(crate) fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::FileInUse {
             path: path.to_path_buf(),
         },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::NotAnOidbFile {
+                path: path.to_path_buf(),
+                reason: "it is truncated: it ends before the data its header points at".into(),
+            }
+        }
         redb::DatabaseError::Storage(redb::StorageError::Io(source)) => Error::Open {
             path: path.to_path_buf(),
             source,
@@ -457,13 +464,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        let txn = self.inner.db.begin_read()?;
-        let by_id = txn.open_table(BY_ID)?;
-        let Some(position) = by_id.get(id.as_u128())?.map(|g| g.value()) else {
-            return Ok(None);
-        };
-        let events = txn.open_table(EVENTS)?;
-        query::read_event(&events, position).map(Some)
+        query::event_with_id(&self.inner.db.begin_read()?, id)
     }
 
     /// The event at this position, if any.
@@ -471,12 +472,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        let txn = self.inner.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let Some(bytes) = events.get(position)? else {
-            return Ok(None);
-        };
-        format::decode_record(position, bytes.value()).map(Some)
+        query::event_at(&self.inner.db.begin_read()?, position)
     }
 
     /// The position of the last event (0 when the log is empty).
@@ -530,9 +526,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn query(&self, query: &Query) -> Result<Page> {
-        let txn = self.inner.db.begin_read()?;
-        let limit = query.limit.unwrap_or(Query::DEFAULT_PAGE);
-        query::execute(&txn, query, query.after.map(|c| c.0), limit, None)
+        query::page(&self.inner.db.begin_read()?, query)
     }
 
     /// Every event a query matches (up to its limit, if it has one), read lazily a page at a time.

@@ -1,6 +1,6 @@
 //! Timestamps: UTC with microsecond precision, written as OpenIntent writes them.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDateTime, SecondsFormat, Utc};
 
 /// The current time, truncated to whole microseconds (what the store keeps).
 #[must_use]
@@ -32,18 +32,34 @@ pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// Whether `t` has a wire form: RFC 3339 writes four-digit years, 0000 to 9999.
+#[must_use]
+pub fn has_wire_form(t: DateTime<Utc>) -> bool {
+    (0..=9999).contains(&t.year())
+}
+
 /// Reads a wire time: RFC 3339 with `Z` or an offset (converted to UTC), or a naive ISO 8601 time
 /// (as the OpenIntent server writes them), read as UTC. Precision beyond microseconds is truncated.
+/// Years outside 0000 to 9999 are refused: [`format`] could not write them back as RFC 3339.
 ///
 /// # Errors
 /// A message saying what form was expected.
 pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
+    let in_range = |t: DateTime<Utc>| {
+        if has_wire_form(t) {
+            Ok(t)
+        } else {
+            Err(format!(
+                "{s:?} is outside the years 0000 to 9999 that an RFC 3339 time can hold"
+            ))
+        }
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(truncate(t.with_timezone(&Utc)));
+        return in_range(truncate(t.with_timezone(&Utc)));
     }
     for layout in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, layout) {
-            return Ok(truncate(t.and_utc()));
+            return in_range(truncate(t.and_utc()));
         }
     }
     Err(format!(
@@ -64,5 +80,28 @@ mod tests {
         let nanos = parse("2026-11-20T09:00:07.123456789Z").unwrap();
         assert_eq!(format(nanos), "2026-11-20T09:00:07.123456Z");
         assert!(parse("yesterday").is_err());
+    }
+
+    /// Found by fuzzing: a naive time past year 9999 was read, but `format` writes it as
+    /// `+10000-…`, which no RFC 3339 reader (this one included) reads back.
+    #[test]
+    fn only_times_that_format_can_write_are_read() {
+        for text in [
+            "+10000-01-01T00:00:00",
+            "-0001-01-01T00:00:00",
+            "10000-01-01 00:00:00",
+        ] {
+            let error = parse(text).expect_err(text);
+            assert!(
+                error.contains(text) || error.contains("0000 to 9999"),
+                "{error}"
+            );
+        }
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let t = parse(text).unwrap();
+            assert_eq!(parse(&format(t)), Ok(t));
+        }
+        // An offset can carry a time past the end of year 9999 in UTC.
+        assert!(parse("9999-12-31T23:30:00-01:00").is_err());
     }
 }

@@ -26,7 +26,7 @@ use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
     CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
-use crate::{jcs, time, Error, Event, NewEvent, Position, Result};
+use crate::{jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -74,7 +74,9 @@ pub enum Durability {
     /// Appends are visible at once and made durable together within `window` (and on
     /// [`Store::flush`](crate::Store::flush), and when the last handle closes). A process crash
     /// or a power loss can lose the appends acknowledged in the last `window`; never anything older,
-    /// and never part of a transaction.
+    /// and never part of a transaction. If making them durable fails (an I/O error, a full disk),
+    /// flushes and appends answer [`Error::NeedsReopen`](crate::Error::NeedsReopen) from then on,
+    /// and the appends acknowledged since the last successful flush may be lost.
     Deferred {
         /// The longest an acknowledged append waits to reach the disk.
         window: std::time::Duration,
@@ -268,7 +270,7 @@ impl Writer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let events = events
+        let events = refuse_too_deep(events)?
             .into_iter()
             .map(|new| Prepared::new(new, &self.config))
             .collect();
@@ -411,6 +413,7 @@ impl Writer {
     }
 
     /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
+    /// A failure leaves their durability unknown, so the store refuses writes until reopened.
     pub(crate) fn flush(&self) -> Result<()> {
         let flushed = self.flush_holding_lock();
         self.hand_off();
@@ -419,15 +422,33 @@ impl Writer {
 
     fn flush_holding_lock(&self) -> Result<()> {
         let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
         if !state.unflushed {
             return Ok(());
         }
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|e| Error::Storage(e.into()))?;
-        txn.commit()?;
-        state.unflushed = false;
-        Ok(())
+        let commit = || -> Result<()> {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(|e| Error::Storage(e.into()))?;
+            txn.commit()?;
+            Ok(())
+        };
+        match commit() {
+            Ok(()) => {
+                state.unflushed = false;
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!(
+                    "making deferred appends durable failed: {error}; \
+                     appends acknowledged since the last flush may be lost"
+                );
+                state.failed = Some(reason.clone());
+                Err(Error::NeedsReopen(reason))
+            }
+        }
     }
 
     fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) {
@@ -1100,6 +1121,35 @@ fn check_given_chain(event: &Event, given: &GivenChain) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a request with a payload or proof nested deeper than a hash can be computed over
+/// ([`jcs::MAX_DEPTH`]), before anything serializes or drops it recursively: a value nested
+/// 100,000 deep would overflow the stack. The refused values are torn down without recursion.
+fn refuse_too_deep(events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
+    let too_deep = |value: &Value| json_depth::exceeds(value, jcs::MAX_DEPTH);
+    let field = events.iter().find_map(|event| {
+        if too_deep(&event.payload) {
+            Some("payload")
+        } else if event.proof.as_ref().is_some_and(too_deep) {
+            Some("proof")
+        } else {
+            None
+        }
+    });
+    let Some(field) = field else {
+        return Ok(events);
+    };
+    for event in events {
+        json_depth::dismantle(event.payload);
+        if let Some(proof) = event.proof {
+            json_depth::dismantle(proof);
+        }
+    }
+    Err(Error::InvalidEvent {
+        field,
+        reason: jcs::NotCanonicalizable::TooDeep.to_string(),
+    })
+}
+
 /// Validates what can be checked without the store, and encodes the payload and proof.
 fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
     let invalid = |field: &'static str, reason: String| Error::InvalidEvent { field, reason };
@@ -1108,6 +1158,14 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
     check_name("event_type", new.event_type.as_str())?;
     if let Some(parent) = &new.parent_event_id {
         check_name("parent_event_id", parent)?;
+    }
+    if let Some(t) = new.created_at {
+        if !time::has_wire_form(t) {
+            return Err(invalid(
+                "created_at",
+                format!("{t} is outside the years 0000 to 9999 that an RFC 3339 time can hold"),
+            ));
+        }
     }
     if let Some(trace_id) = &new.trace_id {
         if format::trace_code(trace_id).is_none() {

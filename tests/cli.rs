@@ -413,6 +413,26 @@ fn show_prints_one_event_and_checks_its_hash() {
     );
 }
 
+/// Changes the first byte of `text` in the record at `position`, behind oidb's back, as an
+/// attacker with the file could.
+fn change_record(file: &Path, position: u64, text: &[u8], to: u8) {
+    const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+    let db = redb::Database::open(file).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(EVENTS).unwrap();
+        let record = table.get(position).unwrap().unwrap().value().to_vec();
+        let at = record
+            .windows(text.len())
+            .position(|w| w == text)
+            .expect("the text is in the record");
+        let mut changed = record.clone();
+        changed[at] = to;
+        table.insert(position, changed.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
 #[test]
 fn show_exits_3_when_an_event_was_changed_after_it_was_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -422,20 +442,7 @@ fn show_exits_3_when_an_event_was_changed_after_it_was_written() {
         .log_event("i", EventType::Comment, json!({"message": "hello"}))
         .unwrap();
     drop(store);
-    // Change the stored record behind oidb's back, as an attacker with the file could.
-    const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
-    let db = redb::Database::open(&file).unwrap();
-    let txn = db.begin_write().unwrap();
-    {
-        let mut table = txn.open_table(EVENTS).unwrap();
-        let record = table.get(1).unwrap().unwrap().value().to_vec();
-        let at = record.windows(5).position(|w| w == b"hello").unwrap();
-        let mut changed = record.clone();
-        changed[at] = b'j';
-        table.insert(1, changed.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
-    drop(db);
+    change_record(&file, 1, b"hello", b'j');
 
     let run = oidb(&["show", &text(&file), "1"]).failed(3);
     assert!(run.stdout.contains("DOES NOT MATCH"), "{}", run.stdout);
@@ -445,6 +452,438 @@ fn show_exits_3_when_an_event_was_changed_after_it_was_written() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn verify_passes_an_intact_file_and_says_what_it_checked() {
+    let (_dir, file) = imported("openintent_chained.jsonl");
+    let run = oidb(&["verify", &text(&file)]).ok();
+    assert!(run.stdout.contains("verifies: intact"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("3 intents, 54 events"),
+        "{}",
+        run.stdout
+    );
+    let report: Value =
+        serde_json::from_str(&oidb(&["verify", &text(&file), "--json"]).ok().stdout)
+            .expect("one JSON object");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["event_count"], 54);
+    assert_eq!(report["chains"].as_array().unwrap().len(), 3);
+    assert!(report["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["chain_valid"] == true && c["breaks"] == json!([])));
+}
+
+#[test]
+fn verify_exits_3_on_a_tampered_file_and_names_the_break() {
+    let (_dir, file) = imported("openintent_chained.jsonl");
+    // Position 28 is sequence 15 of intent dfe01893…: a stream_started by deepseek.
+    change_record(&file, 28, b"deepseek", b'D');
+
+    let run = oidb(&["verify", &text(&file)]).failed(3);
+    assert!(run.stdout.contains("does NOT verify"), "{}", run.stdout);
+    let break_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("hash_mismatch"))
+        .unwrap_or_else(|| panic!("no hash_mismatch line in\n{}", run.stdout));
+    for part in [
+        "sequence 15",
+        "event 27e9e06f-59b4-4e92-affd-deeaa842bc19",
+        "position 28",
+    ] {
+        assert!(break_line.contains(part), "{part:?} in {break_line}");
+    }
+    assert!(
+        run.stdout
+            .contains("intent dfe01893-f3ae-40b6-87ac-1491def88334"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("the event was altered"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("verification failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 chain break in 1 of 3 intents"),
+        "{}",
+        run.stderr
+    );
+
+    let json = oidb(&["verify", &text(&file), "--json"]).failed(3);
+    let report: Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+    assert_eq!(report["valid"], false);
+    let broken: Vec<&Value> = report["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["valid"] == false)
+        .collect();
+    assert_eq!(broken.len(), 1);
+    assert_eq!(
+        broken[0]["intent_id"],
+        "dfe01893-f3ae-40b6-87ac-1491def88334"
+    );
+    let breaks = broken[0]["breaks"].as_array().unwrap();
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    assert_eq!(breaks[0]["kind"], "hash_mismatch");
+    assert_eq!(breaks[0]["sequence"], 15);
+    assert_eq!(
+        breaks[0]["event_id"],
+        "27e9e06f-59b4-4e92-affd-deeaa842bc19"
+    );
+}
+
+#[test]
+fn verify_checks_checkpoints_in_the_file_and_kept_outside_it() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let store = Store::open(&file).unwrap();
+    let checkpoint = store
+        .create_checkpoint(&oidb::CheckpointScope::Store)
+        .unwrap()
+        .expect("a checkpoint over 54 events");
+    drop(store);
+    let kept = dir.path().join("checkpoint.json");
+    std::fs::write(&kept, serde_json::to_string(&checkpoint).unwrap()).unwrap();
+
+    let run = oidb(&["verify", &text(&file), "--checkpoint", &text(&kept)]).ok();
+    assert!(run.stdout.contains("checkpoints  2"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&checkpoint.merkle_root),
+        "{}",
+        run.stdout
+    );
+
+    change_record(&file, 28, b"deepseek", b'D');
+    let run = oidb(&[
+        "verify",
+        &text(&file),
+        "--checkpoint",
+        &text(&kept),
+        "--json",
+    ])
+    .failed(3);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let checked = report["checkpoints"].as_array().unwrap();
+    assert_eq!(checked.len(), 2);
+    for c in checked {
+        assert_eq!(c["verification"]["valid"], false, "{c}");
+        assert_eq!(
+            c["checkpoint"]["merkle_root"],
+            json!(checkpoint.merkle_root)
+        );
+    }
+    assert_eq!(checked[1]["source"], json!(text(&kept)));
+    let problems = checked[0]["verification"]["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["kind"] == "altered"
+                && p["event_id"] == "27e9e06f-59b4-4e92-affd-deeaa842bc19"),
+        "{problems:?}"
+    );
+}
+
+/// The fixture's finished LLM requests (completed or failed) as (time, model, prompt, completion,
+/// failed).
+fn fixture_requests(name: &str) -> Vec<(String, String, u64, u64, bool)> {
+    fixture_events(name)
+        .iter()
+        .filter(|e| {
+            matches!(
+                field(e, "event_type"),
+                "llm_request_completed" | "llm_request_failed"
+            )
+        })
+        .map(|e| {
+            let tokens = |key: &str| e["payload"][key].as_u64().unwrap_or(0);
+            (
+                field(e, "created_at").to_owned(),
+                field(&e["payload"], "model").to_owned(),
+                tokens("prompt_tokens"),
+                tokens("completion_tokens"),
+                field(e, "event_type") == "llm_request_failed",
+            )
+        })
+        .collect()
+}
+
+fn costs_json(file: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["costs", file.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&oidb(&all).ok().stdout).expect("one JSON object")
+}
+
+fn group<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == key)
+        .unwrap_or_else(|| panic!("no group {key} in {report}"))
+}
+
+#[test]
+fn costs_show_usage_by_model_and_say_it_is_unpriced() {
+    let (_dir, file) = imported("openintent_chained.jsonl");
+    let requests = fixture_requests("openintent_chained.jsonl");
+    let report = costs_json(&file, &[]);
+    assert_eq!(report["by"], "model");
+    assert_eq!(report["prices"], Value::Null);
+    for model in ["gpt-4o", "deepseek-chat"] {
+        let of_model: Vec<_> = requests.iter().filter(|r| r.1 == model).collect();
+        let llm = &group(&report, model)["llm"];
+        assert_eq!(llm["requests"], of_model.len(), "{model}");
+        assert_eq!(llm["failed"], of_model.iter().filter(|r| r.4).count());
+        assert_eq!(
+            llm["input_tokens"],
+            of_model.iter().map(|r| r.2).sum::<u64>()
+        );
+        assert_eq!(
+            llm["output_tokens"],
+            of_model.iter().map(|r| r.3).sum::<u64>()
+        );
+        // No price table and no reported cost: unpriced, not zero.
+        assert_eq!(group(&report, model)["cost"], json!({}));
+        assert_eq!(group(&report, model)["unpriced"], true);
+    }
+    let unpriced = report["summary"]["unpriced"].as_array().unwrap();
+    assert_eq!(unpriced.len(), 2);
+    assert_eq!(report["summary"]["count"], 0);
+
+    let run = oidb(&["costs", &text(&file)]).ok();
+    assert!(
+        run.stdout.contains("no costs recorded or priced"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Unpriced:"), "{}", run.stdout);
+    let gpt = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("gpt-4o"))
+        .unwrap();
+    assert!(gpt.ends_with("unpriced"), "{gpt}");
+
+    // Grouped by intent: the fixture's three intents, each with its own requests.
+    let by_intent = costs_json(&file, &["--by", "intent"]);
+    let keys: Vec<&str> = by_intent["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "6513270e-269e-4d37-b2a7-4de452e6b438",
+            "73ccef03-46f5-41b4-b156-d1ad330c16a3",
+            "dfe01893-f3ae-40b6-87ac-1491def88334"
+        ]
+    );
+}
+
+#[test]
+fn costs_come_from_the_price_table_and_since_selects_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("priced.oidb");
+    let store = Store::open(&file).unwrap();
+    store
+        .set_prices(
+            &oidb::costs::PriceTable::new("USD")
+                .with(oidb::costs::ModelPrice::new("openai", "gpt-4o", 2.5, 10.0)),
+        )
+        .unwrap();
+    store
+        .import_json(BufReader::new(
+            std::fs::File::open(fixture("openintent_chained.jsonl")).unwrap(),
+        ))
+        .unwrap();
+    drop(store);
+    let requests = fixture_requests("openintent_chained.jsonl");
+    // Per million tokens: 2.5 USD in, 10 USD out; in pico-USD per token: 2,500,000 and 10,000,000.
+    let pico: u64 = requests
+        .iter()
+        .filter(|r| r.1 == "gpt-4o")
+        .map(|r| r.2 * 2_500_000 + r.3 * 10_000_000)
+        .sum();
+    let usd = pico as f64 / 1e12;
+
+    let report = costs_json(&file, &[]);
+    assert_eq!(report["prices"]["version"], 1);
+    let total = report["summary"]["by_unit"]["USD"]["total"]
+        .as_f64()
+        .unwrap();
+    assert!((total - usd).abs() < 1e-12, "{total} vs {usd}");
+    let gpt = group(&report, "gpt-4o")["cost"]["USD"].as_f64().unwrap();
+    assert!((gpt - usd).abs() < 1e-12);
+    assert_eq!(group(&report, "deepseek-chat")["unpriced"], true);
+
+    let run = oidb(&["costs", &text(&file)]).ok();
+    let deepseek = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("deepseek-chat"))
+        .unwrap();
+    assert!(deepseek.ends_with("unpriced"), "{deepseek}");
+    assert!(run.stdout.contains("+ unpriced"), "{}", run.stdout);
+
+    // --since: only what finished at or after the time.
+    let since = "2026-11-20T09:00:17.000000Z";
+    let later: Vec<_> = requests.iter().filter(|r| r.0.as_str() >= since).collect();
+    let report = costs_json(&file, &["--since", since]);
+    let counted: u64 = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["llm"]["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, later.len() as u64);
+    // The fixture is older than an hour: nothing in the last hour.
+    assert_eq!(costs_json(&file, &["--since", "1h"])["groups"], json!([]));
+}
+
+#[test]
+fn trace_shows_the_tree_of_a_trace_with_its_spans() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let trace = "6aa8b9e0231b3e14729135bdd70a39d1";
+    let in_trace: Vec<Value> = fixture_events("openintent_chained.jsonl")
+        .into_iter()
+        .filter(|e| field(e, "trace_id") == trace)
+        .collect();
+    let run = oidb(&["trace", &text(&file), trace, "--json"]).ok();
+    let tree: Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    let nodes = tree["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), in_trace.len());
+    for node in nodes {
+        let id = field(&node["event"], "id");
+        let original = in_trace.iter().find(|e| field(e, "id") == id).unwrap();
+        // A node's parent is the event its parent_event_id names, when that is in the trace.
+        let named = field(original, "parent_event_id");
+        let parent_in_trace = in_trace.iter().any(|e| field(e, "id") == named);
+        if parent_in_trace {
+            assert_eq!(node["parent"], named);
+        } else {
+            assert_eq!(node["parent"], Value::Null);
+            assert_eq!(node["depth"], 0);
+        }
+    }
+    let failed = nodes
+        .iter()
+        .find(|n| n["span"]["outcome"] == "failed")
+        .expect("the failed request's span");
+    assert_eq!(failed["event"]["payload"]["model"], "deepseek-chat");
+    assert_eq!(failed["span"]["kind"], "llm_request");
+    assert_eq!(failed["span"]["reported_duration_ms"], 349.0);
+
+    let run = oidb(&["trace", &text(&file), trace]).ok();
+    assert!(
+        run.stdout.starts_with(&format!("trace {trace}: 6 events")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("[failed in"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("└ llm_request_failed") || run.stdout.contains("├ llm_request_failed")
+    );
+
+    let out = dir.path().join("trace.json");
+    let run = oidb(&["trace", &text(&file), trace, "--otlp", &text(&out)]).ok();
+    let otlp: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let spans: Vec<&Value> = otlp["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["scopeSpans"].as_array().unwrap())
+        .flat_map(|s| s["spans"].as_array().unwrap())
+        .collect();
+    assert!(
+        run.stdout
+            .starts_with(&format!("wrote {} spans", spans.len())),
+        "{}",
+        run.stdout
+    );
+    assert!(spans.iter().all(|s| s["traceId"] == trace));
+    assert!(spans.iter().any(|s| s["name"] == "chat deepseek-chat"));
+
+    let missing = oidb(&["trace", &text(&file), "0123456789abcdef0123456789abcdef"]).failed(1);
+    assert!(
+        missing.stderr.contains("no event of trace"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn import_gl_then_blocks_shows_the_fixture_s_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gl.oidb");
+    let input = fixture("gllm_stream.jsonl");
+    let run = oidb(&[
+        "import",
+        &text(&file),
+        &input,
+        "--gl",
+        "--intent",
+        "research-1",
+    ])
+    .ok();
+    assert!(
+        run.stdout.contains("30 events read, 30 new"),
+        "{}",
+        run.stdout
+    );
+    let again = oidb(&[
+        "import",
+        &text(&file),
+        &input,
+        "--gl",
+        "--intent",
+        "research-1",
+    ])
+    .ok();
+    assert!(
+        again.stdout.contains("0 new, 30 already there"),
+        "{}",
+        again.stdout
+    );
+
+    let lines = fixture_events("gllm_stream.jsonl");
+    let thinking_of = |id: &str| -> String {
+        lines
+            .iter()
+            .filter(|l| l["type"] == "thinking" && l["id"] == id)
+            .map(|l| l["value"].as_str().unwrap())
+            .collect()
+    };
+    let run = oidb(&["blocks", &text(&file), "research-1", "--json"]).ok();
+    let blocks: Vec<Value> = serde_json::from_str(&run.stdout).expect("one JSON array");
+    let kinds: Vec<&str> = blocks.iter().map(|b| b["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["thinking", "code", "thinking", "code"]);
+    assert_eq!(blocks[0]["id"], "think-0");
+    assert_eq!(blocks[0]["text"], thinking_of("think-0"));
+    assert_eq!(blocks[2]["id"], "think-1");
+    assert_eq!(blocks[2]["text"], thinking_of("think-1"));
+    assert_eq!(blocks[1]["text"], "print(1 + 1)\n");
+    assert_eq!(blocks[0]["started_at"], "2026-11-20T09:00:07.045000Z");
+    assert_eq!(blocks[0]["ended_at"], "2026-11-20T09:00:07.184000Z");
+
+    let code = oidb(&["blocks", &text(&file), "research-1", "--kind", "code"]).ok();
+    assert!(
+        code.stdout.contains("2 blocks (0 thinking, 2 code)"),
+        "{}",
+        code.stdout
+    );
+    assert!(code.stdout.contains("  print(1 + 1)"), "{}", code.stdout);
+
+    // GL input needs its intent.
+    let run = oidb(&["import", &text(&file), &input, "--gl"]).failed(2);
+    assert!(run.stderr.contains("--intent"), "{}", run.stderr);
 }
 
 #[test]
@@ -543,17 +982,24 @@ fn compact_keeps_every_event() {
 }
 
 #[test]
-fn demo_writes_a_run_reads_it_back_and_replaces_itself() {
+fn demo_writes_a_run_live_reads_it_back_and_replaces_itself() {
     let dir = tempfile::tempdir().unwrap();
     let run = oidb_in(dir.path(), &["demo"]).ok();
     for expected in [
-        "Wrote a simulated agent run to demo.oidb",
+        "store.subscribe(Filter::new(), Start::Beginning)",
         "Events by type",
-        "llm_request_failed",
+        "LLM requests by model",
         "claude-sonnet-4",
+        "unpriced",
+        "budget_alert",
+        "Verified (Store::verify_all)",
         "intact",
+        "sealed under Merkle root sha256:",
         "Try next:",
-        "oidb events demo.oidb --type 'llm_*'",
+        "oidb verify demo.oidb",
+        "oidb costs demo.oidb",
+        "oidb trace demo.oidb",
+        "oidb blocks demo.oidb",
     ] {
         assert!(
             run.stdout.contains(expected),
@@ -577,13 +1023,32 @@ fn demo_writes_a_run_reads_it_back_and_replaces_itself() {
         "thinking_start",
         "thinking",
         "thinking_end",
+        "code",
+        "cost_recorded",
+        "governance.policy_set",
+        "budget_alert",
+        "log.checkpoint.created",
     ] {
         assert!(types.contains(&kind), "no {kind} in the demo");
     }
-    // One trace across the run; each parent named is an event of the file, written before.
-    let trace = field(&all[0], "trace_id");
-    assert_eq!(trace.len(), 32);
-    assert!(all.iter().all(|e| field(e, "trace_id") == trace));
+
+    // The live feed printed every event once, in position order, as its own line.
+    let feed: Vec<u64> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("POS"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(feed, (1..=all.len() as u64).collect::<Vec<_>>());
+
+    // One trace; each parent named is an event of the file, written before.
+    let traces: std::collections::BTreeSet<&str> = all
+        .iter()
+        .filter_map(|e| e.get("trace_id").and_then(Value::as_str))
+        .collect();
+    assert_eq!(traces.len(), 1, "{traces:?}");
     for event in all.iter().filter(|e| e.get("parent_event_id").is_some()) {
         let parent = field(event, "parent_event_id");
         let found = all
@@ -592,23 +1057,45 @@ fn demo_writes_a_run_reads_it_back_and_replaces_itself() {
             .expect("parent");
         assert!(found["position"].as_u64() < event["position"].as_u64());
     }
-    // The summary's tokens are the payloads' tokens.
-    let total: u64 = all
-        .iter()
-        .filter(|e| field(e, "event_type") == "llm_request_completed")
-        .map(|e| e["payload"]["total_tokens"].as_u64().unwrap())
-        .sum();
-    let all_models = run
-        .stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("all models"))
-        .unwrap();
-    let shown = all_models
-        .split_whitespace()
-        .nth(6)
-        .unwrap()
-        .replace(',', "");
-    assert_eq!(shown, total.to_string(), "{all_models}");
+
+    // The summary's costs by model are the ledger's, as `oidb costs` reads them.
+    let costs: Value =
+        serde_json::from_str(&oidb(&["costs", &text(&file), "--json"]).ok().stdout).unwrap();
+    for model in ["gpt-4o", "claude-sonnet-4", "gpt-4o-mini"] {
+        let shown: f64 = run
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(model))
+            .unwrap_or_else(|| panic!("no {model} line"))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ledger = group(&costs, model)["cost"]["USD"].as_f64().unwrap();
+        assert!(
+            (shown - ledger).abs() < 1e-12,
+            "{model}: {shown} vs {ledger}"
+        );
+    }
+    assert_eq!(group(&costs, "llama3.1:8b")["unpriced"], true);
+
+    // What the demo tells to try works on its file.
+    oidb(&["verify", &text(&file)]).ok();
+    let research = field(&all[0], "intent_id");
+    let blocks = oidb(&["blocks", &text(&file), research]).ok();
+    assert!(
+        blocks.stdout.contains("thinking think-0"),
+        "{}",
+        blocks.stdout
+    );
+    assert!(
+        blocks.stdout.contains("thinking think-1"),
+        "{}",
+        blocks.stdout
+    );
+    let trace = traces.iter().next().unwrap();
+    oidb(&["trace", &text(&file), trace]).ok();
 
     let again = oidb_in(dir.path(), &["demo"]).ok();
     assert!(again.stdout.contains("replaced the earlier demo.oidb"));
@@ -659,7 +1146,9 @@ fn bad_arguments_exit_2_and_say_what_is_wrong() {
 fn a_missing_file_is_named_and_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here.oidb");
-    for command in ["stats", "events", "tail", "export", "compact"] {
+    for command in [
+        "stats", "events", "tail", "export", "compact", "verify", "costs",
+    ] {
         let run = oidb(&[command, &text(&missing)]).failed(1);
         assert!(
             run.stderr.contains("nothing-here.oidb: no such file"),
@@ -683,7 +1172,7 @@ fn a_file_that_is_not_oidb_is_refused_and_left_alone() {
         (&sqlite, "it is a SQLite database"),
     ] {
         let before = std::fs::read(file).unwrap();
-        for command in ["stats", "events", "compact"] {
+        for command in ["stats", "events", "compact", "verify", "costs"] {
             let run = oidb(&[command, &text(file)]).failed(1);
             assert!(
                 run.stderr.contains("is not an oidb store"),
@@ -700,6 +1189,25 @@ fn a_file_that_is_not_oidb_is_refused_and_left_alone() {
         );
         assert_eq!(&std::fs::read(file).unwrap(), &before);
     }
+
+    // An empty redb database is not made an oidb store by the commands that only read.
+    let empty = dir.path().join("empty.redb");
+    drop(redb::Database::create(&empty).unwrap());
+    let before = std::fs::read(&empty).unwrap();
+    for args in [
+        vec!["verify", empty.to_str().unwrap()],
+        vec!["costs", empty.to_str().unwrap()],
+        vec!["blocks", empty.to_str().unwrap(), "intent-1"],
+        vec![
+            "trace",
+            empty.to_str().unwrap(),
+            "0123456789abcdef0123456789abcdef",
+        ],
+    ] {
+        let run = oidb(&args).failed(1);
+        assert!(run.stderr.contains("empty redb database"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read(&empty).unwrap(), before);
 }
 
 #[test]
@@ -717,6 +1225,9 @@ fn a_file_in_use_says_what_is_happening_and_what_to_do() {
             &fixture("openintent_events.jsonl"),
         ],
         vec!["compact", file.to_str().unwrap()],
+        vec!["verify", file.to_str().unwrap()],
+        vec!["costs", file.to_str().unwrap()],
+        vec!["blocks", file.to_str().unwrap(), "i"],
     ] {
         let run = oidb(&args).failed(1);
         assert!(
@@ -776,13 +1287,16 @@ fn a_file_whose_writer_was_killed_is_repaired_and_read() {
     let file = dir.path().join("crashed.oidb");
     oidb(&["import", &text(&file), &fixture("openintent_chained.jsonl")]).ok();
     // An import from a stdin that never ends holds the file open for writing; then it is killed.
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_oidb"))
-        .args(["import", file.to_str().unwrap(), "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let spawn_writer = || {
+        Command::new(env!("CARGO_BIN_EXE_oidb"))
+            .args(["import", file.to_str().unwrap(), "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut writer = spawn_writer();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !matches!(
         oidb::ReadOnlyStore::open(&file),
@@ -792,6 +1306,11 @@ fn a_file_whose_writer_was_killed_is_repaired_and_read() {
             std::time::Instant::now() < deadline,
             "the writer never opened the file"
         );
+        // The writer finds the file in use when it opens it during our read-only look, and
+        // exits: start another.
+        if writer.try_wait().unwrap().is_some() {
+            writer = spawn_writer();
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     writer.kill().unwrap();

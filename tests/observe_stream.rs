@@ -264,6 +264,13 @@ fn a_recorded_stream_logs_in_the_sdk_adapters_order() {
     assert_eq!(stream_started.agent_id, "agent-critic");
     assert!(stream_started.started_at.is_some());
     assert_eq!(events[1].parent_event_id, Some(started.id.to_string()));
+    for chunk in events.iter().filter(|e| e.event_type == StreamChunk) {
+        assert_eq!(
+            chunk.parent_event_id,
+            Some(events[1].id.to_string()),
+            "a chunk sits under its stream in the trace tree"
+        );
+    }
 
     let completed_stream = StreamState::from_event(&events[6]).unwrap();
     assert_eq!(completed_stream.chunks_received, 32);

@@ -320,11 +320,13 @@ impl StreamRecorder {
                 "chunk_index": index,
                 "token_count": tokens,
             });
+            // A chunk belongs under its stream in a trace tree.
+            let stream_started = self.stream_started.id.to_string();
             call.store().append(links.event(
                 call.intent_id(),
                 EventType::StreamChunk,
                 payload,
-                None,
+                Some(&stream_started),
             ))?;
         }
         Ok(())

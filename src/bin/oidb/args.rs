@@ -34,8 +34,16 @@ pub enum Command {
     Tail(TailArgs),
     /// Write events as OpenIntent JSONL (to stdout, or to a file with --out)
     Export(ExportArgs),
-    /// Read OpenIntent events (JSONL or a JSON array) into a file, creating it if needed
+    /// Read OpenIntent events (JSONL or a JSON array), or GL streams, into a file
     Import(ImportArgs),
+    /// Check every hash chain, the store's indexes and its checkpoints (exit 3 if broken)
+    Verify(VerifyArgs),
+    /// What was spent: costs and tokens by model, agent, intent or cost type
+    Costs(CostsArgs),
+    /// One trace as a tree, with the durations of its requests, tool calls and streams
+    Trace(TraceArgs),
+    /// An intent's GL thinking and code blocks, each put back together
+    Blocks(BlocksArgs),
     /// Give a file's free space back to the file system
     Compact(CompactArgs),
 }
@@ -119,11 +127,107 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The .oidb file (created if missing)
     pub file: PathBuf,
-    /// OpenIntent events: JSONL or one JSON array; `-` reads stdin
+    /// OpenIntent events: JSONL or one JSON array (GL events with --gl); `-` reads stdin
     pub input: PathBuf,
+    /// INPUT is a GL LM-invoker stream (one GL event a line), written into the intent --intent
+    #[arg(long, requires = "intent")]
+    pub gl: bool,
+    /// The intent GL events go into (with --gl)
+    #[arg(long, value_name = "INTENT_ID", requires = "gl")]
+    pub intent: Option<String>,
     /// Print the result as one JSON object
     #[arg(long)]
     pub json: bool,
+}
+
+/// `oidb verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The .oidb file
+    pub file: PathBuf,
+    /// Also check a checkpoint kept outside the file (its JSON, one object or an array).
+    /// Repeatable
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Vec<PathBuf>,
+    /// Print the whole report as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `oidb costs`.
+#[derive(Debug, Args)]
+pub struct CostsArgs {
+    /// The .oidb file
+    pub file: PathBuf,
+    /// Group by model, agent, intent or (cost) type
+    #[arg(long, value_enum, default_value_t = CostGrouping::Model)]
+    pub by: CostGrouping,
+    /// Only this intent's costs
+    #[arg(long, value_name = "INTENT_ID")]
+    pub intent: Option<String>,
+    /// Only costs at or after: RFC 3339, a date, or an age (30m, 1h, 2d, 1w)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only costs before: same forms as --since
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `oidb costs` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostGrouping {
+    /// The LLM model (recorded costs that name no model are `(no model)`)
+    Model,
+    /// The agent (the actor) that incurred the cost
+    Agent,
+    /// The intent
+    Intent,
+    /// The cost type: `tokens`, `api_call`, `compute`, `custom`
+    Type,
+}
+
+/// `oidb trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The .oidb file
+    pub file: PathBuf,
+    /// The trace (32 lowercase hex digits)
+    #[arg(value_parser = parse_trace)]
+    pub trace_id: String,
+    /// Print the tree as one JSON object (its nodes depth first, each naming its parent)
+    #[arg(long, conflicts_with = "otlp")]
+    pub json: bool,
+    /// Write the trace's spans as OTLP/JSON to this file (`-` for stdout), for an OpenTelemetry
+    /// collector's /v1/traces
+    #[arg(long, value_name = "OUT")]
+    pub otlp: Option<PathBuf>,
+}
+
+/// `oidb blocks`.
+#[derive(Debug, Args)]
+pub struct BlocksArgs {
+    /// The .oidb file
+    pub file: PathBuf,
+    /// The intent whose blocks to show
+    pub intent: String,
+    /// Only thinking or only code blocks
+    #[arg(long, value_enum)]
+    pub kind: Option<BlockChoice>,
+    /// Print one JSON array of blocks
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which blocks `oidb blocks` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BlockChoice {
+    /// Model thinking
+    Thinking,
+    /// Model-written code
+    Code,
 }
 
 /// `oidb compact`.
@@ -324,7 +428,8 @@ fn parse_age(text: &str) -> Option<Result<Duration, String>> {
     Some(duration.ok_or_else(|| format!("{text:?} is too long")))
 }
 
-fn parse_trace(text: &str) -> Result<String, String> {
+/// Reads a trace id: 32 lowercase hex digits.
+pub fn parse_trace(text: &str) -> Result<String, String> {
     let well_formed = text.len() == 32
         && text
             .bytes()

@@ -22,6 +22,22 @@ pub fn for_reading(path: &Path) -> Result<ReadOnlyStore, Failure> {
     }
 }
 
+/// Opens an existing store for the commands whose reading lives on [`Store`] (`verify`, `costs`,
+/// `trace`, `blocks`): they read only, but hold the file alone while they run, as a writer does.
+/// The file is first opened read-only, so that a file that is not an oidb store (an empty redb
+/// database included, which opening a `Store` would make one) is refused unchanged.
+pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
+    match ReadOnlyStore::open(path) {
+        Ok(reader) => drop(reader),
+        Err(Error::NeedsRepair { .. }) => eprintln!(
+            "note: {} was not closed cleanly (its writer stopped without closing it); repairing it",
+            path.display()
+        ),
+        Err(e) => return Err(explain(path, e)),
+    }
+    for_writing(path, false)
+}
+
 /// Opens a store to write to, creating the file if `create` and it is missing.
 pub fn for_writing(path: &Path, create: bool) -> Result<Store, Failure> {
     if !create && !path.exists() {
@@ -61,8 +77,8 @@ fn in_use(path: &Path) -> String {
         "{path} is in use by another process{holder}.\n  \
          A .oidb file has one writer at a time, and while a process writes it, no other process \
          may read it;\n  \
-         `oidb import`, `oidb compact` and `oidb demo` also need the file to themselves \
-         (stop any `oidb tail -f` on it).\n  \
+         `oidb import`, `compact`, `demo`, `verify`, `costs`, `trace` and `blocks` also need \
+         the file to themselves (stop any `oidb tail -f` on it).\n  \
          Run this again once that process has closed the file.",
         path = path.display()
     )

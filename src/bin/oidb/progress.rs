@@ -18,6 +18,8 @@ pub enum Unit {
     Bytes,
     /// Events.
     Events,
+    /// Steps of a stage (intents, records, tables): the message says what they are.
+    Steps,
     /// Nothing countable: only the time taken is shown.
     Elapsed,
 }
@@ -40,6 +42,8 @@ impl Progress {
             }
             (None, Unit::Bytes) => "{spinner} {msg} {bytes} ({elapsed})",
             (None, Unit::Events) => "{spinner} {msg} {human_pos} events ({elapsed})",
+            (Some(_), Unit::Steps) => "{msg} {wide_bar} {human_pos}/{human_len}",
+            (None, Unit::Steps) => "{spinner} {msg} {human_pos} ({elapsed})",
             (_, Unit::Elapsed) => "{spinner} {msg} ({elapsed})",
         };
         let style = ProgressStyle::with_template(template).unwrap_or_else(|_| {
@@ -72,6 +76,18 @@ impl Progress {
                 .ok();
         }
         progress
+    }
+
+    /// Starts a new stage of `total` steps, named `what`.
+    pub fn stage(&self, what: &str, total: u64) {
+        self.bar.set_message(what.to_owned());
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+    }
+
+    /// Sets how far the current stage has come.
+    pub fn set(&self, done: u64) {
+        self.bar.set_position(done);
     }
 
     /// Moves on by `n`.

@@ -1,7 +1,7 @@
 //! Text for people: event rows, payload summaries, times, sizes and counts.
 
 use chrono::{DateTime, Utc};
-use oidb::{Event, Level};
+use oidb::{Event, EventType, Level};
 use serde_json::Value;
 
 /// Widths of the event table's columns.
@@ -251,6 +251,116 @@ fn field_text(key: &str, value: &Value) -> Option<String> {
     }
 }
 
+fn text<'a>(payload: &'a Value, key: &str) -> &'a str {
+    payload.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A number as people write it: `80`, not `80.0`.
+fn number(payload: &Value, key: &str) -> String {
+    match payload.get(key) {
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// `think-0 opens`, or `block opens` for a block without an id.
+fn block(payload: &Value, what: &str) -> String {
+    match text(payload, "block_id") {
+        "" => format!("block {what}"),
+        id => format!("{id} {what}"),
+    }
+}
+
+/// What an event says, in a few words: the model and tokens of an LLM request, the tool of a
+/// tool call, the amount of a cost, the text of a GL block; other events as [`summarize`] says
+/// them. A level other than INFO comes first.
+pub fn brief(event: &Event) -> String {
+    let p = &event.payload;
+    let said = match &event.event_type {
+        EventType::LlmRequestStarted => format!(
+            "{} ({}){}",
+            text(p, "model"),
+            text(p, "provider"),
+            if p["stream"] == true {
+                ", streamed"
+            } else {
+                ""
+            }
+        ),
+        EventType::LlmRequestCompleted => format!(
+            "{} {}+{} tokens in {} ms",
+            text(p, "model"),
+            number(p, "prompt_tokens"),
+            number(p, "completion_tokens"),
+            number(p, "duration_ms")
+        ),
+        EventType::LlmRequestFailed => format!("{}: {}", text(p, "model"), text(p, "error")),
+        EventType::ToolCallStarted => format!(
+            "{} {}",
+            text(p, "tool_name"),
+            p.get("arguments").unwrap_or(&Value::Null)
+        ),
+        EventType::ToolCallCompleted => format!(
+            "{} in {} ms",
+            text(p, "tool_name"),
+            number(p, "duration_ms")
+        ),
+        EventType::StreamStarted => format!("{} stream", text(p, "model")),
+        EventType::StreamChunk => format!("chunk {}", number(p, "chunk_index")),
+        EventType::StreamCompleted => format!(
+            "{} chunks, {} tokens",
+            number(p, "chunks_received"),
+            number(p, "tokens_streamed")
+        ),
+        EventType::ThinkingStart | EventType::CodeStart => block(p, "opens"),
+        EventType::ThinkingEnd | EventType::CodeEnd => block(p, "ends"),
+        EventType::Thinking | EventType::Code => {
+            serde_json::to_string(&text(p, "value")).unwrap_or_default()
+        }
+        other => match other.as_str() {
+            "cost_recorded" => format!(
+                "{} {} {} ({})",
+                number(p, "amount"),
+                text(p, "unit"),
+                text(p, "cost_type"),
+                text(p, "provider")
+            ),
+            "budget_alert" => format!(
+                "{}% of {} {} spent (alert at {}%)",
+                p.get("percent_used")
+                    .and_then(Value::as_f64)
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_default(),
+                number(p, "max_cost"),
+                text(p, "unit"),
+                number(p, "alert_threshold_percent")
+            ),
+            "governance.policy_set" => format!(
+                "budget {} {}, alert at {}%",
+                number(p, "max_cost"),
+                text(p, "unit"),
+                number(p, "alert_threshold_percent")
+            ),
+            "log.checkpoint.created" => format!(
+                "{} events sealed, root {}",
+                number(p, "event_count"),
+                shorten(text(p, "merkle_root"), 20)
+            ),
+            _ => summarize(event),
+        },
+    };
+    match event.level {
+        Level::Info => said,
+        // `summarize` says the level itself.
+        level if matches!(said.split(' ').next(), Some(w) if w == level.as_str()) => said,
+        level => format!("{level} {said}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +406,41 @@ mod tests {
         assert_eq!(
             summarize(&completed),
             "model=gpt-4o finish_reason=stop tokens=1840+96 duration_ms=349 provider=openai tools_available=[2]"
+        );
+    }
+
+    #[test]
+    fn briefs_say_what_an_event_did_in_a_few_words() {
+        let event = |kind: &str, payload: &str, level: &str| -> Event {
+            serde_json::from_str(&format!(
+                r#"{{"id": "b2f14c94-2e05-419a-8b5c-74273f98e277", "intent_id": "i", "event_type": "{kind}",
+                "actor": "a", "created_at": "2026-11-20T09:00:07Z", "sequence": 1, "level": "{level}",
+                "event_hash": "sha256:eBKuLvsCeprVjJW-N0Q5STCDsVTvFiu1ceY9d1mhfiE", "payload": {payload}}}"#
+            ))
+            .unwrap()
+        };
+        let completed = r#"{"model": "gpt-4o", "prompt_tokens": 1840, "completion_tokens": 96, "duration_ms": 349}"#;
+        assert_eq!(
+            brief(&event("llm_request_completed", completed, "INFO")),
+            "gpt-4o 1840+96 tokens in 349 ms"
+        );
+        let failed = r#"{"model": "deepseek-chat", "error": "RateLimitError: 429"}"#;
+        assert_eq!(
+            brief(&event("llm_request_failed", failed, "ERROR")),
+            "ERROR deepseek-chat: RateLimitError: 429"
+        );
+        let alert = r#"{"max_cost": 0.05, "unit": "USD", "percent_used": 86.01, "alert_threshold_percent": 80.0}"#;
+        assert_eq!(
+            brief(&event("budget_alert", alert, "WARN")),
+            "WARN 86% of 0.05 USD spent (alert at 80%)"
+        );
+        let opened = r#"{"block_id": null, "value": "", "metadata": {}}"#;
+        assert_eq!(brief(&event("code_start", opened, "INFO")), "block opens");
+        // A comment says its level once.
+        let warned = r#"{"message": "retrying"}"#;
+        assert_eq!(
+            brief(&event("comment", warned, "WARN")),
+            "WARN message=retrying"
         );
     }
 }

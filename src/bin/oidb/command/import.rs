@@ -4,6 +4,11 @@
 //! library skips events whose id is already stored with the same content, so an import that
 //! stopped (an error, Ctrl-C, a crash) goes on where it stopped when run again, and importing the
 //! same input twice writes nothing new. A JSON array is imported whole, in one transaction.
+//!
+//! With `--gl --intent ID`, the input is a GL LM-invoker stream, imported whole into that intent
+//! in one transaction; each line's event id is derived from the intent, the line number and the
+//! line, so importing it again writes nothing, and importing it after lines were added writes
+//! only those.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -55,7 +60,10 @@ pub fn run(args: &ImportArgs) -> Outcome {
     };
     let store = open::for_writing(&args.file, true)?;
     let progress = Progress::new(!args.json, size, Unit::Bytes, "importing");
-    let totals = import(&store, BufReader::new(input), &name, &progress);
+    let totals = match (&args.intent, args.gl) {
+        (Some(intent), true) => import_gl(&store, input, intent, &name, &progress),
+        _ => import(&store, BufReader::new(input), &name, &progress),
+    };
     progress.finish();
     let totals = totals?;
     drop(store);
@@ -64,6 +72,7 @@ pub fn run(args: &ImportArgs) -> Outcome {
         let report = json!({
             "file": args.file.display().to_string(),
             "input": name,
+            "intent": args.intent,
             "read": totals.read,
             "appended": totals.appended,
             "already_present": totals.already_present,
@@ -72,8 +81,12 @@ pub fn run(args: &ImportArgs) -> Outcome {
     } else {
         writeln!(
             out,
-            "imported {name} into {}: {} events read, {} new, {} already there ({})",
+            "imported {name} into {}{}: {} events read, {} new, {} already there ({})",
             args.file.display(),
+            args.intent
+                .as_ref()
+                .map(|i| format!(", intent {i}"))
+                .unwrap_or_default(),
             count(totals.read),
             count(totals.appended),
             count(totals.already_present),
@@ -138,6 +151,37 @@ fn import(
         progress.advance(chunk.len() as u64);
     }
     Ok(totals)
+}
+
+/// A GL stream, into `intent`, in one transaction.
+fn import_gl(
+    store: &Store,
+    input: impl Read,
+    intent: &str,
+    name: &str,
+    progress: &Progress,
+) -> Result<Totals, Failure> {
+    let counted = Counted { input, progress };
+    let report = store
+        .import_gl_named(BufReader::new(counted), intent, name)
+        .map_err(|e| located(e, 0, &Totals::default()))?;
+    let mut totals = Totals::default();
+    totals.add(report);
+    Ok(totals)
+}
+
+/// A reader that moves a progress bar on by what it reads.
+struct Counted<'a, R> {
+    input: R,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
 }
 
 fn import_chunk(

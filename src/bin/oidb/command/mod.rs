@@ -1,6 +1,8 @@
 //! The subcommands, one module each, and the paging loop they share.
 
+mod blocks;
 mod compact;
+mod costs;
 mod demo;
 mod events;
 mod export;
@@ -8,6 +10,8 @@ mod import;
 mod show;
 mod stats;
 mod tail;
+mod trace;
+mod verify;
 
 use oidb::{Cursor, Event, Query, ReadOnlyStore};
 
@@ -24,6 +28,10 @@ pub fn run(command: Command) -> Outcome {
         Command::Tail(args) => tail::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Costs(args) => costs::run(&args),
+        Command::Trace(args) => trace::run(&args),
+        Command::Blocks(args) => blocks::run(&args),
         Command::Compact(args) => compact::run(&args),
     }
 }
