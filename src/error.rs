@@ -273,6 +273,15 @@ pub enum Error {
     #[error("a previous write failed ({0}); nothing after it was acknowledged; close and reopen the store")]
     NeedsReopen(String),
 
+    /// The write-ahead log beside the store's file could not be written, read or replayed.
+    #[error("write-ahead log {path}: {reason}")]
+    Wal {
+        /// The log file (the store's path with `-wal` appended).
+        path: PathBuf,
+        /// What went wrong, and what to do.
+        reason: String,
+    },
+
     /// Writing output (an export) failed.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),

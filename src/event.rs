@@ -248,6 +248,29 @@ impl NewEvent {
         self
     }
 
+    /// The event as it was stored, to be written again with its id, time, sequence and hashes
+    /// (checked as an import's are): how the write-ahead log is replayed after a crash.
+    pub(crate) fn restoring(event: Event) -> NewEvent {
+        NewEvent {
+            id: Some(event.id),
+            intent_id: event.intent_id,
+            event_type: event.event_type,
+            actor: event.actor,
+            payload: event.payload,
+            created_at: Some(event.created_at),
+            trace_id: event.trace_id,
+            parent_event_id: event.parent_event_id,
+            level: event.level,
+            proof: event.proof,
+            expected_sequence: None,
+            chain: Some(GivenChain {
+                sequence: event.sequence,
+                previous_event_hash: event.previous_event_hash,
+                event_hash: event.event_hash,
+            }),
+        }
+    }
+
     /// Whether the event's content (not its store-assigned fields) matches a stored event: what
     /// decides between "already appended" and a conflict when an id is reused.
     pub(crate) fn differs_from(&self, stored: &Event) -> Option<&'static str> {

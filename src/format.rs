@@ -395,6 +395,47 @@ pub(crate) fn has_tables(db: &impl ReadableDatabase) -> Result<bool> {
     Ok(any)
 }
 
+/// A table of a write transaction, opened the first time it is used: a transaction that does
+/// not touch it pays neither the open nor redb's look at it when committing.
+pub(crate) struct LazyTable<'txn, K: redb::Key + 'static, V: redb::Value + 'static> {
+    txn: &'txn redb::WriteTransaction,
+    definition: TableDefinition<'static, K, V>,
+    table: Option<redb::Table<'txn, K, V>>,
+}
+
+impl<'txn, K: redb::Key + 'static, V: redb::Value + 'static> LazyTable<'txn, K, V> {
+    /// The table `definition` of `txn`, not opened yet.
+    pub(crate) fn new(
+        txn: &'txn redb::WriteTransaction,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Self {
+        LazyTable {
+            txn,
+            definition,
+            table: None,
+        }
+    }
+
+    /// The open table, opened now if it was not.
+    pub(crate) fn get(&mut self) -> Result<&mut redb::Table<'txn, K, V>> {
+        let table = match self.table.take() {
+            Some(table) => table,
+            None => self.txn.open_table(self.definition)?,
+        };
+        Ok(self.table.insert(table))
+    }
+}
+
+/// The store's id, from its meta table (written when the store was created).
+pub(crate) fn store_id(db: &redb::Database) -> Result<String> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let id = meta
+        .get(META_STORE_ID)?
+        .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+    Ok(id.unwrap_or_default())
+}
+
 /// Creates every table and writes the meta rows: the first write transaction of a new store.
 pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
     let txn = db.begin_write()?;

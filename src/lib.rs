@@ -75,6 +75,7 @@ mod subscribe;
 pub mod time;
 pub mod trace;
 pub mod verify;
+mod wal;
 mod wire;
 mod writer;
 

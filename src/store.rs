@@ -171,7 +171,8 @@ impl StoreBuilder {
             builder.create(&path)
         };
         let db = opened.map_err(|e| open_error(&path, e))?;
-        self.finish_open(db, path)
+        let wal = Some(crate::wal::path_for(&path));
+        self.finish_open(db, path, wal)
     }
 
     /// Opens a store on any redb storage backend: `redb::backends::InMemoryBackend` for a store
@@ -184,10 +185,10 @@ impl StoreBuilder {
         let db = builder
             .create_with_backend(backend)
             .map_err(|e| open_error(&path, e))?;
-        self.finish_open(db, path)
+        self.finish_open(db, path, None)
     }
 
-    fn finish_open(self, db: redb::Database, path: PathBuf) -> Result<Store> {
+    fn finish_open(self, db: redb::Database, path: PathBuf, wal: Option<PathBuf>) -> Result<Store> {
         if format::check_format(&db, &path)? == format::FileState::Uninitialized {
             format::initialize(&db)?;
         }
@@ -202,6 +203,7 @@ impl StoreBuilder {
             WriteConfig {
                 durability: self.durability,
                 max_payload_bytes: self.max_payload_bytes,
+                wal,
             },
             hub.clone(),
         )?;

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -23,9 +24,10 @@ use crate::chain::{format_hash, parse_hash, Digest32, HashInput};
 use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
-    self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
-    CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
+    self, Facts, IntentHead, LazyTable, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE,
+    BY_TYPE, CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
+use crate::wal::{self, Wal};
 use crate::{jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
@@ -94,6 +96,9 @@ pub(crate) trait CommitListener: Send + Sync {
 pub(crate) struct WriteConfig {
     pub(crate) durability: Durability,
     pub(crate) max_payload_bytes: usize,
+    /// The write-ahead log's path, for a store in a file: replayed when the store opens, and
+    /// under [`Durability::Immediate`] what makes each commit durable.
+    pub(crate) wal: Option<PathBuf>,
 }
 
 /// Why a request failed, and which of its events (by index) failed, when one did.
@@ -172,6 +177,30 @@ struct WriterState {
     last_callers: HashSet<ThreadId>,
     /// How long the last commit took.
     last_commit: Duration,
+    /// The write-ahead log, when commits are made durable through it.
+    wal: Option<WalSlot>,
+}
+
+/// The write-ahead log of a store in a file under [`Durability::Immediate`], created by the first
+/// commit that needs it.
+struct WalSlot {
+    path: PathBuf,
+    store_id: String,
+    open: Option<Wal>,
+    /// An entry went to the log whose redb commit has not succeeded (yet): if that commit fails,
+    /// the log and the file disagree until the store is reopened and the log replayed.
+    unconfirmed: bool,
+}
+
+impl WalSlot {
+    fn get(&mut self) -> Result<&mut Wal> {
+        if self.open.is_none() {
+            self.open = Some(Wal::create(&self.path, &self.store_id)?);
+        }
+        self.open
+            .as_mut()
+            .ok_or_else(|| Error::NeedsReopen("the write-ahead log could not be created".into()))
+    }
 }
 
 impl WriterState {
@@ -200,6 +229,7 @@ impl WriterState {
                 failed: None,
                 last_callers: HashSet::new(),
                 last_commit: Duration::ZERO,
+                wal: None,
             }
         };
         txn.abort()?;
@@ -250,7 +280,7 @@ impl Writer {
         listener: Arc<dyn CommitListener>,
     ) -> Result<Writer> {
         let state = WriterState::load(&db)?;
-        Ok(Writer {
+        let writer = Writer {
             db,
             config,
             closed: AtomicBool::new(false),
@@ -258,7 +288,110 @@ impl Writer {
             arrived: Condvar::new(),
             state: Mutex::new(state),
             listener,
-        })
+        };
+        if let Some(path) = writer.config.wal.clone() {
+            writer.recover(path)?;
+        }
+        Ok(writer)
+    }
+
+    /// Replays what the write-ahead log at `path` holds beyond the file's last durable commit
+    /// (what a crash took from the file), makes it durable, and removes the log; then, under
+    /// [`Durability::Immediate`], readies a new log for the commits to come.
+    fn recover(&self, path: PathBuf) -> Result<()> {
+        let store_id = format::store_id(&self.db)?;
+        let mut state = self.state.lock();
+        if let Some(records) = wal::read(&path, &store_id)? {
+            let last = state.next_position - 1;
+            let events = records
+                .into_iter()
+                .filter(|(position, _)| *position > last)
+                .map(|(position, record)| format::decode_record(position, &record))
+                .collect::<Result<Vec<Event>>>()
+                .map_err(|e| wal_refusal(&path, &format!("a record in it is damaged: {e}")))?;
+            if let Some(first) = events.first() {
+                if first.position != last + 1 {
+                    return Err(wal_refusal(
+                        &path,
+                        &format!(
+                            "it goes on from position {}, but the store ends at {last}: it is not                              the log of this copy of the store",
+                            first.position
+                        ),
+                    ));
+                }
+                self.replay(&mut state, events)
+                    .map_err(|e| wal_refusal(&path, &format!("replaying it failed: {e}")))?;
+            }
+            std::fs::remove_file(&path).map_err(|e| Error::Wal {
+                path: path.clone(),
+                reason: format!("cannot remove it after replaying it: {e}"),
+            })?;
+        }
+        if self.config.durability == Durability::Immediate {
+            state.wal = Some(WalSlot {
+                path,
+                store_id,
+                open: None,
+                unconfirmed: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `events` (read back from the write-ahead log) again, at the positions they had,
+    /// checking each one's hash chain, and commits them durably.
+    fn replay(&self, state: &mut WriterState, events: Vec<Event>) -> Result<()> {
+        let config = WriteConfig {
+            durability: Durability::Immediate,
+            max_payload_bytes: usize::MAX,
+            wal: None,
+        };
+        let positions: Vec<Position> = events.iter().map(|e| e.position).collect();
+        let prepared = events
+            .into_iter()
+            .map(|e| Prepared::new(NewEvent::restoring(e), &config))
+            .collect();
+        let txn = self.db.begin_write()?;
+        let mut new_events = Vec::new();
+        let mut new_names = Vec::new();
+        let mut new_records = Vec::new();
+        {
+            let mut tables = Tables::open(&txn)?;
+            let mut planned = plan(&mut tables, state, prepared).map_err(|refused| {
+                let at = refused.index.and_then(|i| positions.get(i)).copied();
+                let error = refused.into_error();
+                match at {
+                    Some(position) => Error::Corrupt {
+                        position,
+                        reason: error.to_string(),
+                    },
+                    None => error,
+                }
+            })?;
+            // Budget alerts were written with the events that raised them: they are in the log.
+            planned.ledger.take_follow_ups();
+            let mut written = Written {
+                state,
+                new_events: &mut new_events,
+                new_names: &mut new_names,
+                new_records: &mut new_records,
+            };
+            commit_plan(&mut tables, &mut written, planned)?;
+        }
+        let written: Vec<Position> = new_events.iter().map(|e| e.position).collect();
+        if written != positions {
+            return Err(Error::Corrupt {
+                position: positions.first().copied().unwrap_or_default(),
+                reason: "the log's events do not come out at the positions they were written at"
+                    .into(),
+            });
+        }
+        txn.commit()?;
+        for (kind, name, code) in new_names {
+            state.names.of(kind).insert(name, code);
+        }
+        self.listener.committed(&new_events);
+        Ok(())
     }
 
     /// Appends `events` atomically: all are written, or none. Blocks until they are committed
@@ -371,7 +504,13 @@ impl Writer {
             self.commit_group(&mut state, group);
         }
         // `flush` hands off whatever was queued after the group above.
-        self.flush()
+        self.flush()?;
+        // Everything is durable in the file: the write-ahead log has nothing left to give.
+        let slot = self.state.lock().wal.take();
+        match slot.and_then(|slot| slot.open) {
+            Some(wal) => wal.remove(),
+            None => Ok(()),
+        }
     }
 
     /// Whether [`Writer::close`] has run.
@@ -438,6 +577,9 @@ impl Writer {
         match commit() {
             Ok(()) => {
                 state.unflushed = false;
+                if let Some(wal) = state.wal.as_mut().and_then(|slot| slot.open.as_mut()) {
+                    wal.restart();
+                }
                 Ok(())
             }
             Err(error) => {
@@ -507,10 +649,22 @@ impl Writer {
             }
             Err(error) => {
                 let message = error.to_string();
-                // The file did not take the transaction; the in-memory counters may have moved.
-                match WriterState::load(&self.db) {
-                    Ok(fresh) => *state = fresh,
-                    Err(_) => state.failed = Some(message.clone()),
+                if state.wal.as_ref().is_some_and(|slot| slot.unconfirmed) {
+                    // The log may hold the group the file did not take: only a replay, when
+                    // the store is opened again, can bring the two back together.
+                    state.failed = Some(format!(
+                        "{message}; the events of the failed commit may be in the write-ahead \
+                         log, and come back when the store is opened again"
+                    ));
+                } else {
+                    // The file did not take the transaction; the in-memory counters may have moved.
+                    match WriterState::load(&self.db) {
+                        Ok(mut fresh) => {
+                            fresh.wal = state.wal.take();
+                            *state = fresh;
+                        }
+                        Err(_) => state.failed = Some(message.clone()),
+                    }
                 }
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let failure = match answer {
@@ -535,18 +689,22 @@ impl Writer {
     ) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         let durability = match self.config.durability {
+            // The write-ahead log makes the commit durable.
+            Durability::Immediate if state.wal.is_some() => redb::Durability::None,
             Durability::Immediate => redb::Durability::Immediate,
             Durability::Deferred { .. } => redb::Durability::None,
         };
         txn.set_durability(durability)
             .map_err(|e| Error::Storage(e.into()))?;
         let start_position = state.next_position;
+        let mut new_records = Vec::new();
         {
             let mut tables = Tables::open(&txn)?;
             let mut written = Written {
                 state,
                 new_events,
                 new_names,
+                new_records: &mut new_records,
             };
             for events in requests {
                 let answer = match plan(&mut tables, written.state, events) {
@@ -569,6 +727,27 @@ impl Writer {
         }
         if state.next_position == start_position {
             txn.abort()?;
+            return Ok(());
+        }
+        if let Some(slot) = &mut state.wal {
+            let records: Vec<&[u8]> = new_records.iter().map(Vec::as_slice).collect();
+            slot.unconfirmed = true;
+            let wal = slot.get()?;
+            if wal.has_room_for(&records) {
+                wal.append(start_position, &records)?;
+                txn.commit()?;
+                state.unflushed = true;
+            } else {
+                // The log is full (or the group alone would fill it): this commit goes to the
+                // file durably, which makes everything before it durable too, and the log
+                // starts over.
+                txn.set_durability(redb::Durability::Immediate)
+                    .map_err(|e| Error::Storage(e.into()))?;
+                txn.commit()?;
+                wal.restart();
+                state.unflushed = false;
+            }
+            slot.unconfirmed = false;
             return Ok(());
         }
         txn.commit()?;
@@ -609,6 +788,8 @@ struct Written<'a> {
     state: &'a mut WriterState,
     new_events: &'a mut Vec<Event>,
     new_names: &'a mut Vec<(NameKind, String, u32)>,
+    /// The records of `new_events`, as stored: what the write-ahead log takes.
+    new_records: &'a mut Vec<Vec<u8>>,
 }
 
 /// What a request's events come to, before the commit hands the new ones back.
@@ -632,13 +813,16 @@ fn commit_plan(
     state.next_intent_code = planned.next_intent_code;
     state.next_name_code.clone_from(&planned.next_name_code);
     written.new_names.extend(planned.new_names);
+    written.new_names.extend(planned.found_names);
     let mut appended = Vec::with_capacity(planned.events.len());
     for step in planned.events {
         match step {
             Step::Existing(e) => appended.push(Answer::Existing(e)),
             Step::New(row) => {
+                let Row { event, record, .. } = *row;
                 appended.push(Answer::New(written.new_events.len()));
-                written.new_events.push(row.event);
+                written.new_events.push(event);
+                written.new_records.push(record);
             }
         }
     }
@@ -652,12 +836,12 @@ struct Tables<'txn> {
     by_intent: redb::Table<'txn, (u64, u64), (u64, Facts)>,
     by_type: redb::Table<'txn, (u32, u64), Facts>,
     by_actor: redb::Table<'txn, (u32, u64), Facts>,
-    by_trace: redb::Table<'txn, (u128, u64), Facts>,
+    by_trace: LazyTable<'txn, (u128, u64), Facts>,
     by_time: redb::Table<'txn, (i64, u64), Facts>,
     intents: redb::Table<'txn, &'static str, &'static [u8]>,
-    intent_names: redb::Table<'txn, u64, &'static str>,
-    names: redb::Table<'txn, (u8, &'static str), u32>,
-    codes: redb::Table<'txn, (u8, u32), &'static str>,
+    intent_names: LazyTable<'txn, u64, &'static str>,
+    names: LazyTable<'txn, (u8, &'static str), u32>,
+    codes: LazyTable<'txn, (u8, u32), &'static str>,
     ledger: LedgerTables<'txn>,
     #[cfg(feature = "signatures")]
     signing: crate::signature::SigningTables<'txn>,
@@ -671,13 +855,13 @@ impl<'txn> Tables<'txn> {
             by_intent: txn.open_table(BY_INTENT)?,
             by_type: txn.open_table(BY_TYPE)?,
             by_actor: txn.open_table(BY_ACTOR)?,
-            by_trace: txn.open_table(BY_TRACE)?,
+            by_trace: LazyTable::new(txn, BY_TRACE),
             by_time: txn.open_table(BY_TIME)?,
             intents: txn.open_table(INTENTS)?,
-            intent_names: txn.open_table(INTENT_NAMES)?,
-            names: txn.open_table(NAMES)?,
-            codes: txn.open_table(CODES)?,
-            ledger: LedgerTables::open(txn)?,
+            intent_names: LazyTable::new(txn, INTENT_NAMES),
+            names: LazyTable::new(txn, NAMES),
+            codes: LazyTable::new(txn, CODES),
+            ledger: LedgerTables::open(txn),
             #[cfg(feature = "signatures")]
             signing: crate::signature::SigningTables::open(txn)?,
         })
@@ -685,11 +869,15 @@ impl<'txn> Tables<'txn> {
 
     fn apply(&mut self, planned: &Plan) -> Result<()> {
         for (kind, name, code) in &planned.new_names {
-            self.names.insert((*kind as u8, name.as_str()), *code)?;
-            self.codes.insert((*kind as u8, *code), name.as_str())?;
+            self.names
+                .get()?
+                .insert((*kind as u8, name.as_str()), *code)?;
+            self.codes
+                .get()?
+                .insert((*kind as u8, *code), name.as_str())?;
         }
         for (code, intent_id) in &planned.new_intents {
-            self.intent_names.insert(*code, intent_id.as_str())?;
+            self.intent_names.get()?.insert(*code, intent_id.as_str())?;
         }
         for (intent_id, head) in &planned.heads {
             self.intents
@@ -742,7 +930,9 @@ impl<'txn> Tables<'txn> {
             .iter()
             .filter_map(|r| Some(((r.trace_code?, r.event.position), r.facts)))
             .collect();
-        insert_in_key_order(&mut self.by_trace, &mut by_trace, |k| k.0)?;
+        if !by_trace.is_empty() {
+            insert_in_key_order(self.by_trace.get()?, &mut by_trace, |k| k.0)?;
+        }
         planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
@@ -846,6 +1036,8 @@ struct Plan {
     heads: HashMap<String, IntentHead>,
     new_intents: Vec<(u64, String)>,
     new_names: Vec<(NameKind, String, u32)>,
+    /// Names already stored that the writer's cache did not hold: it holds them once committed.
+    found_names: Vec<(NameKind, String, u32)>,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
     /// What the request does to the cost ledger (costs, budgets), checked with it.
@@ -871,6 +1063,7 @@ fn plan(
         heads: HashMap::new(),
         new_intents: Vec::new(),
         new_names: Vec::new(),
+        found_names: Vec::new(),
         next_intent_code: state.next_intent_code,
         next_name_code: state.next_name_code.clone(),
         ledger: LedgerPlan::default(),
@@ -1242,7 +1435,7 @@ fn check_name(field: &'static str, value: &str) -> Result<()> {
 
 /// The code of an event type or actor name, assigning a new one (in the plan) when it is new.
 fn name_code(
-    tables: &Tables<'_>,
+    tables: &mut Tables<'_>,
     state: &WriterState,
     plan: &mut Plan,
     kind: NameKind,
@@ -1254,11 +1447,18 @@ fn name_code(
     if let Some((_, _, code)) = plan
         .new_names
         .iter()
+        .chain(&plan.found_names)
         .find(|(k, n, _)| *k == kind && n == name)
     {
         return Ok(*code);
     }
-    if let Some(code) = tables.names.get((kind as u8, name))?.map(|g| g.value()) {
+    if let Some(code) = tables
+        .names
+        .get()?
+        .get((kind as u8, name))?
+        .map(|g| g.value())
+    {
+        plan.found_names.push((kind, name.to_owned(), code));
         return Ok(code);
     }
     let next = plan.next_name_code.entry(kind).or_insert(1);
@@ -1266,6 +1466,17 @@ fn name_code(
     *next += 1;
     plan.new_names.push((kind, name.to_owned(), code));
     Ok(code)
+}
+
+/// Why the write-ahead log at `path` cannot be replayed, and what to do.
+fn wal_refusal(path: &std::path::Path, reason: &str) -> Error {
+    Error::Wal {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{reason}. The store was not opened and neither file was changed; keep both, and \
+             move the log away only to open the store without the events in it"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -125,11 +125,26 @@ fn a_truncated_copy_of_an_open_store_is_refused() {
             "{error}"
         );
     }
+    // A copy of the file alone holds what was last checkpointed into it: an older, consistent
+    // log. With its write-ahead log beside it, it holds every acknowledged event.
+    let alone = dir.path().join("copy-alone.oidb");
+    std::fs::write(&alone, &bytes).unwrap();
+    let wal = std::fs::read(dir.path().join("live.oidb-wal")).unwrap();
     let copy = dir.path().join("copy-whole.oidb");
     std::fs::write(&copy, &bytes).unwrap();
+    std::fs::write(dir.path().join("copy-whole.oidb-wal"), &wal).unwrap();
     drop(store);
+    let reopened = Store::open(&alone).expect("a copy of an open store opens after repair");
+    let kept = reopened.last_position().unwrap();
+    assert!(kept <= 300, "{kept}");
+    assert!(reopened.verify_all(|_| {}).unwrap().valid);
     let reopened = Store::open(&copy).expect("a whole copy of an open store opens after repair");
     assert_eq!(reopened.last_position().unwrap(), 300);
+    assert!(reopened.verify_all(|_| {}).unwrap().valid);
+    assert!(
+        !dir.path().join("copy-whole.oidb-wal").exists(),
+        "the log is removed once replayed"
+    );
 }
 
 #[test]

@@ -23,7 +23,9 @@ use super::budget::{self, BudgetRow, MAX_COST_RULE};
 use super::prices::{LoadedPrices, TokenUsage};
 use super::record::{RecordedCost, COST_RECORDED, USD};
 use super::{payload, Amount, CostType};
-use crate::format::{COST_BUDGETS, COST_ENTRIES, COST_PRICES, COST_TOTALS, COST_UNPRICED};
+use crate::format::{
+    LazyTable, COST_BUDGETS, COST_ENTRIES, COST_PRICES, COST_TOTALS, COST_UNPRICED,
+};
 use crate::{time, Error, Event, EventType, NewEvent, Result};
 
 /// The totals scope of the whole store (an intent id is never empty).
@@ -207,11 +209,11 @@ impl CostEntry {
 
 /// The ledger's tables, open in a write transaction.
 pub(crate) struct LedgerTables<'txn> {
-    entries: redb::Table<'txn, (i64, u64), &'static [u8]>,
-    totals: redb::Table<'txn, (&'static str, &'static str, u8, &'static str), (i128, u64)>,
-    unpriced: redb::Table<'txn, (&'static str, &'static str, &'static str), (u64, u64, u64)>,
-    budgets: redb::Table<'txn, &'static str, &'static [u8]>,
-    prices: redb::Table<'txn, u64, &'static [u8]>,
+    entries: LazyTable<'txn, (i64, u64), &'static [u8]>,
+    totals: LazyTable<'txn, (&'static str, &'static str, u8, &'static str), (i128, u64)>,
+    unpriced: LazyTable<'txn, (&'static str, &'static str, &'static str), (u64, u64, u64)>,
+    budgets: LazyTable<'txn, &'static str, &'static [u8]>,
+    prices: LazyTable<'txn, u64, &'static [u8]>,
     /// The current price table (`None`: no table is set), once `prices_read`.
     loaded_prices: Option<Arc<LoadedPrices>>,
     prices_read: bool,
@@ -220,17 +222,18 @@ pub(crate) struct LedgerTables<'txn> {
 }
 
 impl<'txn> LedgerTables<'txn> {
-    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<LedgerTables<'txn>> {
-        Ok(LedgerTables {
-            entries: txn.open_table(COST_ENTRIES)?,
-            totals: txn.open_table(COST_TOTALS)?,
-            unpriced: txn.open_table(COST_UNPRICED)?,
-            budgets: txn.open_table(COST_BUDGETS)?,
-            prices: txn.open_table(COST_PRICES)?,
+    /// The ledger's tables in `txn`, each opened when first used (most appends touch none).
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> LedgerTables<'txn> {
+        LedgerTables {
+            entries: LazyTable::new(txn, COST_ENTRIES),
+            totals: LazyTable::new(txn, COST_TOTALS),
+            unpriced: LazyTable::new(txn, COST_UNPRICED),
+            budgets: LazyTable::new(txn, COST_BUDGETS),
+            prices: LazyTable::new(txn, COST_PRICES),
             loaded_prices: None,
             prices_read: false,
             violation: None,
-        })
+        }
     }
 
     /// The `governance.violation` event a budget refusal asks to be written, if any.
@@ -241,7 +244,7 @@ impl<'txn> LedgerTables<'txn> {
     /// The current price table, read once per transaction when first needed.
     pub(crate) fn current_prices(&mut self) -> Result<Option<Arc<LoadedPrices>>> {
         if !self.prices_read {
-            self.loaded_prices = match self.prices.last()? {
+            self.loaded_prices = match self.prices.get()?.last()? {
                 Some((version, bytes)) => Some(Arc::new(LoadedPrices::decode(
                     version.value(),
                     bytes.value(),
@@ -254,9 +257,9 @@ impl<'txn> LedgerTables<'txn> {
     }
 
     /// Every entry whose amount depends on the price table: (key, entry).
-    pub(crate) fn priceable_entries(&self) -> Result<Vec<((i64, u64), CostEntry)>> {
+    pub(crate) fn priceable_entries(&mut self) -> Result<Vec<((i64, u64), CostEntry)>> {
         let mut found = Vec::new();
-        for row in self.entries.iter()? {
+        for row in self.entries.get()?.iter()? {
             let (key, bytes) = row?;
             let key = key.value();
             let entry = CostEntry::decode(bytes.value(), key.1)?;
@@ -268,18 +271,22 @@ impl<'txn> LedgerTables<'txn> {
     }
 
     fn stored_total(
-        &self,
+        &mut self,
         scope: &str,
         unit: &str,
         dimension: Dimension,
         key: &str,
     ) -> Result<Amount> {
-        let row = self.totals.get((scope, unit, dimension as u8, key))?;
+        let row = self
+            .totals
+            .get()?
+            .get((scope, unit, dimension as u8, key))?;
         Ok(row.map_or(Amount::ZERO, |g| Amount::from_picos(g.value().0)))
     }
 
-    fn stored_budget(&self, intent_id: &str) -> Result<Option<BudgetRow>> {
+    fn stored_budget(&mut self, intent_id: &str) -> Result<Option<BudgetRow>> {
         self.budgets
+            .get()?
             .get(intent_id)?
             .map(|g| BudgetRow::decode(g.value(), intent_id))
             .transpose()
@@ -387,7 +394,7 @@ impl LedgerPlan {
         Ok(())
     }
 
-    fn budget(&self, tables: &LedgerTables<'_>, intent_id: &str) -> Result<Option<BudgetRow>> {
+    fn budget(&self, tables: &mut LedgerTables<'_>, intent_id: &str) -> Result<Option<BudgetRow>> {
         match self.budgets.get(intent_id) {
             Some(planned) => Ok(planned.clone()),
             None => tables.stored_budget(intent_id),
@@ -456,18 +463,28 @@ impl LedgerPlan {
     /// Writes the plan.
     pub(crate) fn apply(&self, tables: &mut LedgerTables<'_>) -> Result<()> {
         for (key, entry) in &self.entries {
-            tables.entries.insert(*key, entry.encode().as_slice())?;
+            tables
+                .entries
+                .get()?
+                .insert(*key, entry.encode().as_slice())?;
         }
         for ((scope, unit, dimension, key), (picos, count)) in &self.totals {
             let row_key = (scope.as_str(), unit.as_str(), *dimension, key.as_str());
-            let (old_picos, old_count) = tables.totals.get(row_key)?.map_or((0, 0), |g| g.value());
+            let (old_picos, old_count) = tables
+                .totals
+                .get()?
+                .get(row_key)?
+                .map_or((0, 0), |g| g.value());
             let count = i128::from(old_count) + count;
             match u64::try_from(count) {
                 Ok(count) if count > 0 => {
-                    tables.totals.insert(row_key, (old_picos + picos, count))?;
+                    tables
+                        .totals
+                        .get()?
+                        .insert(row_key, (old_picos + picos, count))?;
                 }
                 _ => {
-                    tables.totals.remove(row_key)?;
+                    tables.totals.get()?.remove(row_key)?;
                 }
             }
         }
@@ -475,15 +492,17 @@ impl LedgerPlan {
             let row_key = (scope.as_str(), provider.as_str(), model.as_str());
             let old = tables
                 .unpriced
+                .get()?
                 .get(row_key)?
                 .map_or((0, 0, 0), |g| g.value());
             let add = |old: u64, delta: i128| u64::try_from(i128::from(old) + delta).unwrap_or(0);
             let requests = add(old.0, *requests);
             if requests == 0 {
-                tables.unpriced.remove(row_key)?;
+                tables.unpriced.get()?.remove(row_key)?;
             } else {
                 tables
                     .unpriced
+                    .get()?
                     .insert(row_key, (requests, add(old.1, *input), add(old.2, *output)))?;
             }
         }
@@ -492,10 +511,11 @@ impl LedgerPlan {
                 Some(row) => {
                     tables
                         .budgets
+                        .get()?
                         .insert(intent_id.as_str(), row.encode().as_slice())?;
                 }
                 None => {
-                    tables.budgets.remove(intent_id.as_str())?;
+                    tables.budgets.get()?.remove(intent_id.as_str())?;
                 }
             }
         }

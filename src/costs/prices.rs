@@ -448,7 +448,7 @@ impl Store {
     pub fn recompute_costs(&self) -> Result<Recomputed> {
         let txn = self.inner().db.begin_write()?;
         let report = {
-            let mut tables = LedgerTables::open(&txn)?;
+            let mut tables = LedgerTables::open(&txn);
             let prices = tables.current_prices()?;
             let mut plan = LedgerPlan::default();
             let mut report = Recomputed {

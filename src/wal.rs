@@ -1,0 +1,404 @@
+//! The write-ahead log beside a store's file: how an append under
+//! [`Durability::Immediate`](crate::Durability::Immediate) reaches the disk with one sequential
+//! write and one `fdatasync`.
+//!
+//! A durable redb commit writes every page it changed and the path to the root of every tree it
+//! changed, scattered over the file: about 26 pages for one event and its indexes. So the writer
+//! commits to redb without syncing ([`redb::Durability::None`]) and makes the commit durable by
+//! appending its new records to this log and syncing that instead. Every so often (when the log
+//! is full, on [`Store::flush`](crate::Store::flush), and when the store closes) a durable redb
+//! commit makes everything in the file durable and the log starts over; a clean close removes it.
+//!
+//! After a crash, redb comes back at its last durable commit, and the log holds every record
+//! committed since: opening the store replays them (checking each event's hash chain as an
+//! import would) before anything else happens. The layout is in `docs/format.md`.
+//!
+//! The log is written over space already filled with zeros and synced, so that a sync has no
+//! block allocation or file length to record: growing it is done ahead, a megabyte at a time.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Position, Result};
+
+/// The first bytes of a log file.
+const MAGIC: &[u8; 16] = b"oidb-wal\0\0\0\0\0\0\0\x01";
+/// The header: magic, the length of the store id, the store id, zeros.
+const HEADER_LEN: u64 = 64;
+/// The most bytes of store id the header holds.
+const MAX_STORE_ID: usize = HEADER_LEN as usize - MAGIC.len() - 1;
+/// The first bytes of every entry.
+const ENTRY_MAGIC: [u8; 4] = *b"OIWE";
+/// An entry's header: magic, body length, first position, record count, checksum.
+const ENTRY_HEADER_LEN: usize = 4 + 4 + 8 + 4 + CHECKSUM_LEN;
+/// Bytes of SHA-256 kept as an entry's checksum.
+const CHECKSUM_LEN: usize = 16;
+/// The log is emptied (after a durable commit of the file) before it grows past this.
+pub(crate) const CAPACITY: u64 = 16 << 20;
+/// How much zeroed space is added at a time.
+const GROWTH: u64 = 1 << 20;
+
+/// A record read back from the log, with its position.
+pub(crate) type LoggedRecord = (Position, Vec<u8>);
+
+/// An entry read back: its first position, its records, and the bytes after it.
+type Entry<'a> = (Position, Vec<&'a [u8]>, &'a [u8]);
+
+/// The log's path for a store at `store`: the same name with `-wal` appended.
+pub(crate) fn path_for(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// An open log, written by the store's writer only.
+pub(crate) struct Wal {
+    file: File,
+    path: PathBuf,
+    /// Where the next entry goes.
+    end: u64,
+    /// How far the file is written (header, entries, zeros) and synced.
+    filled: u64,
+    /// The entry being built, reused.
+    buffer: Vec<u8>,
+}
+
+impl Wal {
+    /// Creates the log for the store `store_id` at `path` (replacing any file there), its header
+    /// and directory entry on disk.
+    pub(crate) fn create(path: &Path, store_id: &str) -> Result<Wal> {
+        let error = |e: std::io::Error| wal_error(path, &e.to_string());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(error)?;
+        let mut wal = Wal {
+            file,
+            path: path.to_path_buf(),
+            end: HEADER_LEN,
+            filled: 0,
+            buffer: Vec::new(),
+        };
+        let header = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
+        wal.file.write_all_at(&header, 0).map_err(error)?;
+        wal.filled = HEADER_LEN;
+        wal.grow(HEADER_LEN + GROWTH).map_err(error)?;
+        wal.file.sync_data().map_err(error)?;
+        sync_directory(path).map_err(error)?;
+        Ok(wal)
+    }
+
+    /// Whether an entry of `records` fits before the log reaches [`CAPACITY`].
+    pub(crate) fn has_room_for(&self, records: &[&[u8]]) -> bool {
+        self.end + entry_len(records) as u64 <= CAPACITY
+    }
+
+    /// Appends one entry holding `records` (at positions from `first` on) and syncs it.
+    pub(crate) fn append(&mut self, first: Position, records: &[&[u8]]) -> Result<()> {
+        encode_entry(&mut self.buffer, first, records)?;
+        let end = self.end + self.buffer.len() as u64;
+        self.write_entry(end)
+            .map_err(|e| wal_error(&self.path, &e.to_string()))?;
+        self.end = end;
+        Ok(())
+    }
+
+    /// Writes the entry in `buffer` at `end` less its length, growing the file first if it
+    /// must, and syncs it.
+    fn write_entry(&mut self, end: u64) -> std::io::Result<()> {
+        if end > self.filled {
+            self.grow(end.max(self.filled + GROWTH))?;
+        }
+        self.file.write_all_at(&self.buffer, self.end)?;
+        self.file.sync_data()
+    }
+
+    /// Starts the log over: call only once everything in it is durable in the store's file. The
+    /// old entries stay until overwritten; replay tells them apart by their positions.
+    pub(crate) fn restart(&mut self) {
+        self.end = HEADER_LEN;
+    }
+
+    /// Removes the log: call only once everything in it is durable in the store's file.
+    pub(crate) fn remove(self) -> Result<()> {
+        drop(self.file);
+        std::fs::remove_file(&self.path).map_err(|e| wal_error(&self.path, &e.to_string()))
+    }
+
+    /// Fills the file with zeros up to `to`, unsynced (the next sync covers it).
+    fn grow(&mut self, to: u64) -> std::io::Result<()> {
+        static CHUNK: [u8; 64 << 10] = [0; 64 << 10];
+        while self.filled < to {
+            let n =
+                usize::try_from((to - self.filled).min(CHUNK.len() as u64)).unwrap_or(CHUNK.len());
+            self.file
+                .write_all_at(CHUNK.get(..n).unwrap_or(&CHUNK), self.filled)?;
+            self.filled += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// The records an existing log holds, in position order, from its first entry to its last valid
+/// one that continues the one before; `None` when there is no log at `path`.
+///
+/// An entry torn by a crash (short, or failing its checksum) ends the log: it was never
+/// acknowledged. Entries left from before the log last started over hold positions that do not
+/// continue the entries before them, and end it too.
+///
+/// # Errors
+/// [`Error::Wal`] when the file cannot be read, or is not the log of the store `store_id`.
+pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecord>>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(wal_error(path, &e.to_string())),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| wal_error(path, &e.to_string()))?;
+    let Some(found) = bytes.get(..HEADER_LEN as usize) else {
+        // Created but never given its header: nothing was ever acknowledged through it.
+        return Ok(Some(Vec::new()));
+    };
+    if found.iter().all(|&b| b == 0) {
+        return Ok(Some(Vec::new()));
+    }
+    let expected = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
+    if found.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
+        return Err(wal_error(
+            path,
+            "is not an oidb write-ahead log; move it away if it is not one (oidb creates \
+             and removes it beside the store)",
+        ));
+    }
+    if found != expected {
+        return Err(wal_error(
+            path,
+            "belongs to another store (its header names another store id); move it away, \
+             or put back the store file it belongs to",
+        ));
+    }
+    let mut records = Vec::new();
+    let mut rest = bytes.get(HEADER_LEN as usize..).unwrap_or_default();
+    let mut next: Option<Position> = None;
+    while let Some((first, entry, after)) = decode_entry(rest) {
+        if next.is_some_and(|n| n != first) {
+            break;
+        }
+        let mut position = first;
+        for record in entry {
+            records.push((position, record.to_vec()));
+            position += 1;
+        }
+        next = Some(position);
+        rest = after;
+    }
+    Ok(Some(records))
+}
+
+/// The 64-byte header naming the store; `None` if its id does not fit.
+fn header(store_id: &str) -> Option<[u8; HEADER_LEN as usize]> {
+    let id = store_id.as_bytes();
+    if id.len() > MAX_STORE_ID {
+        return None;
+    }
+    let mut header = [0u8; HEADER_LEN as usize];
+    let (magic, rest) = header.split_at_mut(MAGIC.len());
+    magic.copy_from_slice(MAGIC);
+    let (len, rest) = rest.split_first_mut()?;
+    *len = u8::try_from(id.len()).ok()?;
+    rest.get_mut(..id.len())?.copy_from_slice(id);
+    Some(header)
+}
+
+fn entry_len(records: &[&[u8]]) -> usize {
+    ENTRY_HEADER_LEN + records.iter().map(|r| 4 + r.len()).sum::<usize>()
+}
+
+/// Writes the entry for `records` into `buffer`: header, then each record as its length (u32,
+/// little-endian) and bytes. The checksum covers the first position, the count and the body.
+fn encode_entry(buffer: &mut Vec<u8>, first: Position, records: &[&[u8]]) -> Result<()> {
+    let too_big = || Error::InvalidEvent {
+        field: "payload",
+        reason: "the commit is too large for one write-ahead log entry (4 GiB)".into(),
+    };
+    buffer.clear();
+    buffer.reserve(entry_len(records));
+    buffer.extend_from_slice(&ENTRY_MAGIC);
+    buffer.extend_from_slice(&[0; 4]);
+    buffer.extend_from_slice(&first.to_le_bytes());
+    let count = u32::try_from(records.len()).map_err(|_| too_big())?;
+    buffer.extend_from_slice(&count.to_le_bytes());
+    buffer.extend_from_slice(&[0; CHECKSUM_LEN]);
+    for record in records {
+        let len = u32::try_from(record.len()).map_err(|_| too_big())?;
+        buffer.extend_from_slice(&len.to_le_bytes());
+        buffer.extend_from_slice(record);
+    }
+    let body_len = u32::try_from(buffer.len() - ENTRY_HEADER_LEN).map_err(|_| too_big())?;
+    let checksum = checksum(
+        first,
+        count,
+        buffer.get(ENTRY_HEADER_LEN..).unwrap_or_default(),
+    );
+    if let Some(field) = buffer.get_mut(4..8) {
+        field.copy_from_slice(&body_len.to_le_bytes());
+    }
+    if let Some(field) = buffer.get_mut(ENTRY_HEADER_LEN - CHECKSUM_LEN..ENTRY_HEADER_LEN) {
+        field.copy_from_slice(&checksum);
+    }
+    Ok(())
+}
+
+/// The entry at the start of `bytes`: its first position, its records and what follows it;
+/// `None` when no whole, intact entry starts there.
+fn decode_entry(bytes: &[u8]) -> Option<Entry<'_>> {
+    let (header, rest) = bytes.split_at_checked(ENTRY_HEADER_LEN)?;
+    let (magic, header) = header.split_at(4);
+    if magic != ENTRY_MAGIC {
+        return None;
+    }
+    let (body_len, header) = header.split_at(4);
+    let (first, header) = header.split_at(8);
+    let (count, stored_checksum) = header.split_at(4);
+    let body_len = usize::try_from(u32::from_le_bytes(body_len.try_into().ok()?)).ok()?;
+    let first = u64::from_le_bytes(first.try_into().ok()?);
+    let count = u32::from_le_bytes(count.try_into().ok()?);
+    let (mut body, after) = rest.split_at_checked(body_len)?;
+    if checksum(first, count, body) != stored_checksum {
+        return None;
+    }
+    let mut records = Vec::with_capacity(usize::try_from(count).ok()?.min(body_len / 4));
+    for _ in 0..count {
+        let (len, rest) = body.split_at_checked(4)?;
+        let len = usize::try_from(u32::from_le_bytes(len.try_into().ok()?)).ok()?;
+        let (record, rest) = rest.split_at_checked(len)?;
+        records.push(record);
+        body = rest;
+    }
+    body.is_empty().then_some((first, records, after))
+}
+
+fn checksum(first: Position, count: u32, body: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut hasher = Sha256::new();
+    hasher.update(first.to_le_bytes());
+    hasher.update(count.to_le_bytes());
+    hasher.update(body);
+    let digest = hasher.finalize();
+    let mut sum = [0u8; CHECKSUM_LEN];
+    sum.copy_from_slice(digest.get(..CHECKSUM_LEN).unwrap_or(&[0; CHECKSUM_LEN]));
+    sum
+}
+
+/// Makes a new file's directory entry durable, so that the file survives a power loss.
+fn sync_directory(path: &Path) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(directory)?.sync_all()
+}
+
+fn wal_error(path: &Path, reason: &str) -> Error {
+    Error::Wal {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| vec![u8::try_from(i).unwrap(); i * 7])
+            .collect()
+    }
+
+    fn refs(records: &[Vec<u8>]) -> Vec<&[u8]> {
+        records.iter().map(Vec::as_slice).collect()
+    }
+
+    #[test]
+    fn entries_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let mut wal = Wal::create(&path, "store-a").unwrap();
+        let first = records(3);
+        let second = records(2);
+        wal.append(1, &refs(&first)).unwrap();
+        wal.append(4, &refs(&second)).unwrap();
+        let read = read(&path, "store-a").unwrap().unwrap();
+        let positions: Vec<u64> = read.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, vec![1, 2, 3, 4, 5]);
+        assert_eq!(read[4].1, second[1]);
+    }
+
+    #[test]
+    fn a_torn_entry_ends_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let mut wal = Wal::create(&path, "s").unwrap();
+        wal.append(1, &refs(&records(2))).unwrap();
+        wal.append(3, &refs(&records(4))).unwrap();
+        // Flip one byte of the second entry's last record.
+        let end = wal.end;
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&[0xff], end - 1).unwrap();
+        let read = read(&path, "s").unwrap().unwrap();
+        assert_eq!(read.len(), 2);
+    }
+
+    #[test]
+    fn entries_from_before_a_restart_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let mut wal = Wal::create(&path, "s").unwrap();
+        wal.append(1, &refs(&records(1))).unwrap();
+        wal.append(2, &refs(&records(1))).unwrap();
+        wal.append(3, &refs(&records(1))).unwrap();
+        wal.restart();
+        wal.append(4, &refs(&records(3))).unwrap();
+        let read = read(&path, "s").unwrap().unwrap();
+        let positions: Vec<u64> = read.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn another_stores_log_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        Wal::create(&path, "store-a").unwrap();
+        let error = read(&path, "store-b").unwrap_err().to_string();
+        assert!(error.contains("another store"), "{error}");
+        std::fs::write(&path, vec![7u8; 100]).unwrap();
+        let error = read(&path, "store-a").unwrap_err().to_string();
+        assert!(error.contains("not an oidb write-ahead log"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_log_holds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        assert!(read(&path, "s").unwrap().is_none());
+        std::fs::write(&path, b"").unwrap();
+        assert!(read(&path, "s").unwrap().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_path_is_the_store_path_with_wal_appended() {
+        assert_eq!(
+            path_for(Path::new("/tmp/agent.oidb")),
+            PathBuf::from("/tmp/agent.oidb-wal")
+        );
+    }
+}
