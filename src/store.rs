@@ -153,12 +153,15 @@ impl StoreBuilder {
         self
     }
 
-    /// Opens the store at `path`, creating the file if it is missing.
+    /// Opens the store at `path`, creating the file if it is missing. If the process that wrote
+    /// it last stopped without closing it, its write-ahead log (`<path>-wal`) is replayed first.
     ///
     /// # Errors
     /// [`Error::FileInUse`] when another handle holds it; [`Error::NotAnOidbFile`] for a file that
     /// is not an oidb store (it is left unchanged); [`Error::UnsupportedFormat`] for another format
-    /// version; [`Error::Open`] when the operating system refuses.
+    /// version; [`Error::Open`] when the operating system refuses; [`Error::Wal`] when the
+    /// write-ahead log beside it belongs to another store or does not continue it (both files
+    /// are left unchanged).
     pub fn open(self, path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let exists = check_existing_file(&path)?;
@@ -453,7 +456,10 @@ impl Store {
         result
     }
 
-    /// Makes every acknowledged append durable now. Only [`Durability::Deferred`] has anything to do.
+    /// Makes every acknowledged append durable in the file itself now: under
+    /// [`Durability::Deferred`], the appends of the current window; under
+    /// [`Durability::Immediate`], the commits its write-ahead log holds (which are durable
+    /// already), so that the file alone is complete and the log starts over.
     ///
     /// # Errors
     /// A storage error.

@@ -71,6 +71,12 @@ impl Appended {
 pub enum Durability {
     /// Each append returns after its transaction is on disk (fsync). Survives a process crash
     /// and a power loss. The default.
+    ///
+    /// A store in a file makes each commit durable with one write and one sync of its
+    /// write-ahead log, `<file>-wal` beside it, which the store folds into the file from time
+    /// to time and removes when it closes; after a crash, opening the store replays it. Copy an
+    /// open store together with that file (or export it): the file alone holds the events up
+    /// to its last fold.
     #[default]
     Immediate,
     /// Appends are visible at once and made durable together within `window` (and on
@@ -351,7 +357,8 @@ impl Writer {
             .into_iter()
             .map(|e| Prepared::new(NewEvent::restoring(e), &config))
             .collect();
-        let txn = self.db.begin_write()?;
+        let mut txn = self.db.begin_write()?;
+        txn.set_quick_repair(true);
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
         let mut new_records = Vec::new();
@@ -571,6 +578,9 @@ impl Writer {
             let mut txn = self.db.begin_write()?;
             txn.set_durability(redb::Durability::Immediate)
                 .map_err(|e| Error::Storage(e.into()))?;
+            // Durable commits are rare now: each saves redb's allocator state, so that opening
+            // the file after a crash need not rebuild it by walking every tree.
+            txn.set_quick_repair(true);
             txn.commit()?;
             Ok(())
         };
@@ -743,6 +753,7 @@ impl Writer {
                 // starts over.
                 txn.set_durability(redb::Durability::Immediate)
                     .map_err(|e| Error::Storage(e.into()))?;
+                txn.set_quick_repair(true);
                 txn.commit()?;
                 wal.restart();
                 state.unflushed = false;
