@@ -15,12 +15,21 @@
 //!
 //! The log is written over space already filled with zeros and synced, so that a sync has no
 //! block allocation or file length to record: growing it is done ahead, a megabyte at a time.
+//!
+//! Syncing is done by a thread of the log's own, the syncer: the writer writes an entry, lets the
+//! syncer know, and goes on (applying the entry's rows, committing, letting the next group in)
+//! while the disk syncs; the entry's callers are answered once the syncer reports it durable.
+//! One sync covers every entry written before it started, so entries written while the disk is
+//! busy share the next one.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Position, Result};
@@ -56,16 +65,24 @@ pub(crate) fn path_for(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The number of an entry written to the log, counted from 1 since the log was created:
+/// entries are durable up to some ticket.
+pub(crate) type Ticket = u64;
+
 /// An open log, written by the store's writer only.
 pub(crate) struct Wal {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     /// Where the next entry goes.
     end: u64,
-    /// How far the file is written (header, entries, zeros) and synced.
+    /// How far the file is written (header, entries, zeros).
     filled: u64,
     /// The entry being built, reused.
     buffer: Vec<u8>,
+    /// The last entry written.
+    written: Ticket,
+    sync: Sync,
+    syncer: Option<JoinHandle<()>>,
 }
 
 impl Wal {
@@ -80,20 +97,32 @@ impl Wal {
             .truncate(true)
             .open(path)
             .map_err(error)?;
-        let mut wal = Wal {
+        let file = Arc::new(file);
+        let header = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
+        file.write_all_at(&header, 0).map_err(error)?;
+        let mut filled = HEADER_LEN;
+        grow(&file, &mut filled, HEADER_LEN + GROWTH).map_err(error)?;
+        file.sync_data().map_err(error)?;
+        sync_directory(path).map_err(error)?;
+        let sync = Sync::default();
+        let syncer = {
+            let file = Arc::clone(&file);
+            let sync = sync.clone();
+            std::thread::Builder::new()
+                .name("oidb-wal-sync".into())
+                .spawn(move || sync.run(&file))
+                .map_err(error)?
+        };
+        Ok(Wal {
             file,
             path: path.to_path_buf(),
             end: HEADER_LEN,
-            filled: 0,
+            filled,
             buffer: Vec::new(),
-        };
-        let header = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
-        wal.file.write_all_at(&header, 0).map_err(error)?;
-        wal.filled = HEADER_LEN;
-        wal.grow(HEADER_LEN + GROWTH).map_err(error)?;
-        wal.file.sync_data().map_err(error)?;
-        sync_directory(path).map_err(error)?;
-        Ok(wal)
+            written: 0,
+            sync,
+            syncer: Some(syncer),
+        })
     }
 
     /// Whether an entry of `records` fits before the log reaches [`CAPACITY`].
@@ -101,49 +130,151 @@ impl Wal {
         self.end + entry_len(records) as u64 <= CAPACITY
     }
 
-    /// Appends one entry holding `records` (at positions from `first` on) and syncs it.
-    pub(crate) fn append(&mut self, first: Position, records: &[&[u8]]) -> Result<()> {
+    /// Writes one entry holding `records` (at positions from `first` on) and hands it to the
+    /// syncer; [`Sync::wait_durable`] with the ticket returned waits until it is on disk.
+    pub(crate) fn write(&mut self, first: Position, records: &[&[u8]]) -> Result<Ticket> {
         encode_entry(&mut self.buffer, first, records)?;
         let end = self.end + self.buffer.len() as u64;
-        self.write_entry(end)
+        if end > self.filled {
+            let to = end.max(self.filled + GROWTH);
+            grow(&self.file, &mut self.filled, to)
+                .map_err(|e| wal_error(&self.path, &e.to_string()))?;
+        }
+        self.file
+            .write_all_at(&self.buffer, self.end)
             .map_err(|e| wal_error(&self.path, &e.to_string()))?;
         self.end = end;
-        Ok(())
+        self.written += 1;
+        self.sync.written(self.written);
+        Ok(self.written)
     }
 
-    /// Writes the entry in `buffer` at `end` less its length, growing the file first if it
-    /// must, and syncs it.
-    fn write_entry(&mut self, end: u64) -> std::io::Result<()> {
-        if end > self.filled {
-            self.grow(end.max(self.filled + GROWTH))?;
-        }
-        self.file.write_all_at(&self.buffer, self.end)?;
-        self.file.sync_data()
+    /// The last entry written (0 before the first).
+    pub(crate) fn written(&self) -> Ticket {
+        self.written
     }
 
-    /// Starts the log over: call only once everything in it is durable in the store's file. The
+    /// What tells when entries are durable; it can be waited on without the log.
+    pub(crate) fn sync(&self) -> &Sync {
+        &self.sync
+    }
+
+    /// Starts the log over: call only once everything in it is durable in the store's file
+    /// (which makes every entry written so far durable, as far as waiters are concerned). The
     /// old entries stay until overwritten; replay tells them apart by their positions.
     pub(crate) fn restart(&mut self) {
         self.end = HEADER_LEN;
+        self.sync.durable_through(self.written);
     }
 
     /// Removes the log: call only once everything in it is durable in the store's file.
-    pub(crate) fn remove(self) -> Result<()> {
-        drop(self.file);
+    pub(crate) fn remove(mut self) -> Result<()> {
+        self.stop_syncer();
         std::fs::remove_file(&self.path).map_err(|e| wal_error(&self.path, &e.to_string()))
     }
 
-    /// Fills the file with zeros up to `to`, unsynced (the next sync covers it).
-    fn grow(&mut self, to: u64) -> std::io::Result<()> {
-        static CHUNK: [u8; 64 << 10] = [0; 64 << 10];
-        while self.filled < to {
-            let n =
-                usize::try_from((to - self.filled).min(CHUNK.len() as u64)).unwrap_or(CHUNK.len());
-            self.file
-                .write_all_at(CHUNK.get(..n).unwrap_or(&CHUNK), self.filled)?;
-            self.filled += n as u64;
+    fn stop_syncer(&mut self) {
+        self.sync.stop();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
         }
-        Ok(())
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.stop_syncer();
+    }
+}
+
+/// Fills `file` with zeros from `filled` up to `to`, unsynced (the next sync covers it).
+fn grow(file: &File, filled: &mut u64, to: u64) -> std::io::Result<()> {
+    static CHUNK: [u8; 64 << 10] = [0; 64 << 10];
+    while *filled < to {
+        let n = usize::try_from((to - *filled).min(CHUNK.len() as u64)).unwrap_or(CHUNK.len());
+        file.write_all_at(CHUNK.get(..n).unwrap_or(&CHUNK), *filled)?;
+        *filled += n as u64;
+    }
+    Ok(())
+}
+
+/// How far the log's entries are durable, shared by the writer, the syncer and whoever waits.
+#[derive(Clone, Default)]
+pub(crate) struct Sync {
+    shared: Arc<SyncShared>,
+}
+
+#[derive(Default)]
+struct SyncShared {
+    state: Mutex<SyncState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    written: Ticket,
+    durable: Ticket,
+    /// Why a sync failed: no entry after the last durable one will ever be, as far as this
+    /// process can tell.
+    failed: Option<String>,
+    stopping: bool,
+}
+
+impl Sync {
+    /// Blocks until entry `ticket` is durable; the reason if it cannot be.
+    pub(crate) fn wait_durable(&self, ticket: Ticket) -> std::result::Result<(), String> {
+        let mut state = self.shared.state.lock();
+        loop {
+            if state.durable >= ticket {
+                return Ok(());
+            }
+            if let Some(reason) = &state.failed {
+                return Err(reason.clone());
+            }
+            if state.stopping {
+                return Err("the write-ahead log was closed before the entry was synced".into());
+            }
+            self.shared.changed.wait(&mut state);
+        }
+    }
+
+    /// Every entry up to `ticket` is durable (a durable commit of the store's file holds it).
+    pub(crate) fn durable_through(&self, ticket: Ticket) {
+        let mut state = self.shared.state.lock();
+        state.durable = state.durable.max(ticket);
+        self.shared.changed.notify_all();
+    }
+
+    fn written(&self, ticket: Ticket) {
+        self.shared.state.lock().written = ticket;
+        self.shared.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        self.shared.state.lock().stopping = true;
+        self.shared.changed.notify_all();
+    }
+
+    /// The syncer: syncs whenever entries were written since the last sync, until stopped or
+    /// until a sync fails.
+    fn run(&self, file: &File) {
+        let mut state = self.shared.state.lock();
+        loop {
+            if state.stopping || state.failed.is_some() {
+                return;
+            }
+            if state.written <= state.durable {
+                self.shared.changed.wait(&mut state);
+                continue;
+            }
+            let target = state.written;
+            let synced = MutexGuard::unlocked(&mut state, || file.sync_data());
+            match synced {
+                Ok(()) => state.durable = state.durable.max(target),
+                Err(e) => state.failed = Some(format!("syncing the write-ahead log failed: {e}")),
+            }
+            self.shared.changed.notify_all();
+        }
     }
 }
 
@@ -329,6 +460,12 @@ mod tests {
         records.iter().map(Vec::as_slice).collect()
     }
 
+    fn write_durably(wal: &mut Wal, first: Position, records: &[&[u8]]) -> Result<()> {
+        let ticket = wal.write(first, records)?;
+        wal.sync().wait_durable(ticket).unwrap();
+        Ok(())
+    }
+
     #[test]
     fn entries_read_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -336,8 +473,8 @@ mod tests {
         let mut wal = Wal::create(&path, "store-a").unwrap();
         let first = records(3);
         let second = records(2);
-        wal.append(1, &refs(&first)).unwrap();
-        wal.append(4, &refs(&second)).unwrap();
+        write_durably(&mut wal, 1, &refs(&first)).unwrap();
+        write_durably(&mut wal, 4, &refs(&second)).unwrap();
         let read = read(&path, "store-a").unwrap().unwrap();
         let positions: Vec<u64> = read.iter().map(|(p, _)| *p).collect();
         assert_eq!(positions, vec![1, 2, 3, 4, 5]);
@@ -349,8 +486,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.oidb-wal");
         let mut wal = Wal::create(&path, "s").unwrap();
-        wal.append(1, &refs(&records(2))).unwrap();
-        wal.append(3, &refs(&records(4))).unwrap();
+        write_durably(&mut wal, 1, &refs(&records(2))).unwrap();
+        write_durably(&mut wal, 3, &refs(&records(4))).unwrap();
         // Flip one byte of the second entry's last record.
         let end = wal.end;
         let file = OpenOptions::new().write(true).open(&path).unwrap();
@@ -364,11 +501,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.oidb-wal");
         let mut wal = Wal::create(&path, "s").unwrap();
-        wal.append(1, &refs(&records(1))).unwrap();
-        wal.append(2, &refs(&records(1))).unwrap();
-        wal.append(3, &refs(&records(1))).unwrap();
+        write_durably(&mut wal, 1, &refs(&records(1))).unwrap();
+        write_durably(&mut wal, 2, &refs(&records(1))).unwrap();
+        write_durably(&mut wal, 3, &refs(&records(1))).unwrap();
         wal.restart();
-        wal.append(4, &refs(&records(3))).unwrap();
+        write_durably(&mut wal, 4, &refs(&records(3))).unwrap();
         let read = read(&path, "s").unwrap().unwrap();
         let positions: Vec<u64> = read.iter().map(|(p, _)| *p).collect();
         assert_eq!(positions, vec![4, 5, 6]);

@@ -27,7 +27,7 @@ use crate::format::{
     self, Facts, IntentHead, LazyTable, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE,
     BY_TYPE, CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
-use crate::wal::{self, Wal};
+use crate::wal::{self, Ticket, Wal};
 use crate::{jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
@@ -185,6 +185,8 @@ struct WriterState {
     last_commit: Duration,
     /// The write-ahead log, when commits are made durable through it.
     wal: Option<WalSlot>,
+    /// The groups committed through the log so far.
+    logged_groups: u64,
 }
 
 /// The write-ahead log of a store in a file under [`Durability::Immediate`], created by the first
@@ -196,6 +198,8 @@ struct WalSlot {
     /// An entry went to the log whose redb commit has not succeeded (yet): if that commit fails,
     /// the log and the file disagree until the store is reopened and the log replayed.
     unconfirmed: bool,
+    /// The log had no room for the group being written: it commits to the file durably.
+    full: bool,
 }
 
 impl WalSlot {
@@ -207,6 +211,44 @@ impl WalSlot {
             .as_mut()
             .ok_or_else(|| Error::NeedsReopen("the write-ahead log could not be created".into()))
     }
+
+    /// Writes the records `planned` adds to the log, before its rows go into the transaction,
+    /// so that the disk syncs them while the rows are applied and committed. When the log has
+    /// no room, the group is marked to commit to the file durably instead.
+    fn log(&mut self, planned: &Plan) -> Result<()> {
+        let mut first = None;
+        let mut records = Vec::with_capacity(planned.events.len());
+        for step in &planned.events {
+            if let Step::New(row) = step {
+                first.get_or_insert(row.event.position);
+                records.push(row.record.as_slice());
+            }
+        }
+        let Some(first) = first else { return Ok(()) };
+        if self.full {
+            return Ok(());
+        }
+        self.unconfirmed = true;
+        let wal = self.get()?;
+        if !wal.has_room_for(&records) {
+            self.full = true;
+            return Ok(());
+        }
+        wal.write(first, &records)?;
+        Ok(())
+    }
+}
+
+/// A group committed to the file whose entry in the write-ahead log may not be durable yet: its
+/// events are published and its callers answered once it is, in the order groups committed.
+struct Pending {
+    /// The group's number, from 1: groups finish in this order.
+    number: u64,
+    /// What to wait for: the last entry written when the group committed.
+    durable: Option<(wal::Sync, Ticket)>,
+    new_events: Vec<Event>,
+    replies: Vec<Reply>,
+    answers: Vec<Answers>,
 }
 
 impl WriterState {
@@ -236,6 +278,7 @@ impl WriterState {
                 last_callers: HashSet::new(),
                 last_commit: Duration::ZERO,
                 wal: None,
+                logged_groups: 0,
             }
         };
         txn.abort()?;
@@ -277,6 +320,10 @@ pub(crate) struct Writer {
     arrived: Condvar,
     state: Mutex<WriterState>,
     listener: Arc<dyn CommitListener>,
+    /// The last group committed through the log that finished (published, answered).
+    finished: Mutex<u64>,
+    /// Signalled whenever `finished` moves.
+    finished_moved: Condvar,
 }
 
 impl Writer {
@@ -294,6 +341,8 @@ impl Writer {
             arrived: Condvar::new(),
             state: Mutex::new(state),
             listener,
+            finished: Mutex::new(0),
+            finished_moved: Condvar::new(),
         };
         if let Some(path) = writer.config.wal.clone() {
             writer.recover(path)?;
@@ -339,6 +388,7 @@ impl Writer {
                 store_id,
                 open: None,
                 unconfirmed: false,
+                full: false,
             });
         }
         Ok(())
@@ -361,7 +411,6 @@ impl Writer {
         txn.set_quick_repair(true);
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
-        let mut new_records = Vec::new();
         {
             let mut tables = Tables::open(&txn)?;
             let mut planned = plan(&mut tables, state, prepared).map_err(|refused| {
@@ -381,7 +430,6 @@ impl Writer {
                 state,
                 new_events: &mut new_events,
                 new_names: &mut new_names,
-                new_records: &mut new_records,
             };
             commit_plan(&mut tables, &mut written, planned)?;
         }
@@ -450,15 +498,20 @@ impl Writer {
             };
             let group = self.gather(&state);
             let led = !group.is_empty();
+            let mut pending = None;
             if led {
                 let started = Instant::now();
                 state.last_callers = group.iter().map(|r| r.caller).collect();
-                self.commit_group(&mut state, group);
+                pending = self.commit_group(&mut state, group);
                 state.last_commit = started.elapsed();
             }
             drop(state);
             if led {
+                // The next group can be written while this one's log entry reaches the disk.
                 self.hand_off();
+                if let Some(pending) = pending {
+                    self.finish(pending);
+                }
                 return;
             }
             if self.queue.lock().is_empty() {
@@ -505,10 +558,13 @@ impl Writer {
     /// Refuses new appends, writes those already waiting, and makes everything durable.
     pub(crate) fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::SeqCst);
-        {
+        let pending = {
             let mut state = self.state.lock();
             let group = std::mem::take(&mut *self.queue.lock());
-            self.commit_group(&mut state, group);
+            self.commit_group(&mut state, group)
+        };
+        if let Some(pending) = pending {
+            self.finish(pending);
         }
         // `flush` hands off whatever was queued after the group above.
         self.flush()?;
@@ -603,9 +659,12 @@ impl Writer {
         }
     }
 
-    fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) {
+    /// Writes and commits `group`. A group committed through the write-ahead log comes back
+    /// [`Pending`], for [`Writer::finish`] once the commit lock is let go; any other is answered
+    /// here.
+    fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) -> Option<Pending> {
         if group.is_empty() {
-            return;
+            return None;
         }
         if let Some(reason) = &state.failed {
             for request in group {
@@ -613,7 +672,7 @@ impl Writer {
                     .reply
                     .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
             }
-            return;
+            return None;
         }
         let mut replies = Vec::with_capacity(group.len());
         let mut requests = Vec::with_capacity(group.len());
@@ -636,29 +695,32 @@ impl Writer {
                 for (kind, name, code) in new_names {
                     state.names.of(kind).insert(name, code);
                 }
+                if let Some(slot) = &state.wal {
+                    // Even a group that wrote nothing waits for the log: an answer of "already
+                    // appended" must not come before the event it names is durable.
+                    state.logged_groups += 1;
+                    let durable = slot
+                        .open
+                        .as_ref()
+                        .map(|wal| (wal.sync().clone(), wal.written()));
+                    return Some(Pending {
+                        number: state.logged_groups,
+                        durable,
+                        new_events,
+                        replies,
+                        answers,
+                    });
+                }
                 if !new_events.is_empty() {
                     self.listener.committed(&new_events);
                 }
-                // The new events go back to their callers without a copy.
-                let mut committed: Vec<Option<Event>> = new_events.into_iter().map(Some).collect();
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let answer = answer.map(|steps| {
-                        steps
-                            .into_iter()
-                            .filter_map(|step| match step {
-                                Answer::Existing(e) => Some(Appended::AlreadyAppended(*e)),
-                                Answer::New(i) => committed
-                                    .get_mut(i)
-                                    .and_then(Option::take)
-                                    .map(Appended::New),
-                            })
-                            .collect()
-                    });
-                    let _ = reply.send(Signal::Done(answer));
-                }
+                answer(new_events, replies, answers);
             }
             Err(error) => {
                 let message = error.to_string();
+                if let Some(slot) = &mut state.wal {
+                    slot.full = false;
+                }
                 if state.wal.as_ref().is_some_and(|slot| slot.unconfirmed) {
                     // The log may hold the group the file did not take: only a replay, when
                     // the store is opened again, can bring the two back together.
@@ -685,6 +747,51 @@ impl Writer {
                 }
             }
         }
+        None
+    }
+
+    /// Waits until a group's log entry is durable, then, in the order groups committed,
+    /// publishes its events and answers its callers. Runs without the commit lock.
+    fn finish(&self, pending: Pending) {
+        let Pending {
+            number,
+            durable,
+            new_events,
+            replies,
+            answers,
+        } = pending;
+        let synced = match durable {
+            Some((sync, ticket)) => sync.wait_durable(ticket),
+            None => Ok(()),
+        };
+        let mut finished = self.finished.lock();
+        while *finished + 1 < number {
+            self.finished_moved.wait(&mut finished);
+        }
+        match synced {
+            Ok(()) => {
+                if !new_events.is_empty() {
+                    self.listener.committed(&new_events);
+                }
+                answer(new_events, replies, answers);
+            }
+            Err(reason) => {
+                let reason = format!(
+                    "{reason}; the events of the commits since the last successful sync may be \
+                     in the write-ahead log, and come back when the store is opened again"
+                );
+                self.state
+                    .lock()
+                    .failed
+                    .get_or_insert_with(|| reason.clone());
+                for reply in replies {
+                    let _ =
+                        reply.send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
+                }
+            }
+        }
+        *finished = number;
+        self.finished_moved.notify_all();
     }
 
     /// Writes the group in one transaction. Per-request failures go to `answers`; an `Err` here
@@ -707,14 +814,12 @@ impl Writer {
         txn.set_durability(durability)
             .map_err(|e| Error::Storage(e.into()))?;
         let start_position = state.next_position;
-        let mut new_records = Vec::new();
         {
             let mut tables = Tables::open(&txn)?;
             let mut written = Written {
                 state,
                 new_events,
                 new_names,
-                new_records: &mut new_records,
             };
             for events in requests {
                 let answer = match plan(&mut tables, written.state, events) {
@@ -740,14 +845,7 @@ impl Writer {
             return Ok(());
         }
         if let Some(slot) = &mut state.wal {
-            let records: Vec<&[u8]> = new_records.iter().map(Vec::as_slice).collect();
-            slot.unconfirmed = true;
-            let wal = slot.get()?;
-            if wal.has_room_for(&records) {
-                wal.append(start_position, &records)?;
-                txn.commit()?;
-                state.unflushed = true;
-            } else {
+            if slot.full {
                 // The log is full (or the group alone would fill it): this commit goes to the
                 // file durably, which makes everything before it durable too, and the log
                 // starts over.
@@ -755,8 +853,12 @@ impl Writer {
                     .map_err(|e| Error::Storage(e.into()))?;
                 txn.set_quick_repair(true);
                 txn.commit()?;
-                wal.restart();
+                slot.get()?.restart();
+                slot.full = false;
                 state.unflushed = false;
+            } else {
+                txn.commit()?;
+                state.unflushed = true;
             }
             slot.unconfirmed = false;
             return Ok(());
@@ -799,8 +901,6 @@ struct Written<'a> {
     state: &'a mut WriterState,
     new_events: &'a mut Vec<Event>,
     new_names: &'a mut Vec<(NameKind, String, u32)>,
-    /// The records of `new_events`, as stored: what the write-ahead log takes.
-    new_records: &'a mut Vec<Vec<u8>>,
 }
 
 /// What a request's events come to, before the commit hands the new ones back.
@@ -818,6 +918,9 @@ fn commit_plan(
     written: &mut Written<'_>,
     planned: Plan,
 ) -> Result<Vec<Answer>> {
+    if let Some(slot) = &mut written.state.wal {
+        slot.log(&planned)?;
+    }
     tables.apply(&planned)?;
     let state = &mut *written.state;
     state.next_position += planned.new_count();
@@ -830,10 +933,8 @@ fn commit_plan(
         match step {
             Step::Existing(e) => appended.push(Answer::Existing(e)),
             Step::New(row) => {
-                let Row { event, record, .. } = *row;
                 appended.push(Answer::New(written.new_events.len()));
-                written.new_events.push(event);
-                written.new_records.push(record);
+                written.new_events.push(row.event);
             }
         }
     }
@@ -1477,6 +1578,26 @@ fn name_code(
     *next += 1;
     plan.new_names.push((kind, name.to_owned(), code));
     Ok(code)
+}
+
+/// Answers each caller of a committed group; the new events go back to them without a copy.
+fn answer(new_events: Vec<Event>, replies: Vec<Reply>, answers: Vec<Answers>) {
+    let mut committed: Vec<Option<Event>> = new_events.into_iter().map(Some).collect();
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        let answer = answer.map(|steps| {
+            steps
+                .into_iter()
+                .filter_map(|step| match step {
+                    Answer::Existing(e) => Some(Appended::AlreadyAppended(*e)),
+                    Answer::New(i) => committed
+                        .get_mut(i)
+                        .and_then(Option::take)
+                        .map(Appended::New),
+                })
+                .collect()
+        });
+        let _ = reply.send(Signal::Done(answer));
+    }
 }
 
 /// Why the write-ahead log at `path` cannot be replayed, and what to do.
