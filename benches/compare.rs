@@ -38,7 +38,7 @@ use oidb::{EventFilter, Query, Store};
 use serde_json::json;
 
 use report::{Goal, Measure, Scenario};
-use sides::{FloorLog, Log, OidbLog, SqliteLog};
+use sides::{FloorLog, InPlaceFloorLog, Log, OidbLog, SqliteLog};
 use sqlite_side::Synchronous;
 use workload::{Rng, Workload};
 
@@ -252,7 +252,9 @@ fn file_rates(s: &mut Scenario, rates: &[Measure]) {
     s.floor = Some(rates[3].clone());
 }
 
-fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
+/// Durable single appends; and, from the same turns, the floor of a log written over
+/// preallocated space, beside oidb (whose write-ahead log is such a log).
+fn durable_single(cfg: &Config, w: &Workload) -> Vec<Scenario> {
     let mut s = Scenario::new(
         "durable_single_append",
         format!(
@@ -262,8 +264,20 @@ fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
         "events/s",
         Goal::TimesSqliteAtLeast(1.0),
     );
-    s.note = "the sides take turns, 25 appends at a time, so each meets the same disk".into();
-    let mut rates = vec![Measure::default(); 4];
+    s.note = "the sides take turns, 25 appends at a time, so each meets the same disk; the floor \
+              appends to its file, so each fdatasync also records the file's new length"
+        .into();
+    let mut in_place = Scenario::new(
+        "durable_single_in_place_floor",
+        "durable single appends beside the floor of a log over preallocated space",
+        "events/s",
+        Goal::Report,
+    );
+    in_place.note = "floor here: the same JSONL lines written one after the other over a file \
+                     already filled with zeros and synced, fdatasync after each (what oidb's \
+                     write-ahead log does); taking turns with the sides above"
+        .into();
+    let mut rates = vec![Measure::default(); 5];
     let timed = cfg.prefill..cfg.prefill + cfg.durable_appends;
     for run in 0..cfg.runs {
         progress(&format!(
@@ -272,6 +286,12 @@ fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
             cfg.runs
         ));
         let mut logs = fresh_logs(cfg, w, "single");
+        let in_place_path = cfg.path("single-in-place.jsonl");
+        logs.push(Box::new(InPlaceFloorLog::create(
+            w,
+            in_place_path,
+            (cfg.prefill + cfg.durable_appends) * 1024,
+        )));
         append_in_turns(&mut logs, w, 0..cfg.prefill, cfg.batch, false);
         let spent = append_in_turns(&mut logs, w, timed.clone(), 25, true);
         for (rate, spent) in rates.iter_mut().zip(spent) {
@@ -282,7 +302,9 @@ fn durable_single(cfg: &Config, w: &Workload) -> Scenario {
         paths.iter().for_each(|p| remove(p));
     }
     file_rates(&mut s, &rates);
-    s
+    in_place.oidb = rates[0].clone();
+    in_place.floor = Some(rates[4].clone());
+    vec![s, in_place]
 }
 
 /// Runs `threads` threads that each call `work(thread)` once, all released together; returns the
@@ -498,7 +520,14 @@ fn file_bytes(path: &Path) -> (u64, u64) {
 fn file_size(cfg: &Config, logs: &Logs) -> Vec<Scenario> {
     let per_event = |bytes: u64| bytes as f64 / cfg.events as f64;
     let one = |v: f64| Measure { runs: vec![v] };
-    let (oidb_len, oidb_disk) = file_bytes(&logs.oidb);
+    let (oidb_len, oidb_disk) = {
+        // The store and its write-ahead log, if it has one open (as SQLite's database and WAL).
+        let mut wal = logs.oidb.as_os_str().to_owned();
+        wal.push("-wal");
+        let (len, disk) = file_bytes(&logs.oidb);
+        let (wal_len, wal_disk) = file_bytes(Path::new(&wal));
+        (len + wal_len, disk + wal_disk)
+    };
     let (sqlite_len, sqlite_disk) = sqlite_side::file_bytes(&logs.sqlite);
     let (floor_len, floor_disk) = file_bytes(&logs.floor);
     let mut disk = Scenario::new(
@@ -942,7 +971,8 @@ fn main() {
     ));
     let started = Instant::now();
     let w = Arc::new(Workload::new());
-    let mut scenarios = vec![durable_single(&cfg, &w), durable_threads(&cfg, &w)];
+    let mut scenarios = durable_single(&cfg, &w);
+    scenarios.push(durable_threads(&cfg, &w));
     let (batched, logs) = batched(&cfg, &w);
     scenarios.push(batched);
     scenarios.push(get_events_newest(&cfg, &w, &logs));

@@ -158,3 +158,54 @@ impl Log for FloorLog<'_> {
         &self.path
     }
 }
+
+/// The floor for a log that reuses preallocated space: the lines written one after the other over
+/// a file already filled with zeros and synced, `fdatasync` after each.
+pub struct InPlaceFloorLog<'w> {
+    workload: &'w Workload,
+    path: PathBuf,
+    file: std::fs::File,
+    at: u64,
+    pending: Vec<String>,
+}
+
+impl<'w> InPlaceFloorLog<'w> {
+    pub fn create(workload: &'w Workload, path: PathBuf, len: u64) -> InPlaceFloorLog<'w> {
+        let file = floor_side::preallocated(&path, len);
+        InPlaceFloorLog {
+            workload,
+            path,
+            file,
+            at: 0,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Log for InPlaceFloorLog<'_> {
+    fn prepare(&mut self, events: &[Generated]) {
+        self.pending = events.iter().map(|g| self.workload.jsonl_line(g)).collect();
+    }
+
+    fn append_each(&mut self) -> Duration {
+        let lines = std::mem::take(&mut self.pending);
+        let start = Instant::now();
+        for line in &lines {
+            floor_side::write_durable_at(&self.file, self.at, line);
+            self.at += line.len() as u64;
+        }
+        start.elapsed()
+    }
+
+    fn append_all(&mut self) -> Duration {
+        let lines = std::mem::take(&mut self.pending).concat();
+        let start = Instant::now();
+        floor_side::write_durable_at(&self.file, self.at, &lines);
+        self.at += lines.len() as u64;
+        start.elapsed()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
