@@ -512,6 +512,50 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_sync_fails_every_waiter_from_then_on() {
+        // fdatasync on a character device fails (EINVAL), as a failing disk would.
+        let Ok(device) = File::open("/dev/null") else {
+            return;
+        };
+        let sync = Sync::default();
+        let syncer = {
+            let sync = sync.clone();
+            std::thread::spawn(move || sync.run(&device))
+        };
+        sync.written(1);
+        let error = sync.wait_durable(1).unwrap_err();
+        assert!(
+            error.contains("syncing the write-ahead log failed"),
+            "{error}"
+        );
+        sync.written(2);
+        assert!(
+            sync.wait_durable(2).is_err(),
+            "a later entry is not durable either"
+        );
+        syncer.join().unwrap();
+        // What a durable commit of the store's file covers is durable, whatever the log did.
+        sync.durable_through(2);
+        assert!(sync.wait_durable(2).is_ok());
+    }
+
+    #[test]
+    fn entries_become_durable_in_order_and_share_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let mut wal = Wal::create(&path, "s").unwrap();
+        let tickets: Vec<Ticket> = (1..=20)
+            .map(|p| wal.write(p, &refs(&records(1))).unwrap())
+            .collect();
+        assert_eq!(tickets, (1..=20).collect::<Vec<_>>());
+        wal.sync().wait_durable(20).unwrap();
+        for ticket in tickets {
+            assert!(wal.sync().wait_durable(ticket).is_ok());
+        }
+        assert_eq!(read(&path, "s").unwrap().unwrap().len(), 20);
+    }
+
+    #[test]
     fn another_stores_log_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.oidb-wal");
