@@ -55,7 +55,8 @@ impl ReadOnlyStore {
     /// # Errors
     /// [`Error::Open`] when the file is missing or the operating system refuses;
     /// [`Error::FileInUse`] when a [`Store`](crate::Store) has it open;
-    /// [`Error::NeedsRepair`] when its writer stopped without closing it;
+    /// [`Error::NeedsRepair`] when its writer stopped without closing it (the file needs
+    /// repair, or its write-ahead log, `<path>-wal`, is there to replay);
     /// [`Error::NotAnOidbFile`] and [`Error::UnsupportedFormat`] as [`Store::open`](crate::Store::open).
     pub fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore> {
         let path = path.as_ref().to_path_buf();
@@ -79,6 +80,12 @@ impl ReadOnlyStore {
                 path,
                 reason: "it is an empty redb database, without oidb's tables".into(),
             });
+        }
+        // A write-ahead log beside a file no writer holds was left by a writer that stopped
+        // without closing: it may hold acknowledged events the file does not have yet, and
+        // only a writable open replays it.
+        if crate::wal::path_for(&path).exists() {
+            return Err(Error::NeedsRepair { path });
         }
         Ok(ReadOnlyStore { db, path })
     }

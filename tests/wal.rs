@@ -115,6 +115,10 @@ fn a_crash_loses_nothing_the_log_holds_and_the_reopened_store_is_whole() {
     let from_file_alone = Store::open(&alone).unwrap().last_position().unwrap();
     assert!(from_file_alone < 256, "{from_file_alone}");
 
+    // A reader cannot see what only the log holds, so it is sent to a writable open.
+    let error = oidb::ReadOnlyStore::open(&path).unwrap_err();
+    assert!(matches!(error, Error::NeedsRepair { .. }), "{error:?}");
+
     let store = Store::open(&path).unwrap();
     assert!(!wal.exists(), "the log is removed once replayed");
     assert_eq!(
@@ -166,6 +170,7 @@ fn a_crash_loses_nothing_the_log_holds_and_the_reopened_store_is_whole() {
         }
     }
     assert_eq!(positions, (1..=256).collect::<Vec<_>>());
+    drop(subscription);
 
     // Appends go on where the log ended.
     let next = store
@@ -176,6 +181,13 @@ fn a_crash_loses_nothing_the_log_holds_and_the_reopened_store_is_whole() {
     store.close().unwrap();
     drop(store);
     assert!(!wal.exists(), "a clean close leaves no log");
+    assert_eq!(
+        oidb::ReadOnlyStore::open(&path)
+            .unwrap()
+            .last_position()
+            .unwrap(),
+        257
+    );
 }
 
 #[test]
