@@ -140,12 +140,28 @@ pub enum Start {
 }
 
 /// What a subscription yields.
-// Nearly every delivery is an event; boxing it would cost an allocation each to shrink the rare one.
-#[allow(clippy::large_enum_variant)]
+///
+/// Events come as [`Arc<Event>`]: every subscriber that receives an event shares one copy of it,
+/// so a commit costs the same whether one subscriber watches or a hundred. Read it through the
+/// `Arc` (`event.position`, `&*event`), or take an owned [`Event`] with
+/// [`Arc::unwrap_or_clone`], which copies only when others still hold it.
+///
+/// ```
+/// # let store = oidb::Store::in_memory()?;
+/// use oidb::{Delivery, Event, EventType, Filter, Start};
+/// store.log_event("intent-42", EventType::Comment, serde_json::json!({"n": 1}))?;
+/// let mut sub = store.subscribe(Filter::new(), Start::Beginning)?;
+/// if let Some(Delivery::Event(shared)) = sub.recv()? {
+///     assert_eq!(shared.sequence, 1);
+///     let owned: Event = std::sync::Arc::unwrap_or_clone(shared);
+///     assert_eq!(owned.intent_id, "intent-42");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// A committed event, in position order.
-    Event(Event),
+    /// A committed event, in position order, shared with the other subscribers that receive it.
+    Event(Arc<Event>),
     /// History is done: every matching event up to `position` has been delivered, and what
     /// follows is live. Comes exactly once per subscription.
     CaughtUp {
@@ -287,7 +303,7 @@ pub struct Subscription {
     delivered: Position,
     phase: Phase,
     caught_up_sent: bool,
-    buffer: VecDeque<Event>,
+    buffer: VecDeque<Arc<Event>>,
     fallbacks: u64,
 }
 
@@ -430,19 +446,19 @@ impl Subscription {
             (Some(last), Some(_)) => self.delivered = last.position,
             _ => self.delivered = until,
         }
-        self.buffer.extend(page.events);
+        self.buffer.extend(page.events.into_iter().map(Arc::new));
         Ok(())
     }
 
     /// The next event from the channel. `None` when the deadline passed, when the subscription
     /// must read history again (it had fallen behind), or when the store closed.
-    fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Event>> {
+    fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Arc<Event>>> {
         loop {
             match self.receiver.try_recv() {
                 Ok(event) => {
                     if event.position > self.delivered {
                         self.delivered = event.position;
-                        return Ok(Some((*event).clone()));
+                        return Ok(Some(event));
                     }
                     continue;
                 }
@@ -474,7 +490,7 @@ impl Subscription {
                 Ok(event) => {
                     if event.position > self.delivered {
                         self.delivered = event.position;
-                        return Ok(Some((*event).clone()));
+                        return Ok(Some(event));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => return Ok(None),

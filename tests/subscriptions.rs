@@ -21,7 +21,7 @@ fn drain(
     mut sub: oidb::Subscription,
     sentinel: uuid::Uuid,
     slow: bool,
-) -> (Vec<Event>, usize, u64) {
+) -> (Vec<Arc<Event>>, usize, u64) {
     let mut events = Vec::new();
     let mut caught_up = 0;
     loop {
