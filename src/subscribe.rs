@@ -2,19 +2,20 @@
 //! no gap and no duplicate, and with no subscriber able to block the writer or lose an event.
 //!
 //! How it holds together:
-//! - The writer calls [`Hub::committed`] after every commit, in position order. The hub sends
-//!   each matching event into each live subscriber's bounded channel with `try_send`: it never
-//!   blocks.
+//! - The writer calls [`Hub::committed`] after every commit, in position order. The hub wraps
+//!   each event in one [`Arc`] that every subscriber shares, and sends each live subscriber the
+//!   commit's matching events as one batch with `try_send`: it never blocks, and a subscriber
+//!   wakes once per commit, not once per event.
 //! - A subscriber registers by taking the hub's lock and reading the last published position P.
 //!   Everything up to P is on disk; everything after P will come through its channel. It reads
 //!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
-//! - When a channel is full, the hub marks that subscriber lagging and stops sending to it. The
-//!   subscriber drains its channel, registers again at the new last published position, reads the
-//!   missed events from disk, and goes on with its channel. Positions it has already delivered are
-//!   skipped, so nothing is delivered twice.
+//! - When a channel would hold more events than its capacity, the hub marks that subscriber
+//!   lagging and stops sending to it. The subscriber drains its channel, registers again at the
+//!   new last published position, reads the missed events from disk, and goes on with its
+//!   channel. Positions it has already delivered are skipped, so nothing is delivered twice.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,12 +171,72 @@ pub enum Delivery {
     },
 }
 
+/// One commit's events for one subscriber: those that pass its filter, in position order.
+type Batch = Vec<Arc<Event>>;
+
+/// What the hub and a subscriber share about the subscriber's channel.
+#[derive(Default)]
+struct Inbox {
+    /// Events in the channel: added by the hub before it sends a batch, taken off by the
+    /// subscriber as it receives one.
+    queued: AtomicUsize,
+    /// Set by the hub when the channel would hold too much; it then sends nothing more until
+    /// the subscriber has read what it missed from disk.
+    lagging: AtomicBool,
+}
+
 /// One subscriber as the hub sees it.
 struct Slot {
     id: u64,
     filter: Filter,
-    sender: Sender<Arc<Event>>,
-    lagging: Arc<AtomicBool>,
+    /// Whether the filter passes every event, so that a commit is sent without looking.
+    takes_everything: bool,
+    capacity: usize,
+    sender: Sender<Batch>,
+    inbox: Arc<Inbox>,
+}
+
+impl Slot {
+    /// Sends this subscriber the events of one commit that pass its filter, as one batch, or
+    /// marks it lagging when its channel would hold more than its capacity. A batch larger than
+    /// the capacity still goes to an empty channel: those events are in memory anyway, and the
+    /// subscriber would otherwise read every such commit back from disk. Returns false when the
+    /// subscription is gone.
+    fn offer(&self, events: &[Arc<Event>]) -> bool {
+        if self.inbox.lagging.load(Ordering::SeqCst) {
+            return true;
+        }
+        let batch: Batch = if self.takes_everything {
+            events.to_vec()
+        } else {
+            events
+                .iter()
+                .filter(|e| self.filter.matches(e))
+                .cloned()
+                .collect()
+        };
+        if batch.is_empty() {
+            return true;
+        }
+        let count = batch.len();
+        let queued = self.inbox.queued.load(Ordering::SeqCst);
+        if queued > 0 && queued + count > self.capacity {
+            // It reads the rest from disk when it has drained its channel.
+            self.inbox.lagging.store(true, Ordering::SeqCst);
+            return true;
+        }
+        // Counted before it is sent, so the subscriber never takes off more than was added.
+        self.inbox.queued.fetch_add(count, Ordering::SeqCst);
+        match self.sender.try_send(batch) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.inbox.queued.fetch_sub(count, Ordering::SeqCst);
+                self.inbox.lagging.store(true, Ordering::SeqCst);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -223,12 +284,12 @@ impl Hub {
 
     /// Puts a lagging subscriber back on its channel; returns the last published position (it
     /// must read up to there from disk), or `None` when the hub is closed.
-    fn resume(&self, lagging: &AtomicBool) -> Option<Position> {
+    fn resume(&self, inbox: &Inbox) -> Option<Position> {
         let state = self.state.lock();
         if state.closed {
             return None;
         }
-        lagging.store(false, Ordering::SeqCst);
+        inbox.lagging.store(false, Ordering::SeqCst);
         Some(state.last_published)
     }
 
@@ -259,23 +320,7 @@ impl CommitListener for Hub {
             return;
         }
         let shared: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
-        state.slots.retain(|slot| {
-            if slot.lagging.load(Ordering::SeqCst) {
-                return true;
-            }
-            for event in shared.iter().filter(|e| slot.filter.matches(e)) {
-                match slot.sender.try_send(Arc::clone(event)) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        // It reads the rest from disk when it has drained its channel.
-                        slot.lagging.store(true, Ordering::SeqCst);
-                        return true;
-                    }
-                    Err(TrySendError::Disconnected(_)) => return false,
-                }
-            }
-            true
-        });
+        state.slots.retain(|slot| slot.offer(&shared));
     }
 }
 
@@ -297,13 +342,15 @@ pub struct Subscription {
     db: Option<Arc<redb::Database>>,
     hub: Arc<Hub>,
     id: u64,
-    lagging: Arc<AtomicBool>,
-    receiver: Receiver<Arc<Event>>,
+    inbox: Arc<Inbox>,
+    receiver: Receiver<Batch>,
     query: Query,
-    delivered: Position,
+    /// Every matching event up to here has been delivered or is in `buffer`.
+    buffered_to: Position,
+    /// Events to deliver next, in position order: a page of history or a commit's batch.
+    buffer: VecDeque<Arc<Event>>,
     phase: Phase,
     caught_up_sent: bool,
-    buffer: VecDeque<Arc<Event>>,
     fallbacks: u64,
 }
 
@@ -311,7 +358,7 @@ impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("query", &self.query)
-            .field("delivered", &self.delivered)
+            .field("position", &self.position())
             .finish_non_exhaustive()
     }
 }
@@ -327,18 +374,22 @@ impl Subscription {
         start: Start,
         capacity: usize,
     ) -> Result<Subscription> {
-        let (sender, receiver) = bounded(capacity.max(1));
-        let lagging = Arc::new(AtomicBool::new(false));
+        let capacity = capacity.max(1);
+        // Every batch holds an event at least, so the count of events bounds the channel first.
+        let (sender, receiver) = bounded(capacity);
+        let inbox = Arc::new(Inbox::default());
         let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
         let query = filter.to_query();
         let slot = Slot {
             id,
+            takes_everything: filter == Filter::new(),
             filter,
+            capacity,
             sender,
-            lagging: Arc::clone(&lagging),
+            inbox: Arc::clone(&inbox),
         };
         let registered_at = hub.register(slot).ok_or(Error::Closed)?;
-        let delivered = match start {
+        let buffered_to = match start {
             Start::Beginning => 0,
             Start::Now => registered_at,
             Start::After(position) => position,
@@ -347,15 +398,15 @@ impl Subscription {
             db: Some(db),
             hub,
             id,
-            lagging,
+            inbox,
             receiver,
             query,
-            delivered,
+            buffered_to,
+            buffer: VecDeque::new(),
             phase: Phase::History {
                 until: registered_at,
             },
             caught_up_sent: false,
-            buffer: VecDeque::new(),
             fallbacks: 0,
         })
     }
@@ -395,7 +446,11 @@ impl Subscription {
     /// The last position delivered (or passed over as not matching).
     #[must_use]
     pub fn position(&self) -> Position {
-        self.delivered
+        match self.buffer.front() {
+            // Everything before the next event to deliver is behind.
+            Some(next) => next.position - 1,
+            None => self.buffered_to,
+        }
     }
 
     fn next_delivery(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery>> {
@@ -406,7 +461,7 @@ impl Subscription {
             match self.phase {
                 Phase::Ended => return Ok(None),
                 Phase::History { until } => {
-                    if self.delivered < until {
+                    if self.buffered_to < until {
                         self.read_history(until)?;
                         continue;
                     }
@@ -417,8 +472,8 @@ impl Subscription {
                     }
                 }
                 Phase::Live => {
-                    if let Some(event) = self.next_live(deadline)? {
-                        return Ok(Some(Delivery::Event(event)));
+                    if self.receive_live(deadline) {
+                        continue;
                     }
                     if matches!(self.phase, Phase::Live) {
                         return Ok(None); // timed out
@@ -428,7 +483,7 @@ impl Subscription {
         }
     }
 
-    /// One page of history in `(delivered, until]` into the buffer.
+    /// One page of history in `(buffered_to, until]` into the buffer.
     fn read_history(&mut self, until: Position) -> Result<()> {
         let Some(db) = &self.db else {
             self.phase = Phase::Ended;
@@ -438,45 +493,44 @@ impl Subscription {
         let page = query::execute(
             &txn,
             &self.query,
-            Some(self.delivered),
+            Some(self.buffered_to),
             HISTORY_PAGE,
             Some(until),
         )?;
         match (page.events.last(), page.next) {
-            (Some(last), Some(_)) => self.delivered = last.position,
-            _ => self.delivered = until,
+            (Some(last), Some(_)) => self.buffered_to = last.position,
+            _ => self.buffered_to = until,
         }
         self.buffer.extend(page.events.into_iter().map(Arc::new));
         Ok(())
     }
 
-    /// The next event from the channel. `None` when the deadline passed, when the subscription
+    /// Fills the buffer from the channel; false when the deadline passed, when the subscription
     /// must read history again (it had fallen behind), or when the store closed.
-    fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Arc<Event>>> {
+    fn receive_live(&mut self, deadline: Option<Instant>) -> bool {
         loop {
             match self.receiver.try_recv() {
-                Ok(event) => {
-                    if event.position > self.delivered {
-                        self.delivered = event.position;
-                        return Ok(Some(event));
+                Ok(batch) => {
+                    if self.take(batch) {
+                        return true;
                     }
                     continue;
                 }
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
                     self.end();
-                    return Ok(None);
+                    return false;
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
-            if self.lagging.load(Ordering::SeqCst) {
-                match self.hub.resume(&self.lagging) {
+            if self.inbox.lagging.load(Ordering::SeqCst) {
+                match self.hub.resume(&self.inbox) {
                     Some(until) => {
                         self.fallbacks += 1;
                         self.phase = Phase::History { until };
                     }
                     None => self.end(),
                 }
-                return Ok(None);
+                return false;
             }
             // An empty channel cannot overflow, so waiting on it cannot miss a lag.
             let received = match deadline {
@@ -487,19 +541,32 @@ impl Subscription {
                     .map_err(|_| RecvTimeoutError::Disconnected),
             };
             match received {
-                Ok(event) => {
-                    if event.position > self.delivered {
-                        self.delivered = event.position;
-                        return Ok(Some(event));
+                Ok(batch) => {
+                    if self.take(batch) {
+                        return true;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => return false,
                 Err(RecvTimeoutError::Disconnected) => {
                     self.end();
-                    return Ok(None);
+                    return false;
                 }
             }
         }
+    }
+
+    /// Buffers the events of `batch` not delivered yet (history may have covered some);
+    /// whether there were any.
+    fn take(&mut self, batch: Batch) -> bool {
+        self.inbox.queued.fetch_sub(batch.len(), Ordering::SeqCst);
+        let after = self.buffered_to;
+        let before = self.buffer.len();
+        self.buffer
+            .extend(batch.into_iter().filter(|e| e.position > after));
+        if let Some(last) = self.buffer.back() {
+            self.buffered_to = self.buffered_to.max(last.position);
+        }
+        self.buffer.len() > before
     }
 
     fn end(&mut self) {
