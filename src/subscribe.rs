@@ -2,10 +2,13 @@
 //! no gap and no duplicate, and with no subscriber able to block the writer or lose an event.
 //!
 //! How it holds together:
-//! - The writer calls [`Hub::committed`] after every commit, in position order. The hub wraps
-//!   each event in one [`Arc`] that every subscriber shares, and sends each live subscriber the
-//!   commit's matching events as one batch with `try_send`: it never blocks, and a subscriber
-//!   wakes once per commit, not once per event.
+//! - The writer calls [`Hub::committed`] after every commit, in position order. The hub sends
+//!   each live subscriber that the commit has events for one message per commit, with
+//!   `try_send`: it never blocks, and a subscriber wakes once per commit, not once per event.
+//!   The message names the commit's positions; the first subscriber to receive it reads those
+//!   records from the file (they are committed, so readable) and every other subscriber shares
+//!   what it read, one [`Arc`] per event. The writer copies nothing for subscribers, and its
+//!   own events go back to the appenders.
 //! - A subscriber registers by taking the hub's lock and reading the last published position P.
 //!   Everything up to P is on disk; everything after P will come through its channel. It reads
 //!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
@@ -24,6 +27,7 @@ use parking_lot::Mutex;
 use redb::ReadableDatabase;
 
 use crate::event::Level;
+use crate::format::{self, EVENTS};
 use crate::query::{self, Query};
 use crate::writer::CommitListener;
 use crate::{Error, Event, EventType, Position, Result};
@@ -171,14 +175,51 @@ pub enum Delivery {
     },
 }
 
-/// One commit's events for one subscriber: those that pass its filter, in position order.
-type Batch = Vec<Arc<Event>>;
+/// One commit as every subscriber sees it: the positions it made, and its events once the first
+/// subscriber that needs them has read them from the file, shared by all from then on.
+///
+/// The writer's own copies go back to the appenders; reading the committed records again on a
+/// subscriber's thread keeps the copy for subscribers off the commit lock.
+struct Commit {
+    first: Position,
+    last: Position,
+    /// The events once read; the first subscriber to get here reads them while the others wait,
+    /// rather than each reading them too.
+    events: Mutex<Option<Arc<[Arc<Event>]>>>,
+}
+
+impl Commit {
+    /// The commit's events, in position order.
+    fn events(&self, db: &redb::Database) -> Result<Arc<[Arc<Event>]>> {
+        let mut events = self.events.lock();
+        if let Some(events) = &*events {
+            return Ok(Arc::clone(events));
+        }
+        let txn = db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let mut read = Vec::new();
+        for row in table.range(self.first..=self.last)? {
+            let (position, record) = row?;
+            let position = position.value();
+            read.push(Arc::new(format::decode_record(position, record.value())?));
+        }
+        let read: Arc<[Arc<Event>]> = read.into();
+        *events = Some(Arc::clone(&read));
+        Ok(read)
+    }
+}
+
+/// What the hub sends a subscriber: a commit, and how many of its events pass the filter.
+struct Batch {
+    commit: Arc<Commit>,
+    matching: usize,
+}
 
 /// What the hub and a subscriber share about the subscriber's channel.
 #[derive(Default)]
 struct Inbox {
-    /// Events in the channel: added by the hub before it sends a batch, taken off by the
-    /// subscriber as it receives one.
+    /// Matching events in the channel: added by the hub before it sends a batch, taken off by
+    /// the subscriber as it receives one.
     queued: AtomicUsize,
     /// Set by the hub when the channel would hold too much; it then sends nothing more until
     /// the subscriber has read what it missed from disk.
@@ -197,40 +238,38 @@ struct Slot {
 }
 
 impl Slot {
-    /// Sends this subscriber the events of one commit that pass its filter, as one batch, or
-    /// marks it lagging when its channel would hold more than its capacity. A batch larger than
-    /// the capacity still goes to an empty channel: those events are in memory anyway, and the
-    /// subscriber would otherwise read every such commit back from disk. Returns false when the
-    /// subscription is gone.
-    fn offer(&self, events: &[Arc<Event>]) -> bool {
+    /// Sends this subscriber a commit that has events for it, or marks it lagging when its
+    /// channel would hold more events than its capacity. A commit larger than the capacity still
+    /// goes to an empty channel: the subscriber would otherwise read every such commit back from
+    /// disk the slow way. Returns false when the subscription is gone.
+    fn offer(&self, commit: &Arc<Commit>, events: &[Event]) -> bool {
         if self.inbox.lagging.load(Ordering::SeqCst) {
             return true;
         }
-        let batch: Batch = if self.takes_everything {
-            events.to_vec()
+        let matching = if self.takes_everything {
+            events.len()
         } else {
-            events
-                .iter()
-                .filter(|e| self.filter.matches(e))
-                .cloned()
-                .collect()
+            events.iter().filter(|e| self.filter.matches(e)).count()
         };
-        if batch.is_empty() {
+        if matching == 0 {
             return true;
         }
-        let count = batch.len();
         let queued = self.inbox.queued.load(Ordering::SeqCst);
-        if queued > 0 && queued + count > self.capacity {
+        if queued > 0 && queued + matching > self.capacity {
             // It reads the rest from disk when it has drained its channel.
             self.inbox.lagging.store(true, Ordering::SeqCst);
             return true;
         }
         // Counted before it is sent, so the subscriber never takes off more than was added.
-        self.inbox.queued.fetch_add(count, Ordering::SeqCst);
+        self.inbox.queued.fetch_add(matching, Ordering::SeqCst);
+        let batch = Batch {
+            commit: Arc::clone(commit),
+            matching,
+        };
         match self.sender.try_send(batch) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                self.inbox.queued.fetch_sub(count, Ordering::SeqCst);
+                self.inbox.queued.fetch_sub(matching, Ordering::SeqCst);
                 self.inbox.lagging.store(true, Ordering::SeqCst);
                 true
             }
@@ -319,8 +358,15 @@ impl CommitListener for Hub {
         if state.slots.is_empty() {
             return;
         }
-        let shared: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
-        state.slots.retain(|slot| slot.offer(&shared));
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return;
+        };
+        let commit = Arc::new(Commit {
+            first: first.position,
+            last: last.position,
+            events: Mutex::new(None),
+        });
+        state.slots.retain(|slot| slot.offer(&commit, events));
     }
 }
 
@@ -344,6 +390,7 @@ pub struct Subscription {
     id: u64,
     inbox: Arc<Inbox>,
     receiver: Receiver<Batch>,
+    filter: Filter,
     query: Query,
     /// Every matching event up to here has been delivered or is in `buffer`.
     buffered_to: Position,
@@ -383,7 +430,7 @@ impl Subscription {
         let slot = Slot {
             id,
             takes_everything: filter == Filter::new(),
-            filter,
+            filter: filter.clone(),
             capacity,
             sender,
             inbox: Arc::clone(&inbox),
@@ -400,6 +447,7 @@ impl Subscription {
             id,
             inbox,
             receiver,
+            filter,
             query,
             buffered_to,
             buffer: VecDeque::new(),
@@ -472,7 +520,7 @@ impl Subscription {
                     }
                 }
                 Phase::Live => {
-                    if self.receive_live(deadline) {
+                    if self.receive_live(deadline)? {
                         continue;
                     }
                     if matches!(self.phase, Phase::Live) {
@@ -507,18 +555,18 @@ impl Subscription {
 
     /// Fills the buffer from the channel; false when the deadline passed, when the subscription
     /// must read history again (it had fallen behind), or when the store closed.
-    fn receive_live(&mut self, deadline: Option<Instant>) -> bool {
+    fn receive_live(&mut self, deadline: Option<Instant>) -> Result<bool> {
         loop {
             match self.receiver.try_recv() {
                 Ok(batch) => {
-                    if self.take(batch) {
-                        return true;
+                    if self.take(&batch)? {
+                        return Ok(true);
                     }
                     continue;
                 }
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
                     self.end();
-                    return false;
+                    return Ok(false);
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
@@ -530,7 +578,7 @@ impl Subscription {
                     }
                     None => self.end(),
                 }
-                return false;
+                return Ok(false);
             }
             // An empty channel cannot overflow, so waiting on it cannot miss a lag.
             let received = match deadline {
@@ -542,31 +590,50 @@ impl Subscription {
             };
             match received {
                 Ok(batch) => {
-                    if self.take(batch) {
-                        return true;
+                    if self.take(&batch)? {
+                        return Ok(true);
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Timeout) => return Ok(false),
                 Err(RecvTimeoutError::Disconnected) => {
                     self.end();
-                    return false;
+                    return Ok(false);
                 }
             }
         }
     }
 
-    /// Buffers the events of `batch` not delivered yet (history may have covered some);
-    /// whether there were any.
-    fn take(&mut self, batch: Batch) -> bool {
-        self.inbox.queued.fetch_sub(batch.len(), Ordering::SeqCst);
-        let after = self.buffered_to;
-        let before = self.buffer.len();
-        self.buffer
-            .extend(batch.into_iter().filter(|e| e.position > after));
-        if let Some(last) = self.buffer.back() {
-            self.buffered_to = self.buffered_to.max(last.position);
+    /// Buffers the events of `batch` that pass the filter and were not delivered yet (history may
+    /// have covered some); whether there were any. Should the commit's events not be readable,
+    /// the subscription reads them as history instead, so that none is skipped.
+    fn take(&mut self, batch: &Batch) -> Result<bool> {
+        self.inbox
+            .queued
+            .fetch_sub(batch.matching, Ordering::SeqCst);
+        let commit = &batch.commit;
+        if commit.last <= self.buffered_to {
+            return Ok(false);
         }
-        self.buffer.len() > before
+        let Some(db) = &self.db else {
+            return Ok(false);
+        };
+        let events = match commit.events(db) {
+            Ok(events) => events,
+            Err(error) => {
+                self.phase = Phase::History { until: commit.last };
+                return Err(error);
+            }
+        };
+        let (after, filter) = (self.buffered_to, &self.filter);
+        let before = self.buffer.len();
+        self.buffer.extend(
+            events
+                .iter()
+                .filter(|e| e.position > after && filter.matches(e))
+                .cloned(),
+        );
+        self.buffered_to = commit.last;
+        Ok(self.buffer.len() > before)
     }
 
     fn end(&mut self) {
