@@ -1,21 +1,43 @@
 //! Subscriber delivery: how long a committed event takes to reach its subscribers, and what
 //! sixteen subscribers cost the writers. oidb only: SQLite has no subscriptions to compare.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use oidb::{Delivery, Durability, Filter, Start, Store, Subscription};
+use oidb::{Delivery, Durability, Filter, NewEvent, Start, Store, Subscription};
 
 use crate::workload::Workload;
 
-/// Receives `count` events on its own thread; returns when each arrived, by position.
-fn receive(mut subscription: Subscription, count: usize) -> JoinHandle<Vec<(u64, Instant)>> {
+/// When one event reached one subscriber: its position, the `created_at` the writer stamped on it,
+/// and the wall-clock time `recv()` returned it, both in microseconds since the Unix epoch.
+struct Arrival {
+    position: u64,
+    stamped: f64,
+    received: f64,
+}
+
+/// Microseconds since the Unix epoch, by the wall clock (the clock `created_at` is stamped with).
+fn wall_micros() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64()
+        * 1e6
+}
+
+/// Receives `count` events on its own thread; returns when each arrived.
+fn receive(mut subscription: Subscription, count: usize) -> JoinHandle<Vec<Arrival>> {
     std::thread::spawn(move || {
         let mut arrivals = Vec::with_capacity(count);
         while arrivals.len() < count {
             match subscription.recv() {
-                Ok(Some(Delivery::Event(event))) => arrivals.push((event.position, Instant::now())),
+                Ok(Some(Delivery::Event(event))) => arrivals.push(Arrival {
+                    received: wall_micros(),
+                    position: event.position,
+                    stamped: event.created_at.timestamp_micros() as f64,
+                }),
                 Ok(Some(Delivery::CaughtUp { .. })) => {}
                 Ok(None) => break,
                 Err(e) => panic!("subscription failed: {e}"),
@@ -25,22 +47,26 @@ fn receive(mut subscription: Subscription, count: usize) -> JoinHandle<Vec<(u64,
     })
 }
 
-/// Delivery latencies, in microseconds, over every (event, subscriber) pair.
+/// Delivery latencies, in microseconds, over every (event, subscriber) pair. The commit itself
+/// happens inside `append()` and no public call tells when, so these bracket commit-to-receive.
 pub struct Latencies {
-    /// From the start of `append()` to `recv()` returning: an upper bound of commit-to-receive,
-    /// since it includes the append's own work.
-    pub from_start: Vec<f64>,
-    /// From `append()` returning to `recv()` returning. The store hands events to subscribers
-    /// right after the commit and before it answers the appender, so this is commit-to-receive
-    /// less that hand-over (negative when a subscriber has it before the appender).
-    pub from_ack: Vec<f64>,
-    /// How long each `append()` took.
-    pub appends: Vec<f64>,
+    /// Upper bound: from the `created_at` the writer stamps on the event (under the commit lock,
+    /// as it places the event; then it hashes it, writes its rows and commits) to `recv()`
+    /// returning. Wall clock, the stamp truncated to whole microseconds.
+    pub from_stamp: Vec<f64>,
+    /// Lower bound: from `append()` returning to `recv()` returning. The store hands the commit to
+    /// every subscriber after the commit and before it answers the appender, so this is
+    /// commit-to-receive less that hand-over (negative when a subscriber has it first).
+    pub from_answer: Vec<f64>,
+    /// From the stamp to the append's answer, per append: the width of the bracket (writing and
+    /// committing the event, handing it to the subscribers, answering).
+    pub stamp_to_answer: Vec<f64>,
 }
 
 /// Delivery latencies to `subscribers` subscribers of `count` appends paced `pace` apart, so
 /// that each is delivered on its own. Commits are not synced (`Durability::Deferred`): the
-/// figures are the commit and the hand-over, not the disk.
+/// figures are the commit and the hand-over, not the disk. The events carry no `created_at`, so
+/// the writer stamps it.
 pub fn delivery_latencies(
     path: &Path,
     w: &Workload,
@@ -62,34 +88,36 @@ pub fn delivery_latencies(
             receive(subscription, count)
         })
         .collect();
-    let mut times = std::collections::HashMap::with_capacity(count);
-    let mut appends = Vec::with_capacity(count);
+    let mut answers = HashMap::with_capacity(count);
+    let mut stamp_to_answer = Vec::with_capacity(count);
     for i in 0..count as u64 {
-        let event = w.new_event(&w.event(i));
-        let start = Instant::now();
+        let g = w.event(i);
+        let event = NewEvent::new(
+            w.intent(g.intent),
+            w.event_type(g.kind).clone(),
+            w.actor(g.actor),
+        )
+        .id(g.id)
+        .payload(g.payload);
         let stored = store.append(event).expect("append");
-        let ack = Instant::now();
-        times.insert(stored.position, (start, ack));
-        appends.push(ack.duration_since(start).as_secs_f64() * 1e6);
+        let answered = wall_micros();
+        answers.insert(stored.position, answered);
+        stamp_to_answer.push(answered - stored.created_at.timestamp_micros() as f64);
         std::thread::sleep(pace);
     }
-    let micros = |later: Instant, earlier: Instant| {
-        if later >= earlier {
-            later.duration_since(earlier).as_secs_f64() * 1e6
-        } else {
-            -(earlier.duration_since(later).as_secs_f64() * 1e6)
-        }
-    };
     let mut latencies = Latencies {
-        from_start: Vec::with_capacity(count * subscribers),
-        from_ack: Vec::with_capacity(count * subscribers),
-        appends,
+        from_stamp: Vec::with_capacity(count * subscribers),
+        from_answer: Vec::with_capacity(count * subscribers),
+        stamp_to_answer,
     };
     for receiver in receivers {
-        for (position, arrived) in receiver.join().expect("subscriber thread") {
-            let (start, ack) = times[&position];
-            latencies.from_start.push(micros(arrived, start));
-            latencies.from_ack.push(micros(arrived, ack));
+        for arrival in receiver.join().expect("subscriber thread") {
+            latencies
+                .from_stamp
+                .push(arrival.received - arrival.stamped);
+            latencies
+                .from_answer
+                .push(arrival.received - answers[&arrival.position]);
         }
     }
     drop(store);
@@ -136,7 +164,10 @@ pub fn batched_rate_with_subscribers(
     }
     for receiver in receivers {
         let arrivals = receiver.join().expect("subscriber thread");
-        assert_eq!(arrivals.len() as u64, count, "a subscriber missed events");
+        assert!(
+            arrivals.iter().map(|a| a.position).eq(1..=count),
+            "a subscriber missed events or had them out of order"
+        );
     }
     count as f64 / spent.as_secs_f64()
 }
