@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -183,29 +183,39 @@ pub enum Delivery {
 struct Commit {
     first: Position,
     last: Position,
-    /// The events once read; the first subscriber to get here reads them while the others wait,
-    /// rather than each reading them too.
-    events: Mutex<Option<Arc<[Arc<Event>]>>>,
+    /// The events once read (`None` if reading them failed). The first subscriber to get here
+    /// reads them while any others wait, rather than each reading them too.
+    events: OnceLock<Option<Arc<[Arc<Event>]>>>,
 }
 
 impl Commit {
-    /// The commit's events, in position order.
-    fn events(&self, db: &redb::Database) -> Result<Arc<[Arc<Event>]>> {
-        let mut events = self.events.lock();
-        if let Some(events) = &*events {
-            return Ok(Arc::clone(events));
+    /// The commit's events, in position order; `None` when an earlier attempt to read them
+    /// failed, and the caller must read them as history.
+    fn events(&self, db: &redb::Database) -> Result<Option<Arc<[Arc<Event>]>>> {
+        let mut failure = None;
+        let events = self.events.get_or_init(|| match self.read(db) {
+            Ok(events) => Some(events.into()),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(events.clone()),
         }
+    }
+
+    fn read(&self, db: &redb::Database) -> Result<Vec<Arc<Event>>> {
         let txn = db.begin_read()?;
         let table = txn.open_table(EVENTS)?;
-        let mut read = Vec::new();
+        let mut events = Vec::new();
         for row in table.range(self.first..=self.last)? {
             let (position, record) = row?;
             let position = position.value();
-            read.push(Arc::new(format::decode_record(position, record.value())?));
+            events.push(Arc::new(format::decode_record(position, record.value())?));
         }
-        let read: Arc<[Arc<Event>]> = read.into();
-        *events = Some(Arc::clone(&read));
-        Ok(read)
+        Ok(events)
     }
 }
 
@@ -364,7 +374,7 @@ impl CommitListener for Hub {
         let commit = Arc::new(Commit {
             first: first.position,
             last: last.position,
-            events: Mutex::new(None),
+            events: OnceLock::new(),
         });
         state.slots.retain(|slot| slot.offer(&commit, events));
     }
@@ -554,58 +564,62 @@ impl Subscription {
     }
 
     /// Fills the buffer from the channel; false when the deadline passed, when the subscription
-    /// must read history again (it had fallen behind), or when the store closed.
+    /// must read history (it fell behind, or a commit could not be read), or when the store closed.
     fn receive_live(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        loop {
-            match self.receiver.try_recv() {
-                Ok(batch) => {
-                    if self.take(&batch)? {
-                        return Ok(true);
-                    }
-                    continue;
-                }
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    self.end();
-                    return Ok(false);
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
+        while let Some(batch) = self.next_batch(deadline) {
+            if self.take(&batch)? {
+                return Ok(true);
             }
-            if self.inbox.lagging.load(Ordering::SeqCst) {
-                match self.hub.resume(&self.inbox) {
-                    Some(until) => {
-                        self.fallbacks += 1;
-                        self.phase = Phase::History { until };
-                    }
-                    None => self.end(),
-                }
+            if !matches!(self.phase, Phase::Live) {
                 return Ok(false);
             }
-            // An empty channel cannot overflow, so waiting on it cannot miss a lag.
-            let received = match deadline {
-                Some(deadline) => self.receiver.recv_deadline(deadline),
-                None => self
-                    .receiver
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match received {
-                Ok(batch) => {
-                    if self.take(&batch)? {
-                        return Ok(true);
-                    }
+        }
+        Ok(false)
+    }
+
+    /// The next batch from the channel; `None` when the deadline passed, when the subscription
+    /// fell behind (it is then set to read what it missed as history), or when the store closed.
+    fn next_batch(&mut self, deadline: Option<Instant>) -> Option<Batch> {
+        match self.receiver.try_recv() {
+            Ok(batch) => return Some(batch),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                self.end();
+                return None;
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        if self.inbox.lagging.load(Ordering::SeqCst) {
+            match self.hub.resume(&self.inbox) {
+                Some(until) => {
+                    self.fallbacks += 1;
+                    self.phase = Phase::History { until };
                 }
-                Err(RecvTimeoutError::Timeout) => return Ok(false),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.end();
-                    return Ok(false);
-                }
+                None => self.end(),
+            }
+            return None;
+        }
+        // An empty channel cannot overflow, so waiting on it cannot miss a lag.
+        let received = match deadline {
+            Some(deadline) => self.receiver.recv_deadline(deadline),
+            None => self
+                .receiver
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(batch) => Some(batch),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.end();
+                None
             }
         }
     }
 
     /// Buffers the events of `batch` that pass the filter and were not delivered yet (history may
-    /// have covered some); whether there were any. Should the commit's events not be readable,
-    /// the subscription reads them as history instead, so that none is skipped.
+    /// have covered some); whether there were any. Should the commit's events not be readable
+    /// (here or by another subscriber), the subscription reads them as history instead, so that
+    /// none is skipped.
     fn take(&mut self, batch: &Batch) -> Result<bool> {
         self.inbox
             .queued
@@ -618,7 +632,11 @@ impl Subscription {
             return Ok(false);
         };
         let events = match commit.events(db) {
-            Ok(events) => events,
+            Ok(Some(events)) => events,
+            Ok(None) => {
+                self.phase = Phase::History { until: commit.last };
+                return Ok(false);
+            }
             Err(error) => {
                 self.phase = Phase::History { until: commit.last };
                 return Err(error);
@@ -646,5 +664,68 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.unregister(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    /// Replaces the record at `position` with `bytes`, behind the writer's back.
+    fn overwrite_record(store: &Store, position: Position, bytes: &[u8]) {
+        store
+            .inner()
+            .writer
+            .write_exclusive(|txn| {
+                txn.open_table(EVENTS)?.insert(position, bytes)?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn record(store: &Store, position: Position) -> Vec<u8> {
+        let txn = store.inner().db.begin_read().unwrap();
+        let table = txn.open_table(EVENTS).unwrap();
+        let bytes = table.get(position).unwrap().unwrap().value().to_vec();
+        bytes
+    }
+
+    #[test]
+    fn a_commit_that_cannot_be_read_is_reported_and_never_skipped() {
+        let store = Store::in_memory().unwrap();
+        let mut first = store.subscribe(Filter::new(), Start::Now).unwrap();
+        let mut second = store.subscribe(Filter::new(), Start::Now).unwrap();
+        for sub in [&mut first, &mut second] {
+            assert!(matches!(
+                sub.recv().unwrap(),
+                Some(Delivery::CaughtUp { position: 0 })
+            ));
+        }
+        store
+            .log_event("i", EventType::Comment, serde_json::json!({"n": 1}))
+            .unwrap();
+        let good = record(&store, 1);
+        overwrite_record(&store, 1, b"not a record");
+        store
+            .log_event("i", EventType::Comment, serde_json::json!({"n": 2}))
+            .unwrap();
+
+        // The first to read the commit meets the damage; the other finds it unread and reads
+        // it as history, meeting it too. Neither goes on to position 2.
+        assert!(first.recv().is_err());
+        assert!(second.recv().is_err());
+        assert!(first.recv().is_err(), "still unreadable, still not skipped");
+
+        overwrite_record(&store, 1, &good);
+        for sub in [&mut first, &mut second] {
+            let positions: Vec<Position> = (0..2)
+                .map(|_| match sub.recv().unwrap() {
+                    Some(Delivery::Event(e)) => e.position,
+                    other => panic!("expected an event, got {other:?}"),
+                })
+                .collect();
+            assert_eq!(positions, [1, 2]);
+        }
     }
 }
