@@ -6,7 +6,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use oidb::{Delivery, Durability, Filter, NewEvent, Start, Store, Subscription};
+use oidb::{Delivery, Durability, Event, Filter, NewEvent, Start, Store, Subscription};
 
 use crate::workload::Workload;
 
@@ -27,24 +27,43 @@ fn wall_micros() -> f64 {
         * 1e6
 }
 
-/// Receives `count` events on its own thread; returns when each arrived.
-fn receive(mut subscription: Subscription, count: usize) -> JoinHandle<Vec<Arrival>> {
+/// What one subscriber saw: what it noted of each event, and how often it fell back to reading
+/// from disk.
+struct Received<T> {
+    noted: Vec<T>,
+    fallbacks: u64,
+}
+
+/// Receives `count` events on its own thread, noting each with `note` as it arrives.
+fn receive<T: Send + 'static>(
+    mut subscription: Subscription,
+    count: usize,
+    note: fn(&Event) -> T,
+) -> JoinHandle<Received<T>> {
     std::thread::spawn(move || {
-        let mut arrivals = Vec::with_capacity(count);
-        while arrivals.len() < count {
+        let mut noted = Vec::with_capacity(count);
+        while noted.len() < count {
             match subscription.recv() {
-                Ok(Some(Delivery::Event(event))) => arrivals.push(Arrival {
-                    received: wall_micros(),
-                    position: event.position,
-                    stamped: event.created_at.timestamp_micros() as f64,
-                }),
+                Ok(Some(Delivery::Event(event))) => noted.push(note(&event)),
                 Ok(Some(Delivery::CaughtUp { .. })) => {}
                 Ok(None) => break,
                 Err(e) => panic!("subscription failed: {e}"),
             }
         }
-        arrivals
+        Received {
+            noted,
+            fallbacks: subscription.fallbacks(),
+        }
     })
+}
+
+/// An arrival, as the latency runs note it.
+fn arrival(event: &Event) -> Arrival {
+    Arrival {
+        received: wall_micros(),
+        position: event.position,
+        stamped: event.created_at.timestamp_micros() as f64,
+    }
 }
 
 /// Delivery latencies, in microseconds, over every (event, subscriber) pair. The commit itself
@@ -85,7 +104,7 @@ pub fn delivery_latencies(
             let subscription = store
                 .subscribe(Filter::new(), Start::Now)
                 .expect("subscribe");
-            receive(subscription, count)
+            receive(subscription, count, arrival)
         })
         .collect();
     let mut answers = HashMap::with_capacity(count);
@@ -111,7 +130,7 @@ pub fn delivery_latencies(
         stamp_to_answer,
     };
     for receiver in receivers {
-        for arrival in receiver.join().expect("subscriber thread") {
+        for arrival in receiver.join().expect("subscriber thread").noted {
             latencies
                 .from_stamp
                 .push(arrival.received - arrival.stamped);
@@ -134,22 +153,30 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.min(values.len() - 1)]
 }
 
-/// Events per second appending `count` events in batches of `batch` (durable commits), with
-/// `subscribers` subscribers each receiving every event on its own thread.
+/// Appending with subscribers watching: the rate, and how often the subscribers fell back to
+/// reading from disk in all.
+pub struct Watched {
+    pub events_per_second: f64,
+    pub fallbacks: u64,
+}
+
+/// Appends `count` events in batches of `batch` (durable commits), with `subscribers`
+/// subscribers each receiving every event on its own thread and noting its position (no clock
+/// reads: only what receiving costs).
 pub fn batched_rate_with_subscribers(
     path: &Path,
     w: &Workload,
     subscribers: usize,
     count: u64,
     batch: u64,
-) -> f64 {
+) -> Watched {
     let store = Store::open(path).expect("open store");
     let receivers: Vec<_> = (0..subscribers)
         .map(|_| {
             let subscription = store
                 .subscribe(Filter::new(), Start::Now)
                 .expect("subscribe");
-            receive(subscription, count as usize)
+            receive(subscription, count as usize, |event| event.position)
         })
         .collect();
     let mut spent = Duration::ZERO;
@@ -162,12 +189,17 @@ pub fn batched_rate_with_subscribers(
         spent += start.elapsed();
         next = end;
     }
+    let mut fallbacks = 0;
     for receiver in receivers {
-        let arrivals = receiver.join().expect("subscriber thread");
+        let received = receiver.join().expect("subscriber thread");
         assert!(
-            arrivals.iter().map(|a| a.position).eq(1..=count),
+            received.noted.into_iter().eq(1..=count),
             "a subscriber missed events or had them out of order"
         );
+        fallbacks += received.fallbacks;
     }
-    count as f64 / spent.as_secs_f64()
+    Watched {
+        events_per_second: count as f64 / spent.as_secs_f64(),
+        fallbacks,
+    }
 }
