@@ -148,6 +148,7 @@ impl StoreBuilder {
 
     /// How many events a subscriber's channel holds before that subscriber falls back to reading
     /// from disk (default [`DEFAULT_CHANNEL_CAPACITY`], 1024). It never blocks the writer either way.
+    /// A commit with more matching events than this still goes whole to an empty channel.
     pub fn channel_capacity(mut self, events: usize) -> Self {
         self.channel_capacity = events.max(1);
         self

@@ -3,19 +3,23 @@
 //!
 //! How it holds together:
 //! - The writer calls [`Hub::committed`] after every commit, in position order. The hub sends
-//!   each matching event into each live subscriber's bounded channel with `try_send`: it never
-//!   blocks.
+//!   each live subscriber that the commit has events for one message per commit, with
+//!   `try_send`: it never blocks, and a subscriber wakes once per commit, not once per event.
+//!   The message names the commit's positions; the first subscriber to receive it reads those
+//!   records from the file (they are committed, so readable) and every other subscriber shares
+//!   what it read, one [`Arc`] per event. The writer copies nothing for subscribers, and its
+//!   own events go back to the appenders.
 //! - A subscriber registers by taking the hub's lock and reading the last published position P.
 //!   Everything up to P is on disk; everything after P will come through its channel. It reads
 //!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
-//! - When a channel is full, the hub marks that subscriber lagging and stops sending to it. The
-//!   subscriber drains its channel, registers again at the new last published position, reads the
-//!   missed events from disk, and goes on with its channel. Positions it has already delivered are
-//!   skipped, so nothing is delivered twice.
+//! - When a channel would hold more events than its capacity, the hub marks that subscriber
+//!   lagging and stops sending to it. The subscriber drains its channel, registers again at the
+//!   new last published position, reads the missed events from disk, and goes on with its
+//!   channel. Positions it has already delivered are skipped, so nothing is delivered twice.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -23,6 +27,7 @@ use parking_lot::Mutex;
 use redb::ReadableDatabase;
 
 use crate::event::Level;
+use crate::format::{self, EVENTS};
 use crate::query::{self, Query};
 use crate::writer::CommitListener;
 use crate::{Error, Event, EventType, Position, Result};
@@ -140,12 +145,28 @@ pub enum Start {
 }
 
 /// What a subscription yields.
-// Nearly every delivery is an event; boxing it would cost an allocation each to shrink the rare one.
-#[allow(clippy::large_enum_variant)]
+///
+/// Events come as [`Arc<Event>`]: every subscriber that receives an event shares one copy of it,
+/// so a commit costs the same whether one subscriber watches or a hundred. Read it through the
+/// `Arc` (`event.position`, `&*event`), or take an owned [`Event`] with
+/// [`Arc::unwrap_or_clone`], which copies only when others still hold it.
+///
+/// ```
+/// # let store = oidb::Store::in_memory()?;
+/// use oidb::{Delivery, Event, EventType, Filter, Start};
+/// store.log_event("intent-42", EventType::Comment, serde_json::json!({"n": 1}))?;
+/// let mut sub = store.subscribe(Filter::new(), Start::Beginning)?;
+/// if let Some(Delivery::Event(shared)) = sub.recv()? {
+///     assert_eq!(shared.sequence, 1);
+///     let owned: Event = std::sync::Arc::unwrap_or_clone(shared);
+///     assert_eq!(owned.intent_id, "intent-42");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// A committed event, in position order.
-    Event(Event),
+    /// A committed event, in position order, shared with the other subscribers that receive it.
+    Event(Arc<Event>),
     /// History is done: every matching event up to `position` has been delivered, and what
     /// follows is live. Comes exactly once per subscription.
     CaughtUp {
@@ -154,12 +175,117 @@ pub enum Delivery {
     },
 }
 
+/// One commit as every subscriber sees it: the positions it made, and its events once the first
+/// subscriber that needs them has read them from the file, shared by all from then on.
+///
+/// The writer's own copies go back to the appenders; reading the committed records again on a
+/// subscriber's thread keeps the copy for subscribers off the commit lock.
+struct Commit {
+    first: Position,
+    last: Position,
+    /// The events once read (`None` if reading them failed). The first subscriber to get here
+    /// reads them while any others wait, rather than each reading them too.
+    events: OnceLock<Option<Arc<[Arc<Event>]>>>,
+}
+
+impl Commit {
+    /// The commit's events, in position order; `None` when an earlier attempt to read them
+    /// failed, and the caller must read them as history.
+    fn events(&self, db: &redb::Database) -> Result<Option<Arc<[Arc<Event>]>>> {
+        let mut failure = None;
+        let events = self.events.get_or_init(|| match self.read(db) {
+            Ok(events) => Some(events.into()),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(events.clone()),
+        }
+    }
+
+    fn read(&self, db: &redb::Database) -> Result<Vec<Arc<Event>>> {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let mut events = Vec::new();
+        for row in table.range(self.first..=self.last)? {
+            let (position, record) = row?;
+            let position = position.value();
+            events.push(Arc::new(format::decode_record(position, record.value())?));
+        }
+        Ok(events)
+    }
+}
+
+/// What the hub sends a subscriber: a commit, and how many of its events pass the filter.
+struct Batch {
+    commit: Arc<Commit>,
+    matching: usize,
+}
+
+/// What the hub and a subscriber share about the subscriber's channel.
+#[derive(Default)]
+struct Inbox {
+    /// Matching events in the channel: added by the hub before it sends a batch, taken off by
+    /// the subscriber as it receives one.
+    queued: AtomicUsize,
+    /// Set by the hub when the channel would hold too much; it then sends nothing more until
+    /// the subscriber has read what it missed from disk.
+    lagging: AtomicBool,
+}
+
 /// One subscriber as the hub sees it.
 struct Slot {
     id: u64,
     filter: Filter,
-    sender: Sender<Arc<Event>>,
-    lagging: Arc<AtomicBool>,
+    /// Whether the filter passes every event, so that a commit is sent without looking.
+    takes_everything: bool,
+    capacity: usize,
+    sender: Sender<Batch>,
+    inbox: Arc<Inbox>,
+}
+
+impl Slot {
+    /// Sends this subscriber a commit that has events for it, or marks it lagging when its
+    /// channel would hold more events than its capacity. A commit larger than the capacity still
+    /// goes to an empty channel: the subscriber would otherwise read every such commit back from
+    /// disk the slow way. Returns false when the subscription is gone.
+    fn offer(&self, commit: &Arc<Commit>, events: &[Event]) -> bool {
+        if self.inbox.lagging.load(Ordering::SeqCst) {
+            return true;
+        }
+        let matching = if self.takes_everything {
+            events.len()
+        } else {
+            events.iter().filter(|e| self.filter.matches(e)).count()
+        };
+        if matching == 0 {
+            return true;
+        }
+        let queued = self.inbox.queued.load(Ordering::SeqCst);
+        if queued > 0 && queued + matching > self.capacity {
+            // It reads the rest from disk when it has drained its channel.
+            self.inbox.lagging.store(true, Ordering::SeqCst);
+            return true;
+        }
+        // Counted before it is sent, so the subscriber never takes off more than was added.
+        self.inbox.queued.fetch_add(matching, Ordering::SeqCst);
+        let batch = Batch {
+            commit: Arc::clone(commit),
+            matching,
+        };
+        match self.sender.try_send(batch) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.inbox.queued.fetch_sub(matching, Ordering::SeqCst);
+                self.inbox.lagging.store(true, Ordering::SeqCst);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -207,12 +333,12 @@ impl Hub {
 
     /// Puts a lagging subscriber back on its channel; returns the last published position (it
     /// must read up to there from disk), or `None` when the hub is closed.
-    fn resume(&self, lagging: &AtomicBool) -> Option<Position> {
+    fn resume(&self, inbox: &Inbox) -> Option<Position> {
         let state = self.state.lock();
         if state.closed {
             return None;
         }
-        lagging.store(false, Ordering::SeqCst);
+        inbox.lagging.store(false, Ordering::SeqCst);
         Some(state.last_published)
     }
 
@@ -242,24 +368,15 @@ impl CommitListener for Hub {
         if state.slots.is_empty() {
             return;
         }
-        let shared: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
-        state.slots.retain(|slot| {
-            if slot.lagging.load(Ordering::SeqCst) {
-                return true;
-            }
-            for event in shared.iter().filter(|e| slot.filter.matches(e)) {
-                match slot.sender.try_send(Arc::clone(event)) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        // It reads the rest from disk when it has drained its channel.
-                        slot.lagging.store(true, Ordering::SeqCst);
-                        return true;
-                    }
-                    Err(TrySendError::Disconnected(_)) => return false,
-                }
-            }
-            true
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return;
+        };
+        let commit = Arc::new(Commit {
+            first: first.position,
+            last: last.position,
+            events: OnceLock::new(),
         });
+        state.slots.retain(|slot| slot.offer(&commit, events));
     }
 }
 
@@ -281,13 +398,16 @@ pub struct Subscription {
     db: Option<Arc<redb::Database>>,
     hub: Arc<Hub>,
     id: u64,
-    lagging: Arc<AtomicBool>,
-    receiver: Receiver<Arc<Event>>,
+    inbox: Arc<Inbox>,
+    receiver: Receiver<Batch>,
+    filter: Filter,
     query: Query,
-    delivered: Position,
+    /// Every matching event up to here has been delivered or is in `buffer`.
+    buffered_to: Position,
+    /// Events to deliver next, in position order: a page of history or a commit's batch.
+    buffer: VecDeque<Arc<Event>>,
     phase: Phase,
     caught_up_sent: bool,
-    buffer: VecDeque<Event>,
     fallbacks: u64,
 }
 
@@ -295,7 +415,7 @@ impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("query", &self.query)
-            .field("delivered", &self.delivered)
+            .field("position", &self.position())
             .finish_non_exhaustive()
     }
 }
@@ -311,18 +431,22 @@ impl Subscription {
         start: Start,
         capacity: usize,
     ) -> Result<Subscription> {
-        let (sender, receiver) = bounded(capacity.max(1));
-        let lagging = Arc::new(AtomicBool::new(false));
+        let capacity = capacity.max(1);
+        // Every batch holds an event at least, so the count of events bounds the channel first.
+        let (sender, receiver) = bounded(capacity);
+        let inbox = Arc::new(Inbox::default());
         let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
         let query = filter.to_query();
         let slot = Slot {
             id,
-            filter,
+            takes_everything: filter == Filter::new(),
+            filter: filter.clone(),
+            capacity,
             sender,
-            lagging: Arc::clone(&lagging),
+            inbox: Arc::clone(&inbox),
         };
         let registered_at = hub.register(slot).ok_or(Error::Closed)?;
-        let delivered = match start {
+        let buffered_to = match start {
             Start::Beginning => 0,
             Start::Now => registered_at,
             Start::After(position) => position,
@@ -331,15 +455,16 @@ impl Subscription {
             db: Some(db),
             hub,
             id,
-            lagging,
+            inbox,
             receiver,
+            filter,
             query,
-            delivered,
+            buffered_to,
+            buffer: VecDeque::new(),
             phase: Phase::History {
                 until: registered_at,
             },
             caught_up_sent: false,
-            buffer: VecDeque::new(),
             fallbacks: 0,
         })
     }
@@ -379,7 +504,11 @@ impl Subscription {
     /// The last position delivered (or passed over as not matching).
     #[must_use]
     pub fn position(&self) -> Position {
-        self.delivered
+        match self.buffer.front() {
+            // Everything before the next event to deliver is behind.
+            Some(next) => next.position - 1,
+            None => self.buffered_to,
+        }
     }
 
     fn next_delivery(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery>> {
@@ -390,7 +519,7 @@ impl Subscription {
             match self.phase {
                 Phase::Ended => return Ok(None),
                 Phase::History { until } => {
-                    if self.delivered < until {
+                    if self.buffered_to < until {
                         self.read_history(until)?;
                         continue;
                     }
@@ -401,8 +530,8 @@ impl Subscription {
                     }
                 }
                 Phase::Live => {
-                    if let Some(event) = self.next_live(deadline)? {
-                        return Ok(Some(Delivery::Event(event)));
+                    if self.receive_live(deadline)? {
+                        continue;
                     }
                     if matches!(self.phase, Phase::Live) {
                         return Ok(None); // timed out
@@ -412,7 +541,7 @@ impl Subscription {
         }
     }
 
-    /// One page of history in `(delivered, until]` into the buffer.
+    /// One page of history in `(buffered_to, until]` into the buffer.
     fn read_history(&mut self, until: Position) -> Result<()> {
         let Some(db) = &self.db else {
             self.phase = Phase::Ended;
@@ -422,68 +551,107 @@ impl Subscription {
         let page = query::execute(
             &txn,
             &self.query,
-            Some(self.delivered),
+            Some(self.buffered_to),
             HISTORY_PAGE,
             Some(until),
         )?;
         match (page.events.last(), page.next) {
-            (Some(last), Some(_)) => self.delivered = last.position,
-            _ => self.delivered = until,
+            (Some(last), Some(_)) => self.buffered_to = last.position,
+            _ => self.buffered_to = until,
         }
-        self.buffer.extend(page.events);
+        self.buffer.extend(page.events.into_iter().map(Arc::new));
         Ok(())
     }
 
-    /// The next event from the channel. `None` when the deadline passed, when the subscription
-    /// must read history again (it had fallen behind), or when the store closed.
-    fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Event>> {
-        loop {
-            match self.receiver.try_recv() {
-                Ok(event) => {
-                    if event.position > self.delivered {
-                        self.delivered = event.position;
-                        return Ok(Some((*event).clone()));
-                    }
-                    continue;
-                }
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    self.end();
-                    return Ok(None);
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
+    /// Fills the buffer from the channel; false when the deadline passed, when the subscription
+    /// must read history (it fell behind, or a commit could not be read), or when the store closed.
+    fn receive_live(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        while let Some(batch) = self.next_batch(deadline) {
+            if self.take(&batch)? {
+                return Ok(true);
             }
-            if self.lagging.load(Ordering::SeqCst) {
-                match self.hub.resume(&self.lagging) {
-                    Some(until) => {
-                        self.fallbacks += 1;
-                        self.phase = Phase::History { until };
-                    }
-                    None => self.end(),
-                }
-                return Ok(None);
-            }
-            // An empty channel cannot overflow, so waiting on it cannot miss a lag.
-            let received = match deadline {
-                Some(deadline) => self.receiver.recv_deadline(deadline),
-                None => self
-                    .receiver
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match received {
-                Ok(event) => {
-                    if event.position > self.delivered {
-                        self.delivered = event.position;
-                        return Ok(Some((*event).clone()));
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => return Ok(None),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.end();
-                    return Ok(None);
-                }
+            if !matches!(self.phase, Phase::Live) {
+                return Ok(false);
             }
         }
+        Ok(false)
+    }
+
+    /// The next batch from the channel; `None` when the deadline passed, when the subscription
+    /// fell behind (it is then set to read what it missed as history), or when the store closed.
+    fn next_batch(&mut self, deadline: Option<Instant>) -> Option<Batch> {
+        match self.receiver.try_recv() {
+            Ok(batch) => return Some(batch),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                self.end();
+                return None;
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        if self.inbox.lagging.load(Ordering::SeqCst) {
+            match self.hub.resume(&self.inbox) {
+                Some(until) => {
+                    self.fallbacks += 1;
+                    self.phase = Phase::History { until };
+                }
+                None => self.end(),
+            }
+            return None;
+        }
+        // An empty channel cannot overflow, so waiting on it cannot miss a lag.
+        let received = match deadline {
+            Some(deadline) => self.receiver.recv_deadline(deadline),
+            None => self
+                .receiver
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(batch) => Some(batch),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.end();
+                None
+            }
+        }
+    }
+
+    /// Buffers the events of `batch` that pass the filter and were not delivered yet (history may
+    /// have covered some); whether there were any. Should the commit's events not be readable
+    /// (here or by another subscriber), the subscription reads them as history instead, so that
+    /// none is skipped.
+    fn take(&mut self, batch: &Batch) -> Result<bool> {
+        self.inbox
+            .queued
+            .fetch_sub(batch.matching, Ordering::SeqCst);
+        let commit = &batch.commit;
+        if commit.last <= self.buffered_to {
+            return Ok(false);
+        }
+        let Some(db) = &self.db else {
+            return Ok(false);
+        };
+        let events = match commit.events(db) {
+            Ok(Some(events)) => events,
+            Ok(None) => {
+                self.phase = Phase::History { until: commit.last };
+                return Ok(false);
+            }
+            Err(error) => {
+                self.phase = Phase::History { until: commit.last };
+                return Err(error);
+            }
+        };
+        let (after, filter) = (self.buffered_to, &self.filter);
+        let before = self.buffer.len();
+        self.buffer.extend(
+            events
+                .iter()
+                .filter(|e| e.position > after && filter.matches(e))
+                .cloned(),
+        );
+        self.buffered_to = commit.last;
+        Ok(self.buffer.len() > before)
     }
 
     fn end(&mut self) {
@@ -496,5 +664,68 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.unregister(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    /// Replaces the record at `position` with `bytes`, behind the writer's back.
+    fn overwrite_record(store: &Store, position: Position, bytes: &[u8]) {
+        store
+            .inner()
+            .writer
+            .write_exclusive(|txn| {
+                txn.open_table(EVENTS)?.insert(position, bytes)?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn record(store: &Store, position: Position) -> Vec<u8> {
+        let txn = store.inner().db.begin_read().unwrap();
+        let table = txn.open_table(EVENTS).unwrap();
+        let bytes = table.get(position).unwrap().unwrap().value().to_vec();
+        bytes
+    }
+
+    #[test]
+    fn a_commit_that_cannot_be_read_is_reported_and_never_skipped() {
+        let store = Store::in_memory().unwrap();
+        let mut first = store.subscribe(Filter::new(), Start::Now).unwrap();
+        let mut second = store.subscribe(Filter::new(), Start::Now).unwrap();
+        for sub in [&mut first, &mut second] {
+            assert!(matches!(
+                sub.recv().unwrap(),
+                Some(Delivery::CaughtUp { position: 0 })
+            ));
+        }
+        store
+            .log_event("i", EventType::Comment, serde_json::json!({"n": 1}))
+            .unwrap();
+        let good = record(&store, 1);
+        overwrite_record(&store, 1, b"not a record");
+        store
+            .log_event("i", EventType::Comment, serde_json::json!({"n": 2}))
+            .unwrap();
+
+        // The first to read the commit meets the damage; the other finds it unread and reads
+        // it as history, meeting it too. Neither goes on to position 2.
+        assert!(first.recv().is_err());
+        assert!(second.recv().is_err());
+        assert!(first.recv().is_err(), "still unreadable, still not skipped");
+
+        overwrite_record(&store, 1, &good);
+        for sub in [&mut first, &mut second] {
+            let positions: Vec<Position> = (0..2)
+                .map(|_| match sub.recv().unwrap() {
+                    Some(Delivery::Event(e)) => e.position,
+                    other => panic!("expected an event, got {other:?}"),
+                })
+                .collect();
+            assert_eq!(positions, [1, 2]);
+        }
     }
 }

@@ -21,7 +21,7 @@ fn drain(
     mut sub: oidb::Subscription,
     sentinel: uuid::Uuid,
     slow: bool,
-) -> (Vec<Event>, usize, u64) {
+) -> (Vec<Arc<Event>>, usize, u64) {
     let mut events = Vec::new();
     let mut caught_up = 0;
     loop {
@@ -379,4 +379,75 @@ fn deferred_durability_is_visible_at_once_and_durable_on_flush_and_close() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.last_position().unwrap(), 2);
+}
+
+/// The live events of a subscription that starts now, up to `count` of them.
+fn live_events(sub: &mut oidb::Subscription, count: usize) -> Vec<Arc<Event>> {
+    let mut events = Vec::new();
+    while events.len() < count {
+        match sub.recv_timeout(Duration::from_secs(60)).unwrap() {
+            Some(Delivery::Event(e)) => events.push(e),
+            Some(Delivery::CaughtUp { .. }) => {}
+            None => panic!("no delivery for 60 s"),
+        }
+    }
+    events
+}
+
+#[test]
+fn subscribers_share_one_copy_of_each_event() {
+    let store = Store::in_memory().unwrap();
+    let mut first = store.subscribe(Filter::new(), Start::Now).unwrap();
+    let mut second = store
+        .subscribe(Filter::new().intent("i"), Start::Now)
+        .unwrap();
+    let appended = store
+        .append_batch(
+            (0..3).map(|n| NewEvent::new("i", EventType::Comment, "a").payload(json!({"n": n}))),
+        )
+        .unwrap();
+    let (a, b) = (live_events(&mut first, 3), live_events(&mut second, 3));
+    for ((a, b), appended) in a.iter().zip(&b).zip(&appended) {
+        assert!(Arc::ptr_eq(a, b), "one allocation, shared");
+        assert_eq!(**a, *appended, "the event the append answered");
+    }
+}
+
+#[test]
+fn a_commit_larger_than_the_channel_reaches_an_idle_subscriber_from_memory() {
+    let store = Store::builder()
+        .channel_capacity(4)
+        .open_backend(redb::backends::InMemoryBackend::new(), "mem")
+        .unwrap();
+    let mut sub = store.subscribe(Filter::new(), Start::Now).unwrap();
+    store
+        .append_batch(
+            (0..100).map(|n| NewEvent::new("i", EventType::Comment, "a").payload(json!({"n": n}))),
+        )
+        .unwrap();
+    let positions: Vec<u64> = live_events(&mut sub, 100)
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions, (1..=100).collect::<Vec<u64>>());
+    assert_eq!(sub.fallbacks(), 0, "nothing was read back from disk");
+}
+
+#[test]
+fn position_counts_only_what_was_delivered() {
+    let store = Store::in_memory().unwrap();
+    let mut sub = store.subscribe(Filter::new(), Start::Now).unwrap();
+    store
+        .append_batch(
+            (0..3).map(|n| NewEvent::new("i", EventType::Comment, "a").payload(json!({"n": n}))),
+        )
+        .unwrap();
+    assert!(matches!(
+        sub.recv().unwrap(),
+        Some(Delivery::CaughtUp { position: 0 })
+    ));
+    assert_eq!(live_events(&mut sub, 1)[0].position, 1);
+    assert_eq!(sub.position(), 1, "the rest of the commit is still to come");
+    assert_eq!(live_events(&mut sub, 2)[1].position, 3);
+    assert_eq!(sub.position(), 3);
 }
