@@ -188,8 +188,10 @@ impl StoreBuilder {
     }
 
     fn finish_open(self, db: redb::Database, path: PathBuf) -> Result<Store> {
-        if format::check_format(&db, &path)? == format::FileState::Uninitialized {
-            format::initialize(&db)?;
+        match format::check_format(&db, &path)? {
+            format::FileState::Uninitialized => format::initialize(&db)?,
+            format::FileState::Version1 => format::upgrade(&db)?,
+            format::FileState::Current => {}
         }
         let last_position = {
             let txn = db.begin_read()?;
