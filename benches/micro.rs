@@ -3,8 +3,9 @@
 //!
 //! - `hash/*`: the payload's canonical form, the event hash as the writer takes it, and the
 //!   public `compute_event_hash` from scratch;
-//! - `record/*`: the payload's JSON text and canonical form, the record encoding, its decoding,
-//!   and the payload's JSON parse alone (the part of decoding every JSON reader pays);
+//! - `record/*`: the payload's binary and canonical forms, the record encoding, its decoding, the
+//!   payload's part of that, and serde_json's parse of the payload's JSON text (what a reader of
+//!   the text, SQLite's included, pays instead);
 //! - `index/rows`: the byte encodings of one event's index rows;
 //! - `store/*`: a batch of 100 appends and a `get_events` of 100, on a store in a file whose
 //!   commits are not synced (the disk is the comparison benchmark's business).
@@ -92,9 +93,14 @@ fn records(c: &mut Criterion) {
     group.bench_function("decode", |b| {
         b.iter(|| internals::decode_record(event.position, black_box(&record)));
     });
-    // The part of `decode` every reader of JSON pays, SQLite's included.
+    // The payload's part of `decode`.
+    group.bench_function("decode_payload", |b| {
+        b.iter(|| internals::decode_payload(black_box(&encoded.payload_binary)));
+    });
+    // What a reader of the payload's JSON text pays instead, SQLite's included.
+    let payload_json = event.payload.to_string();
     group.bench_function("parse_payload", |b| {
-        b.iter(|| serde_json::from_str::<Value>(black_box(&encoded.payload_json)));
+        b.iter(|| serde_json::from_str::<Value>(black_box(&payload_json)));
     });
     group.finish();
 }

@@ -8,13 +8,19 @@ use uuid::Uuid;
 
 use crate::chain::{format_hash, Digest32};
 use crate::event::Level;
-use crate::{time, Error, Event, EventType, Position, Result};
+use crate::{binary_json, time, Error, Event, EventType, Position, Result};
 
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes. It also reads (and, when it opens one for writing,
+/// upgrades) files of version 1, whose records are all of record version 1.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// The record encoding version (first byte of every record).
+/// The earlier format version this build reads and upgrades.
+const FORMAT_V1: u32 = 1;
+
+/// The record encoding versions (first byte of every record): version 1 keeps the payload and
+/// proof as JSON text; version 2, written since format version 2, in [`binary_json`] form.
 const RECORD_V1: u8 = 1;
+const RECORD_V2: u8 = 2;
 
 /// `meta`: format version and store facts, by name.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("oidb_meta");
@@ -117,9 +123,28 @@ impl IntentHead {
     }
 }
 
-/// The stored form of an event (version 1), encoded with postcard after a version byte.
-/// The payload and proof are kept as JSON text, so export copies rather than re-encodes.
+/// The fields of a record before its payload, encoded with postcard (record version 2).
 #[derive(Debug, Serialize, Deserialize)]
+struct RecordHead<'a> {
+    id: [u8; 16],
+    intent_id: &'a str,
+    event_type: &'a str,
+    actor: &'a str,
+    created_at_micros: i64,
+    sequence: u64,
+    previous_event_hash: Option<Digest32>,
+    event_hash: Digest32,
+    trace_id: Option<u128>,
+    parent_event_id: Option<&'a str>,
+    level: u8,
+    /// Whether a proof follows the payload.
+    has_proof: bool,
+}
+
+/// The stored form of an event in record version 1, encoded with postcard after the version
+/// byte: the head's fields, then the payload and proof as JSON text. Still read; no longer
+/// written.
+#[derive(Debug, Deserialize)]
 struct RecordV1<'a> {
     id: [u8; 16],
     intent_id: &'a str,
@@ -142,15 +167,17 @@ pub(crate) struct Digests {
     pub(crate) previous: Option<Digest32>,
 }
 
-/// Encodes `event` as a record. `payload_json` is the payload's JSON text; the hashes are taken
-/// from `digests` (which must be what the event's hash strings spell), not parsed back from text.
+/// Encodes `event` as a record (version 2): the version byte, the head, the payload, then the
+/// proof if the head says there is one. `payload` and `proof` are their [`binary_json`] forms; the hashes are
+/// taken from `digests` (which must be what the event's hash strings spell), not parsed back from
+/// text.
 pub(crate) fn encode_record(
     event: &Event,
     digests: &Digests,
-    payload_json: &str,
-    proof_json: Option<&str>,
+    payload: &[u8],
+    proof: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
-    let record = RecordV1 {
+    let head = RecordHead {
         id: event.id.into_bytes(),
         intent_id: &event.intent_id,
         event_type: event.event_type.as_str(),
@@ -162,27 +189,74 @@ pub(crate) fn encode_record(
         trace_id: event.trace_id.as_deref().and_then(trace_code),
         parent_event_id: event.parent_event_id.as_deref(),
         level: event.level.code(),
-        payload: payload_json,
-        proof: proof_json,
+        has_proof: proof.is_some(),
     };
-    let mut out = Vec::with_capacity(payload_json.len() + 160);
-    out.push(RECORD_V1);
-    postcard::to_io(&record, &mut out).map_err(|e| Error::InvalidEvent {
-        field: "payload",
+    let proof = proof.unwrap_or_default();
+    let mut out = Vec::with_capacity(160 + payload.len() + proof.len());
+    out.push(RECORD_V2);
+    postcard::to_io(&head, &mut out).map_err(|e| Error::InvalidEvent {
+        field: "event",
         reason: format!("cannot be encoded: {e}"),
     })?;
+    out.extend_from_slice(payload);
+    out.extend_from_slice(proof);
     Ok(out)
 }
 
-/// Decodes the record stored at `position`.
+/// Decodes the record stored at `position`, of either record version.
 pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
     let corrupt = |reason: String| Error::Corrupt { position, reason };
     let (&version, body) = bytes
         .split_first()
         .ok_or_else(|| corrupt("empty record".into()))?;
-    if version != RECORD_V1 {
-        return Err(corrupt(format!("unknown record version {version}")));
+    match version {
+        RECORD_V2 => decode_v2(position, body),
+        RECORD_V1 => decode_v1(position, body),
+        _ => Err(corrupt(format!("unknown record version {version}"))),
     }
+}
+
+/// A version 2 record's body: the head, the payload, and the proof if the head says there is
+/// one. Values are self-delimiting, so the last must end exactly where the record does.
+fn decode_v2(position: Position, body: &[u8]) -> Result<Event> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
+    let (head, rest): (RecordHead<'_>, &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    // Offsets in messages count from the record's first byte (its version byte).
+    let payload_at = 1 + body.len() - rest.len();
+    let damaged = |field: &str, at: usize, e: binary_json::DecodeError| {
+        corrupt(format!(
+            "{field}: {} at byte {}",
+            e.reason,
+            at.saturating_add(e.offset)
+        ))
+    };
+    let (payload, used) =
+        binary_json::decode_prefix(rest).map_err(|e| damaged("payload", payload_at, e))?;
+    let mut rest = rest.get(used..).unwrap_or_default();
+    let mut end = payload_at + used;
+    let proof = if head.has_proof {
+        let (proof, used) =
+            binary_json::decode_prefix(rest).map_err(|e| damaged("proof", end, e))?;
+        rest = rest.get(used..).unwrap_or_default();
+        end += used;
+        Some(proof)
+    } else {
+        None
+    };
+    if !rest.is_empty() {
+        return Err(corrupt(format!(
+            "{} bytes follow the {}, from byte {end}",
+            rest.len(),
+            if head.has_proof { "proof" } else { "payload" }
+        )));
+    }
+    event_of(position, &head, payload, proof)
+}
+
+/// A version 1 record's body: the head's fields, then the payload and proof as JSON text.
+fn decode_v1(position: Position, body: &[u8]) -> Result<Event> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
     let record: RecordV1<'_> =
         postcard::from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
     let payload =
@@ -192,29 +266,52 @@ pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
         .map(parse_json)
         .transpose()
         .map_err(|e| corrupt(format!("proof is not JSON: {e}")))?;
+    let head = RecordHead {
+        id: record.id,
+        intent_id: record.intent_id,
+        event_type: record.event_type,
+        actor: record.actor,
+        created_at_micros: record.created_at_micros,
+        sequence: record.sequence,
+        previous_event_hash: record.previous_event_hash,
+        event_hash: record.event_hash,
+        trace_id: record.trace_id,
+        parent_event_id: record.parent_event_id,
+        level: record.level,
+        has_proof: proof.is_some(),
+    };
+    event_of(position, &head, payload, proof)
+}
+
+fn event_of(
+    position: Position,
+    head: &RecordHead<'_>,
+    payload: serde_json::Value,
+    proof: Option<serde_json::Value>,
+) -> Result<Event> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
     Ok(Event {
         position,
-        id: Uuid::from_bytes(record.id),
-        intent_id: record.intent_id.to_owned(),
-        event_type: EventType::parse(record.event_type),
-        actor: record.actor.to_owned(),
+        id: Uuid::from_bytes(head.id),
+        intent_id: head.intent_id.to_owned(),
+        event_type: EventType::parse(head.event_type),
+        actor: head.actor.to_owned(),
         payload,
-        created_at: time::from_micros(record.created_at_micros)
+        created_at: time::from_micros(head.created_at_micros)
             .ok_or_else(|| corrupt("created_at out of range".into()))?,
-        sequence: record.sequence,
-        previous_event_hash: record.previous_event_hash.as_ref().map(format_hash),
-        event_hash: format_hash(&record.event_hash),
-        trace_id: record.trace_id.map(trace_text),
-        parent_event_id: record.parent_event_id.map(str::to_owned),
-        level: Level::from_code(record.level)
-            .ok_or_else(|| corrupt(format!("unknown level code {}", record.level)))?,
+        sequence: head.sequence,
+        previous_event_hash: head.previous_event_hash.as_ref().map(format_hash),
+        event_hash: format_hash(&head.event_hash),
+        trace_id: head.trace_id.map(trace_text),
+        parent_event_id: head.parent_event_id.map(str::to_owned),
+        level: Level::from_code(head.level)
+            .ok_or_else(|| corrupt(format!("unknown level code {}", head.level)))?,
         proof,
     })
 }
 
-/// Parses stored JSON text into a `Value`, exactly as `serde_json::from_str` does, but builds each
-/// object at its final size: `serde_json` grows a map as members arrive, rehashing as it goes, and
-/// a payload's parse is most of what reading an event costs.
+/// Parses a version 1 record's JSON text into a `Value`, exactly as `serde_json::from_str` does,
+/// but builds each object at its final size (`serde_json` grows a map as members arrive).
 fn parse_json(text: &str) -> serde_json::Result<serde_json::Value> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde::de::DeserializeSeed::deserialize(JsonValue, &mut deserializer)?;
@@ -360,6 +457,8 @@ pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 pub(crate) enum FileState {
     /// An oidb store of this format version.
     Current,
+    /// An oidb store of format version 1: readable as it is; [`upgrade`] before writing to it.
+    Version1,
     /// A redb database with no tables at all: a store that was never initialized.
     Uninitialized,
 }
@@ -375,6 +474,7 @@ pub(crate) fn check_format(
 ) -> Result<FileState> {
     match read_format_version(db)? {
         Some(FORMAT_VERSION) => Ok(FileState::Current),
+        Some(FORMAT_V1) => Ok(FileState::Version1),
         Some(found) => Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
             found,
@@ -386,6 +486,18 @@ pub(crate) fn check_format(
         }),
         None => Ok(FileState::Uninitialized),
     }
+}
+
+/// Upgrades a store of format version 1 to this version, in one write transaction. Its records
+/// stay as they are (version 2 reads version 1 records); only the version in `oidb_meta` changes,
+/// so that builds that cannot read the records written from now on refuse the file instead of
+/// calling it damaged.
+pub(crate) fn upgrade(db: &redb::Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    txn.open_table(META)?
+        .insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+    txn.commit()?;
+    Ok(())
 }
 
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
@@ -483,9 +595,188 @@ pub(crate) fn last_position(events: &impl ReadableTable<u64, &'static [u8]>) -> 
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
-    use super::parse_json;
+    use super::*;
+
+    /// An event with every optional field set.
+    fn full_event() -> (Event, Digests) {
+        let digests = Digests {
+            event: [7; 32],
+            previous: Some([9; 32]),
+        };
+        let event = Event {
+            position: 12,
+            id: Uuid::from_u128(0x0190_f3a2_1111_7000_8000_0000_0000_0001),
+            intent_id: "intent-42".into(),
+            event_type: EventType::LlmRequestCompleted,
+            actor: "agent-research".into(),
+            payload: json!({"zeta": 1, "alpha": [0.734, -3, "x"], "nested": {"b": null, "a": true}}),
+            created_at: time::from_micros(1_790_000_000_123_456).unwrap(),
+            sequence: 3,
+            previous_event_hash: Some(format_hash(&[9; 32])),
+            event_hash: format_hash(&[7; 32]),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            parent_event_id: Some("0190f3a2-1111-7000-8000-000000000000".into()),
+            level: Level::from_code(1).unwrap(),
+            proof: Some(json!({"type": "Ed25519Signature2026", "proofValue": "z3FX"})),
+        };
+        (event, digests)
+    }
+
+    fn record_of(event: &Event, digests: &Digests) -> Vec<u8> {
+        let payload = binary_json::to_vec(&event.payload).unwrap();
+        let proof = event
+            .proof
+            .as_ref()
+            .map(|p| binary_json::to_vec(p).unwrap());
+        encode_record(event, digests, &payload, proof.as_deref()).unwrap()
+    }
+
+    fn corrupt_reason(result: Result<Event>) -> String {
+        match result {
+            Err(Error::Corrupt { position, reason }) => {
+                assert_eq!(position, 12);
+                reason
+            }
+            other => panic!("expected Error::Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn records_are_written_in_version_2_and_read_back_whole() {
+        let (event, digests) = full_event();
+        let record = record_of(&event, &digests);
+        assert_eq!(record[0], RECORD_V2);
+        assert_eq!(decode_record(12, &record).unwrap(), event);
+
+        let bare = Event {
+            proof: None,
+            payload: json!({}),
+            ..event
+        };
+        assert_eq!(
+            decode_record(12, &record_of(&bare, &digests)).unwrap(),
+            bare
+        );
+    }
+
+    /// A record as the build before record version 2 wrote it (postcard, payload and proof as
+    /// JSON text), byte for byte.
+    #[test]
+    fn a_version_1_record_still_decodes() {
+        let mut record = vec![RECORD_V1];
+        record.extend_from_slice(&[1; 16]); // id
+        record.extend_from_slice(b"\x01i\x07comment\x01a"); // intent, type, actor
+        record.extend_from_slice(&[0x80, 0x89, 0x7a]); // created_at: zigzag(1_000_000) µs
+        record.push(2); // sequence
+        record.push(1); // previous_event_hash: Some
+        record.extend_from_slice(&[9; 32]);
+        record.extend_from_slice(&[7; 32]); // event_hash
+        record.push(0); // trace_id: None
+        record.push(0); // parent_event_id: None
+        record.push(2); // level: INFO
+        let payload = br#"{"z":[1.0,-0.0,18446744073709551615],"a":"\u00e9"}"#;
+        record.push(payload.len() as u8);
+        record.extend_from_slice(payload);
+        record.extend_from_slice(b"\x01\x0a{\"k\":true}"); // proof: Some
+        let event = decode_record(12, &record).unwrap();
+        assert_eq!(event.id, Uuid::from_bytes([1; 16]));
+        assert_eq!((event.intent_id.as_str(), event.actor.as_str()), ("i", "a"));
+        assert_eq!(event.event_type, EventType::Comment);
+        assert_eq!(time::to_micros(event.created_at), 1_000_000);
+        assert_eq!(event.sequence, 2);
+        assert_eq!(event.previous_event_hash, Some(format_hash(&[9; 32])));
+        assert_eq!(event.event_hash, format_hash(&[7; 32]));
+        assert_eq!(
+            event.payload.to_string(),
+            r#"{"z":[1.0,-0.0,18446744073709551615],"a":"é"}"#
+        );
+        assert_eq!(event.proof, Some(json!({"k": true})));
+        // Written again, it is a version 2 record of the same event.
+        let digests = Digests {
+            event: [7; 32],
+            previous: Some([9; 32]),
+        };
+        let again = record_of(&event, &digests);
+        assert_eq!(again[0], RECORD_V2);
+        assert_eq!(decode_record(12, &again).unwrap(), event);
+    }
+
+    #[test]
+    fn every_truncation_of_a_record_is_corrupt() {
+        let (event, digests) = full_event();
+        let record = record_of(&event, &digests);
+        for len in 0..record.len() {
+            let reason = corrupt_reason(decode_record(12, &record[..len]));
+            assert!(!reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn damage_in_the_payload_or_proof_names_its_byte() {
+        let (event, digests) = full_event();
+        let record = record_of(&event, &digests);
+        let payload = binary_json::to_vec(&event.payload).unwrap();
+        let proof = binary_json::to_vec(event.proof.as_ref().unwrap()).unwrap();
+        let payload_at = record.len() - proof.len() - payload.len();
+        let proof_at = record.len() - proof.len();
+
+        let mut damaged = record.clone();
+        damaged[payload_at] = 0x0a;
+        let reason = corrupt_reason(decode_record(12, &damaged));
+        assert_eq!(
+            reason,
+            format!("payload: unknown tag 0x0a at byte {payload_at}")
+        );
+
+        let mut damaged = record.clone();
+        damaged[proof_at] = 0x1f;
+        let reason = corrupt_reason(decode_record(12, &damaged));
+        assert_eq!(
+            reason,
+            format!("proof: unknown tag 0x1f at byte {proof_at}")
+        );
+
+        let mut longer = record.clone();
+        longer.push(0);
+        let reason = corrupt_reason(decode_record(12, &longer));
+        assert_eq!(
+            reason,
+            format!("1 bytes follow the proof, from byte {}", record.len())
+        );
+
+        let bare = Event {
+            proof: None,
+            ..event
+        };
+        let mut longer = record_of(&bare, &digests);
+        longer.push(0);
+        let reason = corrupt_reason(decode_record(12, &longer));
+        assert_eq!(
+            reason,
+            format!("1 bytes follow the payload, from byte {}", longer.len() - 1)
+        );
+
+        let reason = corrupt_reason(decode_record(12, &[3, 0]));
+        assert_eq!(reason, "unknown record version 3");
+    }
+
+    #[test]
+    fn any_single_byte_changed_decodes_or_is_corrupt() {
+        let (event, digests) = full_event();
+        let record = record_of(&event, &digests);
+        for at in 0..record.len() {
+            for byte in [0x00, 0x01, 0x07, 0x09, 0x20, 0x5f, 0x7f, 0x80, 0xff] {
+                let mut changed = record.clone();
+                changed[at] = byte;
+                match decode_record(12, &changed) {
+                    Ok(_) | Err(Error::Corrupt { .. }) => {}
+                    Err(other) => panic!("byte {at} = {byte:#x}: {other}"),
+                }
+            }
+        }
+    }
 
     fn json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![

@@ -9,12 +9,12 @@ use std::str::FromStr as _;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    chain, format, time, Appended, Cursor, Error, Event, EventFilter, EventType, Level, NewEvent,
-    Query, Store,
+    binary_json, chain, format, time, Appended, Cursor, Error, Event, EventFilter, EventType,
+    Level, NewEvent, Query, Store,
 };
 
 /// Decodes `data` as a stored record; whatever decodes must encode and decode back to itself.
@@ -33,13 +33,54 @@ pub fn record_decoder(data: &[u8]) {
     );
 }
 
+/// Decodes `data` as a binary JSON value (the form records keep payloads and proofs in): any bytes
+/// decode or fail cleanly; what decodes encodes again to bytes that decode to the same value,
+/// member order and number kinds included, and the JSON length measured while encoding is the
+/// length of its text.
+///
+/// # Panics
+/// When one of those promises breaks.
+pub fn binary_json_decoder(data: &[u8]) {
+    let Ok((value, used)) = binary_json::decode_prefix(data) else {
+        return;
+    };
+    assert!(used <= data.len(), "decoded past the end");
+    let mut again = Vec::new();
+    let json_len =
+        binary_json::encode(&value, &mut again).expect("a decoded value is shallow enough");
+    let text = value.to_string();
+    assert_eq!(json_len, text.len(), "JSON length of {text}");
+    let (back, used) = binary_json::decode_prefix(&again).expect("a re-encoded value decodes");
+    assert_eq!(used, again.len());
+    assert_eq!(back, value, "a value changed on its way through the codec");
+    assert_eq!(back.to_string(), text);
+}
+
+/// The binary JSON form of `value`: to build the binary JSON decoder's seed corpus.
+///
+/// # Panics
+/// When `value` nests deeper than a payload may.
+#[must_use]
+pub fn binary_json_of(value: &serde_json::Value) -> Vec<u8> {
+    binary_json::to_vec(value).expect("a value no deeper than a payload")
+}
+
 /// The stored record of `event`: to build the record decoder's seed corpus.
 ///
 /// # Errors
 /// When the event cannot be encoded (a hash that is not a `sha256:` hash).
 pub fn record_of(event: &Event) -> crate::Result<Vec<u8>> {
-    let payload = event.payload.to_string();
-    let proof = event.proof.as_ref().map(Value::to_string);
+    let too_deep = |field: &'static str| crate::Error::InvalidEvent {
+        field,
+        reason: crate::jcs::NotCanonicalizable::TooDeep.to_string(),
+    };
+    let payload = binary_json::to_vec(&event.payload).map_err(|_| too_deep("payload"))?;
+    let proof = event
+        .proof
+        .as_ref()
+        .map(binary_json::to_vec)
+        .transpose()
+        .map_err(|_| too_deep("proof"))?;
     let digest = |text: &str, field: &'static str| {
         crate::chain::parse_hash(text).ok_or_else(|| crate::Error::InvalidEvent {
             field,

@@ -6,31 +6,47 @@ use redb::Value as _;
 
 use crate::chain::{parse_hash, HashInput};
 use crate::format::{self, Digests, Facts};
-use crate::{jcs, time, Error, Event, Position, Result};
+use crate::{binary_json, jcs, time, Error, Event, Position, Result};
 
 /// An event's encodings as the writer makes them before it takes the commit lock.
 #[derive(Debug, Clone)]
 pub struct Encoded {
-    /// The payload's JSON text (stored).
-    pub payload_json: String,
+    /// The payload's binary form (stored).
+    pub payload_binary: Vec<u8>,
     /// The payload's RFC 8785 form (hashed).
     pub payload_canonical: Vec<u8>,
 }
 
-/// The payload's JSON text and canonical form, as the writer computes them.
+/// The payload's binary form and canonical form, as the writer computes them.
 ///
 /// # Errors
-/// When the payload cannot be canonicalized.
+/// When the payload cannot be encoded or canonicalized.
 pub fn encode_payload(event: &Event) -> Result<Encoded> {
+    let invalid = |reason: String| Error::InvalidEvent {
+        field: "payload",
+        reason,
+    };
+    let mut payload_binary = Vec::with_capacity(256);
+    binary_json::encode(&event.payload, &mut payload_binary)
+        .map_err(|_| invalid(jcs::NotCanonicalizable::TooDeep.to_string()))?;
     Ok(Encoded {
-        payload_json: event.payload.to_string(),
-        payload_canonical: jcs::to_canonical_vec(&event.payload).map_err(|e| {
-            Error::InvalidEvent {
-                field: "payload",
-                reason: e.to_string(),
-            }
-        })?,
+        payload_binary,
+        payload_canonical: jcs::to_canonical_vec(&event.payload)
+            .map_err(|e| invalid(e.to_string()))?,
     })
+}
+
+/// The payload decoded from its binary form alone.
+///
+/// # Errors
+/// When the bytes are not a binary JSON value.
+pub fn decode_payload(bytes: &[u8]) -> Result<serde_json::Value> {
+    binary_json::decode_prefix(bytes)
+        .map(|(value, _)| value)
+        .map_err(|e| Error::Corrupt {
+            position: 0,
+            reason: e.to_string(),
+        })
 }
 
 /// The event's RFC-0019 hash as the writer computes it, the payload already canonical.
@@ -65,8 +81,16 @@ pub fn encode_record(event: &Event, encoded: &Encoded) -> Result<Vec<u8>> {
             .map(digest)
             .transpose()?,
     };
-    let proof = event.proof.as_ref().map(serde_json::Value::to_string);
-    format::encode_record(event, &digests, &encoded.payload_json, proof.as_deref())
+    let proof = event
+        .proof
+        .as_ref()
+        .map(binary_json::to_vec)
+        .transpose()
+        .map_err(|_| Error::InvalidEvent {
+            field: "proof",
+            reason: jcs::NotCanonicalizable::TooDeep.to_string(),
+        })?;
+    format::encode_record(event, &digests, &encoded.payload_binary, proof.as_deref())
 }
 
 /// The event stored at `position` as `bytes`.

@@ -45,6 +45,7 @@
 // A two-armed `match` on an Option often reads better than `if let … else`.
 #![allow(clippy::single_match_else)]
 
+mod binary_json;
 pub mod chain;
 pub mod checkpoint;
 mod compact;

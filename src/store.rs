@@ -193,8 +193,10 @@ impl StoreBuilder {
     }
 
     fn finish_open(self, db: redb::Database, path: PathBuf, wal: Option<PathBuf>) -> Result<Store> {
-        if format::check_format(&db, &path)? == format::FileState::Uninitialized {
-            format::initialize(&db)?;
+        match format::check_format(&db, &path)? {
+            format::FileState::Uninitialized => format::initialize(&db)?,
+            format::FileState::Version1 => format::upgrade(&db)?,
+            format::FileState::Current => {}
         }
         let last_position = {
             let txn = db.begin_read()?;

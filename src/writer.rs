@@ -28,7 +28,7 @@ use crate::format::{
     BY_TYPE, CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
 use crate::wal::{self, Ticket, Wal};
-use crate::{jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
+use crate::{binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -157,11 +157,11 @@ struct Prepared {
 
 /// The encodings of a validated event.
 struct Encoded {
-    /// The payload's JSON text, as stored.
-    payload_json: String,
+    /// The payload's binary form, as stored.
+    payload_binary: Vec<u8>,
     /// The payload's RFC 8785 form, as hashed.
     payload_canonical: Vec<u8>,
-    proof_json: Option<String>,
+    proof_binary: Option<Vec<u8>>,
 }
 
 impl Prepared {
@@ -1273,8 +1273,8 @@ fn plan_event(
     let record = format::encode_record(
         &event,
         &digests,
-        &encoded.payload_json,
-        encoded.proof_json.as_deref(),
+        &encoded.payload_binary,
+        encoded.proof_binary.as_deref(),
     )?;
     let facts: Facts = (
         time::to_micros(event.created_at),
@@ -1489,13 +1489,15 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
             ),
         ));
     }
-    let payload_json = new.payload.to_string();
-    if payload_json.len() > config.max_payload_bytes {
+    let too_deep = |field| invalid(field, jcs::NotCanonicalizable::TooDeep.to_string());
+    let mut payload_binary = Vec::with_capacity(256);
+    let payload_json_len =
+        binary_json::encode(&new.payload, &mut payload_binary).map_err(|_| too_deep("payload"))?;
+    if payload_json_len > config.max_payload_bytes {
         return Err(invalid(
             "payload",
             format!(
-                "is {} bytes, over the limit of {} bytes (StoreBuilder::max_payload_bytes raises it)",
-                payload_json.len(),
+                "is {payload_json_len} bytes, over the limit of {} bytes (StoreBuilder::max_payload_bytes raises it)",
                 config.max_payload_bytes
             ),
         ));
@@ -1505,6 +1507,12 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
     if let Some(proof) = &new.proof {
         jcs::to_canonical_vec(proof).map_err(|e| invalid("proof", e.to_string()))?;
     }
+    let proof_binary = new
+        .proof
+        .as_ref()
+        .map(binary_json::to_vec)
+        .transpose()
+        .map_err(|_| too_deep("proof"))?;
     if let Some(given) = &new.chain {
         for (field, hash) in [
             ("event_hash", Some(&given.event_hash)),
@@ -1523,9 +1531,9 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
         }
     }
     Ok(Encoded {
-        payload_json,
+        payload_binary,
         payload_canonical,
-        proof_json: new.proof.as_ref().map(Value::to_string),
+        proof_binary,
     })
 }
 

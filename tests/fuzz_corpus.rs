@@ -44,6 +44,11 @@ fn record_decoder_corpus() {
 }
 
 #[test]
+fn binary_json_decoder_corpus() {
+    replay("binary_json_decoder", fuzzing::binary_json_decoder);
+}
+
+#[test]
 fn import_json_corpus() {
     replay("import_json", fuzzing::import_json);
 }
@@ -68,8 +73,10 @@ fn store_model_corpus() {
     replay("store_model", fuzzing::store_model);
 }
 
-/// Writes the generated seeds: records of the fixture events, the fixtures and lines of them for
-/// import, and random byte strings for the model. Hand-written seeds live beside them.
+/// Writes the generated seeds: records of the fixture events and their payloads' binary JSON, the
+/// fixtures and lines of them for import, and random byte strings for the model. Hand-written
+/// seeds live beside them, and so do records of version 1 (`v1-*.bin`), which this build no
+/// longer writes.
 #[test]
 #[ignore = "rewrites the generated seed corpora; run by hand"]
 fn write_seed_corpora() {
@@ -95,6 +102,13 @@ fn write_seed_corpora() {
                 "record_decoder",
                 &format!("fixture-{:03}.bin", event.position),
                 &record,
+            );
+        }
+        if event.position % 11 == 1 {
+            write(
+                "binary_json_decoder",
+                &format!("payload-{:03}.bin", event.position),
+                &fuzzing::binary_json_of(&event.payload),
             );
         }
     }
