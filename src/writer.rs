@@ -19,7 +19,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::chain::{format_hash, parse_hash, Digest32, HashInput};
+use crate::chain::{format_hash, parse_hash, Digest32, HashStart};
 use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
@@ -148,8 +148,8 @@ struct Prepared {
 struct Encoded {
     /// The payload's JSON text, as stored.
     payload_json: String,
-    /// The payload's RFC 8785 form, as hashed.
-    payload_canonical: Vec<u8>,
+    /// The event's hash, begun with what the caller gave (the payload's RFC 8785 form at least).
+    hash: HashStart,
     proof_json: Option<String>,
 }
 
@@ -939,8 +939,9 @@ fn plan_event(
         placed(new, id, *next_position, last_sequence + 1, previous_digest);
     #[cfg(feature = "signatures")]
     crate::signature::check_on_append(&tables.signing, &event)?;
-    let digest = HashInput::of(&event)
-        .digest_with_canonical_payload(&encoded.payload_canonical)
+    let digest = encoded
+        .hash
+        .finish(&event)
         .map_err(|e| Error::InvalidEvent {
             field: "payload",
             reason: e.to_string(),
@@ -1195,8 +1196,7 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
             ),
         ));
     }
-    let payload_canonical =
-        jcs::to_canonical_vec(&new.payload).map_err(|e| invalid("payload", e.to_string()))?;
+    let hash = HashStart::of(new).map_err(|e| invalid("payload", e.to_string()))?;
     if let Some(proof) = &new.proof {
         jcs::to_canonical_vec(proof).map_err(|e| invalid("proof", e.to_string()))?;
     }
@@ -1219,7 +1219,7 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
     }
     Ok(Encoded {
         payload_json,
-        payload_canonical,
+        hash,
         proof_json: new.proof.as_ref().map(Value::to_string),
     })
 }
