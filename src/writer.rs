@@ -26,7 +26,7 @@ use crate::format::{
     self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
     CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
-use crate::{jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
+use crate::{fan_out, jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -153,6 +153,10 @@ struct Encoded {
     proof_json: Option<String>,
 }
 
+/// The fewest events worth a thread of their own when a request's events are prepared: each
+/// takes a few microseconds, starting a thread some tens.
+const PREPARED_PER_THREAD: usize = 64;
+
 impl Prepared {
     fn new(new: NewEvent, config: &WriteConfig) -> Prepared {
         let checked = validate(&new, config);
@@ -270,10 +274,10 @@ impl Writer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let events = refuse_too_deep(events)?
-            .into_iter()
-            .map(|new| Prepared::new(new, &self.config))
-            .collect();
+        let config = &self.config;
+        let events = fan_out::map(refuse_too_deep(events)?, PREPARED_PER_THREAD, |new| {
+            Prepared::new(new, config)
+        });
         let (reply, signals) = unbounded();
         self.queue.lock().push(Request {
             events,
