@@ -23,7 +23,10 @@ pub struct Encoded {
 /// When the payload cannot be canonicalized.
 pub fn encode_payload(event: &Event) -> Result<Encoded> {
     Ok(Encoded {
-        payload_json: event.payload.to_string(),
+        payload_json: serde_json::to_string(&event.payload).map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })?,
         payload_canonical: jcs::to_canonical_vec(&event.payload).map_err(|e| {
             Error::InvalidEvent {
                 field: "payload",
