@@ -83,7 +83,8 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), NotCanoni
 ///
 /// As [`write_canonical`].
 pub fn to_canonical_vec(value: &Value) -> Result<Vec<u8>, NotCanonicalizable> {
-    let mut out = Vec::new();
+    // Room for a typical event payload, so that it is not grown a few bytes at a time.
+    let mut out = Vec::with_capacity(512);
     write_canonical(value, &mut out)?;
     Ok(out)
 }
@@ -110,8 +111,8 @@ enum Frame<'a> {
 /// object's sorted run after its parent's (objects close in the reverse order they open), so a
 /// value costs two allocations however many objects it holds.
 fn write_value_iteratively(root: &Value, out: &mut Vec<u8>) -> Result<(), NotCanonicalizable> {
-    let mut stack: Vec<Frame<'_>> = Vec::new();
-    let mut members: Vec<(&String, &Value)> = Vec::new();
+    let mut stack: Vec<Frame<'_>> = Vec::with_capacity(8);
+    let mut members: Vec<(&String, &Value)> = Vec::with_capacity(32);
     let mut pending: Option<&Value> = Some(root);
     loop {
         if let Some(value) = pending.take() {
@@ -281,6 +282,37 @@ fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
+/// Where the first byte that must be escaped is, if any. Looks at eight bytes at a time: a word
+/// holds such a byte exactly when one of its bytes is below 0x20 or equal to `"` or `\` (the
+/// usual bit tricks, whose borrows can mislabel which byte matched but never whether one did).
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS;
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut words {
+        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let word = u64::from_le_bytes(eight);
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+        let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+        if control | quote | backslash != 0 {
+            return chunk
+                .iter()
+                .position(|&b| needs_escape(b))
+                .map(|p| offset + p);
+        }
+        offset += 8;
+    }
+    let rest = bytes.get(offset..).unwrap_or_default();
+    rest.iter()
+        .position(|&b| needs_escape(b))
+        .map(|p| offset + p)
+}
+
 /// Lowercase hexadecimal digit for a nibble (`0..=15`).
 fn hex_digit(nibble: u8) -> u8 {
     if nibble < 10 {
@@ -294,7 +326,7 @@ fn hex_digit(nibble: u8) -> u8 {
 pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut rest = text.as_bytes();
-    while let Some(position) = rest.iter().position(|&byte| needs_escape(byte)) {
+    while let Some(position) = first_escape(rest) {
         let (plain, tail) = rest.split_at(position);
         out.extend_from_slice(plain);
         let Some((&byte, after)) = tail.split_first() else {
@@ -808,6 +840,14 @@ mod tests {
     }
 
     proptest! {
+        /// Strings are escaped exactly as serde_json escapes them, which is RFC 8785's way too.
+        #[test]
+        fn strings_escape_as_serde_json_does(text in "(\\PC|[\\x00-\\x1f\"\\\\\\x7f]){0,40}") {
+            let mut out = Vec::new();
+            write_string(&text, &mut out);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&text).unwrap());
+        }
+
         #[test]
         fn names_order_as_utf16_code_units(a in name(), b in name(), shared in name()) {
             let (a, b) = (format!("{shared}{a}"), format!("{shared}{b}"));
