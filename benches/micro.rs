@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the hot paths, to catch regressions:
 //! `cargo bench --bench micro --features bench-internals`.
 //!
-//! - `hash/*`: the payload's canonical form, the event hash as the writer takes it, and the
-//!   public `compute_event_hash` from scratch;
+//! - `hash/*`: the payload's canonical form, the event hash as the writer takes it when it picks
+//!   the event's id or time (`event_digest`), and when the caller gave them (`begin` before the
+//!   commit lock, `finish` under it), and the public `compute_event_hash` from scratch;
 //! - `record/*`: the payload's binary and canonical forms, the record encoding, its decoding, the
 //!   payload's part of that, and serde_json's parse of the payload's JSON text (what a reader of
 //!   the text, SQLite's included, pays instead);
@@ -71,6 +72,20 @@ fn hashing(c: &mut Criterion) {
     });
     group.bench_function("event_digest", |b| {
         b.iter(|| internals::event_digest(black_box(&event), black_box(&encoded)));
+    });
+    // The same hash in the writer's two steps when the caller gives id and time (import, and
+    // the comparison benchmark): before the commit lock, and under it.
+    let new = internals::new_event_of(&event);
+    group.bench_function("begin", |b| {
+        b.iter(|| internals::begin_hash(black_box(&new)));
+    });
+    let ahead = internals::begin_hash(&new).expect("hash begun");
+    group.bench_function("finish", |b| {
+        b.iter_batched(
+            || ahead.clone(),
+            |ahead| internals::finish_hash(ahead, black_box(&event)),
+            BatchSize::SmallInput,
+        );
     });
     group.bench_function("compute_event_hash", |b| {
         b.iter(|| oidb::chain::compute_event_hash(black_box(&event)));

@@ -4,9 +4,9 @@
 
 use redb::Value as _;
 
-use crate::chain::{parse_hash, HashInput};
+use crate::chain::{parse_hash, HashInput, HashStart};
 use crate::format::{self, Digests, Facts};
-use crate::{binary_json, jcs, time, Error, Event, Position, Result};
+use crate::{binary_json, jcs, time, Error, Event, NewEvent, Position, Result};
 
 /// An event's encodings as the writer makes them before it takes the commit lock.
 #[derive(Debug, Clone)]
@@ -49,7 +49,8 @@ pub fn decode_payload(bytes: &[u8]) -> Result<serde_json::Value> {
         })
 }
 
-/// The event's RFC-0019 hash as the writer computes it, the payload already canonical.
+/// The event's RFC-0019 hash as the writer computes it when the store picks the event's id or
+/// time: under the commit lock, the payload already canonical.
 ///
 /// # Errors
 /// When the proof cannot be canonicalized.
@@ -60,6 +61,53 @@ pub fn event_digest(event: &Event, encoded: &Encoded) -> Result<[u8; 32]> {
             field: "payload",
             reason: e.to_string(),
         })
+}
+
+/// `event` as a caller would append it again: the same content, id and time.
+pub fn new_event_of(event: &Event) -> NewEvent {
+    let mut new = NewEvent::new(
+        event.intent_id.clone(),
+        event.event_type.clone(),
+        event.actor.clone(),
+    )
+    .payload(event.payload.clone())
+    .id(event.id)
+    .created_at(event.created_at)
+    .level(event.level);
+    new.trace_id.clone_from(&event.trace_id);
+    new.parent_event_id.clone_from(&event.parent_event_id);
+    new.proof.clone_from(&event.proof);
+    new
+}
+
+/// An event's hash as the writer begins it before the commit lock.
+#[derive(Clone)]
+pub struct HashAhead(HashStart);
+
+/// Begins `new`'s hash as the writer does before the commit lock (its id and time given: all
+/// but the members after the payload).
+///
+/// # Errors
+/// When the payload cannot be canonicalized.
+pub fn begin_hash(new: &NewEvent) -> Result<HashAhead> {
+    HashStart::of(new)
+        .map(HashAhead)
+        .map_err(|e| Error::InvalidEvent {
+            field: "payload",
+            reason: e.to_string(),
+        })
+}
+
+/// Finishes a hash begun with [`begin_hash`] as the writer does under the commit lock, `event`
+/// being the stored form of the event it was begun with.
+///
+/// # Errors
+/// When the proof cannot be canonicalized.
+pub fn finish_hash(ahead: HashAhead, event: &Event) -> Result<[u8; 32]> {
+    ahead.0.finish(event).map_err(|e| Error::InvalidEvent {
+        field: "proof",
+        reason: e.to_string(),
+    })
 }
 
 /// The stored record of `event`.

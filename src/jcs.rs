@@ -83,7 +83,8 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), NotCanoni
 ///
 /// As [`write_canonical`].
 pub fn to_canonical_vec(value: &Value) -> Result<Vec<u8>, NotCanonicalizable> {
-    let mut out = Vec::new();
+    // Room for a typical event payload, so that it is not grown a few bytes at a time.
+    let mut out = Vec::with_capacity(512);
     write_canonical(value, &mut out)?;
     Ok(out)
 }
@@ -95,17 +96,23 @@ enum Frame<'a> {
         items: std::slice::Iter<'a, Value>,
         first: bool,
     },
-    /// An object whose remaining members (already in canonical order) are
-    /// still to be written.
+    /// An object whose members, in canonical order, are `members[start..end]` of the
+    /// serialization's shared member list; `next` is the next one to write.
     Object {
-        members: std::vec::IntoIter<(&'a String, &'a Value)>,
-        first: bool,
+        start: usize,
+        next: usize,
+        end: usize,
     },
 }
 
 /// Depth-first serialization with an explicit stack bounded by [`MAX_DEPTH`].
+///
+/// The members of every open object sit in one list shared by the whole serialization, each
+/// object's sorted run after its parent's (objects close in the reverse order they open), so a
+/// value costs two allocations however many objects it holds.
 fn write_value_iteratively(root: &Value, out: &mut Vec<u8>) -> Result<(), NotCanonicalizable> {
-    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut stack: Vec<Frame<'_>> = Vec::with_capacity(8);
+    let mut members: Vec<(&String, &Value)> = Vec::with_capacity(32);
     let mut pending: Option<&Value> = Some(root);
     loop {
         if let Some(value) = pending.take() {
@@ -130,12 +137,16 @@ fn write_value_iteratively(root: &Value, out: &mut Vec<u8>) -> Result<(), NotCan
                         return Err(NotCanonicalizable::TooDeep);
                     }
                     out.push(b'{');
-                    let mut members: Vec<(&String, &Value)> = map.iter().collect();
-                    // Names in a map are unique, so an unstable sort is exact.
-                    members.sort_unstable_by(|a, b| compare_utf16(a.0, b.0));
+                    let start = members.len();
+                    members.extend(map.iter());
+                    if let Some(own) = members.get_mut(start..) {
+                        // Names in a map are unique, so an unstable sort is exact.
+                        own.sort_unstable_by(|a, b| compare_utf16(a.0, b.0));
+                    }
                     stack.push(Frame::Object {
-                        members: members.into_iter(),
-                        first: true,
+                        start,
+                        next: start,
+                        end: members.len(),
                     });
                 }
             }
@@ -156,16 +167,23 @@ fn write_value_iteratively(root: &Value, out: &mut Vec<u8>) -> Result<(), NotCan
                     stack.pop();
                 }
             }
-            Frame::Object { members, first } => {
-                if let Some((name, member)) = members.next() {
-                    if !std::mem::take(first) {
+            Frame::Object { start, next, end } => {
+                let member = if *next < *end {
+                    members.get(*next).copied()
+                } else {
+                    None
+                };
+                if let Some((name, member)) = member {
+                    if *next != *start {
                         out.push(b',');
                     }
+                    *next += 1;
                     write_string(name, out);
                     out.push(b':');
                     pending = Some(member);
                 } else {
                     out.push(b'}');
+                    members.truncate(*start);
                     stack.pop();
                 }
             }
@@ -175,17 +193,74 @@ fn write_value_iteratively(root: &Value, out: &mut Vec<u8>) -> Result<(), NotCan
 
 /// Orders two property names as arrays of UTF-16 code units (RFC 8785
 /// §3.2.3), which is what ECMAScript's default sort does.
+///
+/// UTF-8 byte order is code point order, and UTF-16 order differs from it in one case only: where
+/// the first characters that differ are one in U+E000..=U+FFFF (UTF-8 lead byte 0xEE or 0xEF)
+/// and one above U+FFFF (lead byte 0xF0 to 0xF4), the latter's surrogate (U+D800..=U+DFFF) sorts
+/// first. Equal bytes before the difference put both at the same place in a character, so bytes
+/// that differ are either both lead bytes or both continuation bytes of characters with the same
+/// lead byte, which order alike in both encodings.
 fn compare_utf16(a: &str, b: &str) -> Ordering {
-    a.encode_utf16().cmp(b.encode_utf16())
+    let differing = a.bytes().zip(b.bytes()).find(|(x, y)| x != y);
+    let Some((x, y)) = differing else {
+        return a.len().cmp(&b.len());
+    };
+    let upper_bmp = |byte: u8| (0xee..=0xef).contains(&byte);
+    let supplementary = |byte: u8| byte >= 0xf0;
+    if upper_bmp(x) && supplementary(y) {
+        Ordering::Greater
+    } else if supplementary(x) && upper_bmp(y) {
+        Ordering::Less
+    } else {
+        x.cmp(&y)
+    }
 }
 
 /// Writes a `serde_json` number as the ECMAScript serialization of its
 /// IEEE-754 double value (integers are converted to `f64` first).
 fn write_json_number(number: &Number, out: &mut Vec<u8>) -> Result<(), NotCanonicalizable> {
+    if let Some(exact) = exact_integer(number) {
+        write_integer(exact, out);
+        return Ok(());
+    }
     match number.as_f64() {
         Some(double) => write_number(double, out),
         None => Err(NotCanonicalizable::NonFiniteNumber(number.to_string())),
     }
+}
+
+/// The largest magnitude below which every integer is exactly a double: 2^53.
+const EXACT_INTEGER_LIMIT: u64 = 1 << 53;
+
+/// The number's magnitude and sign when it is an integer whose double is exact (|n| <= 2^53).
+/// ECMAScript writes such a double as its plain decimal digits (the limit is far below 1e21,
+/// where exponent notation begins), so it needs no float formatting.
+fn exact_integer(number: &Number) -> Option<(bool, u64)> {
+    if let Some(n) = number.as_u64() {
+        return (n <= EXACT_INTEGER_LIMIT).then_some((false, n));
+    }
+    let n = number.as_i64()?;
+    (n.unsigned_abs() <= EXACT_INTEGER_LIMIT).then_some((n < 0, n.unsigned_abs()))
+}
+
+/// Writes an integer (negative flag, magnitude) in decimal; `-0` cannot occur (0 is unsigned).
+fn write_integer((negative, magnitude): (bool, u64), out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = magnitude;
+    for slot in digits.iter_mut().rev() {
+        // `rest % 10` is a single decimal digit.
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        start -= 1;
+        if rest == 0 {
+            break;
+        }
+    }
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
 
 /// Writes `double` as ECMAScript's `Number.prototype.toString` would
@@ -207,6 +282,37 @@ fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
+/// Where the first byte that must be escaped is, if any. Looks at eight bytes at a time: a word
+/// holds such a byte exactly when one of its bytes is below 0x20 or equal to `"` or `\` (the
+/// usual bit tricks, whose borrows can mislabel which byte matched but never whether one did).
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS;
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut words {
+        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let word = u64::from_le_bytes(eight);
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+        let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+        if control | quote | backslash != 0 {
+            return chunk
+                .iter()
+                .position(|&b| needs_escape(b))
+                .map(|p| offset + p);
+        }
+        offset += 8;
+    }
+    let rest = bytes.get(offset..).unwrap_or_default();
+    rest.iter()
+        .position(|&b| needs_escape(b))
+        .map(|p| offset + p)
+}
+
 /// Lowercase hexadecimal digit for a nibble (`0..=15`).
 fn hex_digit(nibble: u8) -> u8 {
     if nibble < 10 {
@@ -220,7 +326,7 @@ fn hex_digit(nibble: u8) -> u8 {
 pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut rest = text.as_bytes();
-    while let Some(position) = rest.iter().position(|&byte| needs_escape(byte)) {
+    while let Some(position) = first_escape(rest) {
         let (plain, tail) = rest.split_at(position);
         out.extend_from_slice(plain);
         let Some((&byte, after)) = tail.split_first() else {
@@ -254,6 +360,7 @@ pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use base64::Engine as _;
+    use proptest::prelude::*;
     use serde_json::json;
     use sha2::Digest as _;
 
@@ -659,5 +766,117 @@ mod tests {
             nan.to_string(),
             "number NaN is not a finite IEEE-754 double and has no canonical JSON form"
         );
+    }
+
+    /// A plain recursive canonicalization to hold the iterative one to: members sorted by their
+    /// UTF-16 code units, numbers through the double formatter.
+    fn reference(value: &Value, out: &mut Vec<u8>) {
+        match value {
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    reference(item, out);
+                }
+                out.push(b']');
+            }
+            Value::Object(map) => {
+                let mut members: Vec<_> = map.iter().collect();
+                members.sort_by_key(|(name, _)| name.encode_utf16().collect::<Vec<u16>>());
+                out.push(b'{');
+                for (i, (name, member)) in members.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_string(name, out);
+                    out.push(b':');
+                    reference(member, out);
+                }
+                out.push(b'}');
+            }
+            Value::Number(n) => write_number(n.as_f64().unwrap(), out).unwrap(),
+            scalar => write_canonical(scalar, out).unwrap(),
+        }
+    }
+
+    /// Names drawn mostly from characters where byte order and UTF-16 order disagree.
+    fn name() -> impl Strategy<Value = String> {
+        let interesting = prop_oneof![
+            Just('a'),
+            Just('b'),
+            Just('\u{7f}'),
+            Just('\u{e9}'),
+            Just('\u{d7ff}'),
+            Just('\u{e000}'),
+            Just('\u{ffff}'),
+            Just('\u{10000}'),
+            Just('\u{1f600}'),
+            any::<char>(),
+        ];
+        proptest::collection::vec(interesting, 0..4).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-(1i64 << 54)..(1i64 << 54)).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            name().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((name(), inner), 0..6)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Strings are escaped exactly as serde_json escapes them, which is RFC 8785's way too.
+        #[test]
+        fn strings_escape_as_serde_json_does(text in "(\\PC|[\\x00-\\x1f\"\\\\\\x7f]){0,40}") {
+            let mut out = Vec::new();
+            write_string(&text, &mut out);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&text).unwrap());
+        }
+
+        #[test]
+        fn names_order_as_utf16_code_units(a in name(), b in name(), shared in name()) {
+            let (a, b) = (format!("{shared}{a}"), format!("{shared}{b}"));
+            prop_assert_eq!(compare_utf16(&a, &b), a.encode_utf16().cmp(b.encode_utf16()));
+        }
+
+        /// Integers are written as ECMAScript writes the double they become, rounding included.
+        #[test]
+        #[allow(clippy::cast_precision_loss)]
+        fn integers_write_as_their_doubles_do(
+            n in any::<i64>(),
+            m in any::<u64>(),
+            near_the_limit in -(1i64 << 54)..(1i64 << 54),
+        ) {
+            let cases = [
+                (json!(n), n as f64),
+                (json!(m), m as f64),
+                (json!(near_the_limit), near_the_limit as f64),
+            ];
+            for (value, double) in cases {
+                prop_assert_eq!(canonical_string(&value), number_string(double).unwrap());
+            }
+        }
+
+        #[test]
+        fn nested_values_canonicalize_as_the_plain_recursion_does(value in json_value()) {
+            let mut expected = Vec::new();
+            reference(&value, &mut expected);
+            prop_assert_eq!(to_canonical_vec(&value).unwrap(), expected);
+        }
     }
 }

@@ -141,6 +141,23 @@ fn json_nested_100_000_deep_in_a_new_event_is_refused() {
     ];
     assert!(store.append_batch(batch).is_err());
     assert_eq!(store.last_position().unwrap(), 0);
+    // In a batch large enough to be checked on several threads, late in it, after an event with
+    // an ordinary error: the depth is what is refused, and nothing of the batch is written.
+    let mut batch: Vec<NewEvent> = (0..2_000)
+        .map(|_| NewEvent::new(INTENT, EventType::Comment, "agent"))
+        .collect();
+    batch[10] = NewEvent::new(INTENT, EventType::Comment, "");
+    batch[1_900] = NewEvent::new(INTENT, EventType::Comment, "agent").proof(nested_array(100_000));
+    batch[1_950] =
+        NewEvent::new(INTENT, EventType::Comment, "agent").payload(nested_object(100_000));
+    let error = store
+        .append_batch(batch)
+        .expect_err("a batch with values too deep");
+    assert!(
+        matches!(error, Error::InvalidEvent { field: "proof", .. }),
+        "{error}"
+    );
+    assert_eq!(store.last_position().unwrap(), 0);
     // The store goes on.
     store
         .append(NewEvent::new(INTENT, EventType::Comment, "agent"))

@@ -236,6 +236,44 @@ fn bad_lines_are_named() {
 }
 
 #[test]
+fn in_a_large_import_the_first_bad_line_is_named() {
+    let (_dir, store) = store();
+    let line = |n: usize, actor: &str, trace_id: &str| {
+        format!(
+            "{{\"id\": \"81e74ef5-e8e2-4d94-8ed9-{n:012x}\", \"intent_id\": \"i{}\", \"event_type\": \"comment\", \"actor\": \"{actor}\", \"payload\": {{\"n\": {n}}}, \"created_at\": \"2026-11-20T09:00:07.097374Z\"{trace_id}}}\n",
+            n % 7
+        )
+    };
+    // Large enough that its events are checked on several threads; both bad lines are in the
+    // later part, the first in order must be the one named.
+    let mut input = String::new();
+    for n in 1..=2_000 {
+        input.push_str(&match n {
+            1_500 => line(n, "", ""),
+            1_900 => line(n, "a", ", \"trace_id\": \"not hex\""),
+            _ => line(n, "a", ""),
+        });
+    }
+    match store.import_json(input.as_bytes()).unwrap_err() {
+        Error::Import {
+            line,
+            event_id,
+            reason,
+            ..
+        } => {
+            assert_eq!(line, 1_500, "{reason}");
+            assert_eq!(
+                event_id.as_deref(),
+                Some("81e74ef5-e8e2-4d94-8ed9-0000000005dc")
+            );
+            assert!(reason.contains("actor"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(store.last_position().unwrap(), 0);
+}
+
+#[test]
 fn a_chain_that_starts_mid_way_is_refused_with_advice() {
     let (_dir, store) = store();
     store
