@@ -38,7 +38,7 @@ use oidb::{EventFilter, Query, Store};
 use serde_json::json;
 
 use report::{Goal, Measure, Scenario};
-use sides::{FloorLog, InPlaceFloorLog, Log, OidbLog, SqliteLog};
+use sides::{FloorLog, Log, OidbLog, SqliteLog};
 use sqlite_side::Synchronous;
 use workload::{Rng, Workload};
 
@@ -183,7 +183,7 @@ fn fill_floor(
         let end = (next + batch).min(range.end);
         let lines: String = (next..end).map(|i| w.jsonl_line(&w.event(i))).collect();
         let start = Instant::now();
-        floor_side::append_batch(file, &lines);
+        floor_side::append_durable(file, &lines);
         spent += start.elapsed();
         next = end;
     }
@@ -287,7 +287,7 @@ fn durable_single(cfg: &Config, w: &Workload) -> Vec<Scenario> {
         ));
         let mut logs = fresh_logs(cfg, w, "single");
         let in_place_path = cfg.path("single-in-place.jsonl");
-        logs.push(Box::new(InPlaceFloorLog::create(
+        logs.push(Box::new(FloorLog::preallocated(
             w,
             in_place_path,
             (cfg.prefill + cfg.durable_appends) * 1024,

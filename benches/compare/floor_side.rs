@@ -17,15 +17,9 @@ pub fn open(path: &Path) -> File {
         .expect("open floor file")
 }
 
-/// Appends one line and waits until it is on disk.
+/// Appends one line (or lines already joined) with one write, and waits until it is on disk.
 pub fn append_durable(mut file: &File, line: &str) {
     file.write_all(line.as_bytes()).expect("write");
-    file.sync_data().expect("fdatasync");
-}
-
-/// Appends lines (already joined) with one write and one `fdatasync`.
-pub fn append_batch(mut file: &File, lines: &str) {
-    file.write_all(lines.as_bytes()).expect("write");
     file.sync_data().expect("fdatasync");
 }
 

@@ -114,10 +114,15 @@ impl Log for SqliteLog<'_> {
     }
 }
 
+/// The floor: the lines appended to a plain file or, when made with
+/// [`FloorLog::preallocated`], written one after the other over a file already filled with zeros
+/// and synced (what a log that reuses preallocated space does); `fdatasync` where the sides commit.
 pub struct FloorLog<'w> {
     workload: &'w Workload,
     path: PathBuf,
     file: std::fs::File,
+    /// Where the next line goes in a preallocated file; `None` when appending.
+    at: Option<u64>,
     pending: Vec<String>,
 }
 
@@ -128,7 +133,29 @@ impl<'w> FloorLog<'w> {
             workload,
             path,
             file,
+            at: None,
             pending: Vec::new(),
+        }
+    }
+
+    pub fn preallocated(workload: &'w Workload, path: PathBuf, len: u64) -> FloorLog<'w> {
+        let file = floor_side::preallocated(&path, len);
+        FloorLog {
+            workload,
+            path,
+            file,
+            at: Some(0),
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_durable(&mut self, lines: &str) {
+        match &mut self.at {
+            Some(at) => {
+                floor_side::write_durable_at(&self.file, *at, lines);
+                *at += lines.len() as u64;
+            }
+            None => floor_side::append_durable(&self.file, lines),
         }
     }
 }
@@ -142,7 +169,7 @@ impl Log for FloorLog<'_> {
         let lines = std::mem::take(&mut self.pending);
         let start = Instant::now();
         for line in &lines {
-            floor_side::append_durable(&self.file, line);
+            self.write_durable(line);
         }
         start.elapsed()
     }
@@ -150,58 +177,7 @@ impl Log for FloorLog<'_> {
     fn append_all(&mut self) -> Duration {
         let lines = std::mem::take(&mut self.pending).concat();
         let start = Instant::now();
-        floor_side::append_batch(&self.file, &lines);
-        start.elapsed()
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// The floor for a log that reuses preallocated space: the lines written one after the other over
-/// a file already filled with zeros and synced, `fdatasync` after each.
-pub struct InPlaceFloorLog<'w> {
-    workload: &'w Workload,
-    path: PathBuf,
-    file: std::fs::File,
-    at: u64,
-    pending: Vec<String>,
-}
-
-impl<'w> InPlaceFloorLog<'w> {
-    pub fn create(workload: &'w Workload, path: PathBuf, len: u64) -> InPlaceFloorLog<'w> {
-        let file = floor_side::preallocated(&path, len);
-        InPlaceFloorLog {
-            workload,
-            path,
-            file,
-            at: 0,
-            pending: Vec::new(),
-        }
-    }
-}
-
-impl Log for InPlaceFloorLog<'_> {
-    fn prepare(&mut self, events: &[Generated]) {
-        self.pending = events.iter().map(|g| self.workload.jsonl_line(g)).collect();
-    }
-
-    fn append_each(&mut self) -> Duration {
-        let lines = std::mem::take(&mut self.pending);
-        let start = Instant::now();
-        for line in &lines {
-            floor_side::write_durable_at(&self.file, self.at, line);
-            self.at += line.len() as u64;
-        }
-        start.elapsed()
-    }
-
-    fn append_all(&mut self) -> Duration {
-        let lines = std::mem::take(&mut self.pending).concat();
-        let start = Instant::now();
-        floor_side::write_durable_at(&self.file, self.at, &lines);
-        self.at += lines.len() as u64;
+        self.write_durable(&lines);
         start.elapsed()
     }
 
