@@ -8,8 +8,9 @@
 //!   payload's part of that, and serde_json's parse of the payload's JSON text (what a reader of
 //!   the text, SQLite's included, pays instead);
 //! - `index/rows`: the byte encodings of one event's index rows;
-//! - `store/*`: a batch of 100 appends and a `get_events` of 100, on a store in a file whose
-//!   commits are not synced (the disk is the comparison benchmark's business).
+//! - `store/*`: a batch of 100 appends, a `get_events` of 100, and a batch of 1,000 appends that
+//!   come with ids and times, on a store in a file whose commits are not synced (the disk is the
+//!   comparison benchmark's business).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -156,6 +157,27 @@ fn store_paths(c: &mut Criterion) {
                 )
                 .expect("get_events")
         });
+    });
+    // A large batch whose events come with ids and times, like an import's or the comparison
+    // benchmark's: each hashed up to its payload before the commit lock.
+    group.throughput(Throughput::Elements(1_000));
+    let start = oidb::time::now();
+    group.bench_function("append_batch_1000_given_ids", |b| {
+        b.iter_batched(
+            || {
+                let batch: Vec<_> = (next..next + 1_000)
+                    .map(|i| {
+                        new_event(i)
+                            .id(uuid::Uuid::now_v7())
+                            .created_at(start + chrono::Duration::microseconds(i as i64))
+                    })
+                    .collect();
+                next += 1_000;
+                batch
+            },
+            |batch| store.append_batch(batch).expect("append"),
+            BatchSize::SmallInput,
+        );
     });
     group.finish();
 }

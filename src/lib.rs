@@ -55,7 +55,6 @@ mod error;
 mod event;
 mod event_type;
 mod export;
-mod fan_out;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -29,7 +29,7 @@ use crate::format::{
 };
 use crate::wal::{self, Ticket, Wal};
 use crate::{
-    binary_json, fan_out, jcs, json_depth, time, Error, Event, NewEvent, Position, Result,
+    binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position, Result,
 };
 
 /// The most bytes an intent id, actor, event type or parent id may have.
@@ -166,39 +166,11 @@ struct Encoded {
     proof_binary: Option<Vec<u8>>,
 }
 
-/// The fewest events worth a thread of their own when a request's events are prepared: each
-/// takes a few microseconds, starting a thread some tens.
-const PREPARED_PER_THREAD: usize = 64;
-
 impl Prepared {
     fn new(new: NewEvent, config: &WriteConfig) -> Prepared {
         let checked = validate(&new, config);
         Prepared { new, checked }
     }
-
-    /// As [`Prepared::new`], unless the payload or proof nests deeper than a hash can be
-    /// computed over ([`jcs::MAX_DEPTH`]): such an event is handed back untouched, since
-    /// serializing it (or dropping it) recursively could overflow the stack.
-    fn unless_too_deep(
-        new: NewEvent,
-        config: &WriteConfig,
-    ) -> std::result::Result<Prepared, Box<TooDeep>> {
-        let too_deep = |value: &Value| json_depth::exceeds(value, jcs::MAX_DEPTH);
-        let field = if too_deep(&new.payload) {
-            "payload"
-        } else if new.proof.as_ref().is_some_and(too_deep) {
-            "proof"
-        } else {
-            return Ok(Prepared::new(new, config));
-        };
-        Err(Box::new(TooDeep { new, field }))
-    }
-}
-
-/// An event whose payload or proof (`field`) nests too deep, not serialized.
-struct TooDeep {
-    new: NewEvent,
-    field: &'static str,
 }
 
 /// What survives between transactions; reloaded from the file after a failed commit.
@@ -488,10 +460,10 @@ impl Writer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let config = &self.config;
-        let events = refuse_too_deep(fan_out::map(events, PREPARED_PER_THREAD, |new| {
-            Prepared::unless_too_deep(new, config)
-        }))?;
+        let events = refuse_too_deep(events)?
+            .into_iter()
+            .map(|new| Prepared::new(new, &self.config))
+            .collect();
         let (reply, signals) = unbounded();
         self.queue.lock().push(Request {
             events,
@@ -1458,28 +1430,26 @@ fn check_given_chain(event: &Event, given: &GivenChain) -> Result<()> {
 }
 
 /// Refuses a request with a payload or proof nested deeper than a hash can be computed over
-/// ([`jcs::MAX_DEPTH`]), naming the field of the first such event: a value nested 100,000 deep
-/// would overflow the stack of whatever serialized or dropped it recursively, so those values
-/// are torn down without recursion.
-fn refuse_too_deep(
-    events: Vec<std::result::Result<Prepared, Box<TooDeep>>>,
-) -> Result<Vec<Prepared>> {
-    let Some(field) = events
-        .iter()
-        .find_map(|event| event.as_ref().err().map(|deep| deep.field))
-    else {
-        return Ok(events
-            .into_iter()
-            .filter_map(std::result::Result::ok)
-            .collect());
+/// ([`jcs::MAX_DEPTH`]), before anything serializes or drops it recursively: a value nested
+/// 100,000 deep would overflow the stack. The refused values are torn down without recursion.
+fn refuse_too_deep(events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
+    let too_deep = |value: &Value| json_depth::exceeds(value, jcs::MAX_DEPTH);
+    let field = events.iter().find_map(|event| {
+        if too_deep(&event.payload) {
+            Some("payload")
+        } else if event.proof.as_ref().is_some_and(too_deep) {
+            Some("proof")
+        } else {
+            None
+        }
+    });
+    let Some(field) = field else {
+        return Ok(events);
     };
     for event in events {
-        if let Err(deep) = event {
-            let TooDeep { new, .. } = *deep;
-            json_depth::dismantle(new.payload);
-            if let Some(proof) = new.proof {
-                json_depth::dismantle(proof);
-            }
+        json_depth::dismantle(event.payload);
+        if let Some(proof) = event.proof {
+            json_depth::dismantle(proof);
         }
     }
     Err(Error::InvalidEvent {

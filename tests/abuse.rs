@@ -141,8 +141,8 @@ fn json_nested_100_000_deep_in_a_new_event_is_refused() {
     ];
     assert!(store.append_batch(batch).is_err());
     assert_eq!(store.last_position().unwrap(), 0);
-    // In a batch large enough to be checked on several threads, late in it, after an event with
-    // an ordinary error: the depth is what is refused, and nothing of the batch is written.
+    // Late in a large batch, after an event with an ordinary error: the depth is what is
+    // refused, and nothing of the batch is written.
     let mut batch: Vec<NewEvent> = (0..2_000)
         .map(|_| NewEvent::new(INTENT, EventType::Comment, "agent"))
         .collect();

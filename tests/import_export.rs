@@ -244,8 +244,8 @@ fn in_a_large_import_the_first_bad_line_is_named() {
             n % 7
         )
     };
-    // Large enough that its events are checked on several threads; both bad lines are in the
-    // later part, the first in order must be the one named.
+    // Both bad lines are in the later part of a large import, each wrong in its own way: the
+    // first in order is the one named.
     let mut input = String::new();
     for n in 1..=2_000 {
         input.push_str(&match n {

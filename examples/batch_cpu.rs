@@ -1,0 +1,90 @@
+//! CPU per event of batched appends: the comparison benchmark's events, 1,000 per commit, into a
+//! new store, timed alone (the events are generated first). A fixed workload to profile the write
+//! path with, e.g. `perf record -g` or `valgrind --tool=callgrind`.
+//!
+//! ```sh
+//! cargo run --release --example batch_cpu -- 100000 /tmp/batch-cpu            # durable commits
+//! cargo run --release --example batch_cpu -- 100000 /tmp/batch-cpu deferred   # no fsync
+//! ```
+//!
+//! Prints the wall time, the CPU time of the whole process (every thread) and of the calling
+//! thread alone (what a single appender waits for), per event. CPU times come from `/proc`, so
+//! they show on Linux only.
+
+#[path = "../benches/compare/workload.rs"]
+#[allow(dead_code)]
+mod workload;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use oidb::{Durability, NewEvent, Store};
+
+const BATCH: u64 = 1_000;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let events: u64 = args.next().map_or(Ok(100_000), |a| a.parse())?;
+    let dir = args.next().unwrap_or_else(|| "target/batch-cpu".into());
+    let deferred = args.next().is_some_and(|a| a == "deferred");
+    std::fs::create_dir_all(&dir)?;
+    let path = Path::new(&dir).join("batch-cpu.oidb");
+    let _ = std::fs::remove_file(&path);
+
+    let w = workload::Workload::new();
+    let batches: Vec<Vec<NewEvent>> = (0..events.div_ceil(BATCH))
+        .map(|b| {
+            (b * BATCH..((b + 1) * BATCH).min(events))
+                .map(|i| w.new_event(&w.event(i)))
+                .collect()
+        })
+        .collect();
+    let mut builder = Store::builder();
+    if deferred {
+        builder = builder.durability(Durability::Deferred {
+            window: Duration::from_secs(3600),
+        });
+    }
+    let store = builder.open(&path)?;
+
+    let (process, caller) = (cpu("/proc/self/stat"), cpu("/proc/thread-self/stat"));
+    let start = Instant::now();
+    append_all(&store, batches)?;
+    let wall = start.elapsed();
+    let process = cpu("/proc/self/stat").zip(process).map(|(b, a)| b - a);
+    let caller = cpu("/proc/thread-self/stat")
+        .zip(caller)
+        .map(|(b, a)| b - a);
+
+    let per_event = |t: Duration| t.as_secs_f64() * 1e6 / events as f64;
+    let show = |t: Option<Duration>| t.map_or("n/a".into(), |t| format!("{:.2} µs", per_event(t)));
+    println!(
+        "{events} events, {} commits: wall {:.3} s ({:.0} events/s); CPU per event: process {}, calling thread {}",
+        if deferred { "deferred" } else { "durable" },
+        wall.as_secs_f64(),
+        events as f64 / wall.as_secs_f64(),
+        show(process),
+        show(caller),
+    );
+    Ok(())
+}
+
+/// The appends, dropping what they answer as a caller would: the part a profile should look at.
+#[inline(never)]
+fn append_all(store: &Store, batches: Vec<Vec<NewEvent>>) -> oidb::Result<()> {
+    for batch in batches {
+        drop(store.append_batch(batch)?);
+    }
+    Ok(())
+}
+
+/// User plus system CPU time from a `/proc/…/stat` file (fields 14 and 15, in clock ticks of
+/// 10 ms on Linux).
+fn cpu(stat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let after_name = text.get(text.rfind(')')? + 2..)?;
+    let mut fields = after_name.split(' ').skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
+}
