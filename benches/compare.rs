@@ -15,6 +15,9 @@
 
 #[path = "compare/child.rs"]
 mod child;
+#[path = "compare/cpu_time.rs"]
+#[allow(dead_code)]
+mod cpu_time;
 #[path = "compare/floor_side.rs"]
 mod floor_side;
 #[path = "compare/machine.rs"]

@@ -11,6 +11,8 @@
 //! thread alone (what a single appender waits for), per event. CPU times come from `/proc`, so
 //! they show on Linux only.
 
+#[path = "../benches/compare/cpu_time.rs"]
+mod cpu_time;
 #[path = "../benches/compare/workload.rs"]
 #[allow(dead_code)]
 mod workload;
@@ -47,14 +49,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = builder.open(&path)?;
 
-    let (process, caller) = (cpu("/proc/self/stat"), cpu("/proc/thread-self/stat"));
+    let (process, caller) = (cpu_time::process(), cpu_time::thread());
     let start = Instant::now();
     append_all(&store, batches)?;
     let wall = start.elapsed();
-    let process = cpu("/proc/self/stat").zip(process).map(|(b, a)| b - a);
-    let caller = cpu("/proc/thread-self/stat")
-        .zip(caller)
-        .map(|(b, a)| b - a);
+    let process = cpu_time::process().zip(process).map(|(b, a)| b - a);
+    let caller = cpu_time::thread().zip(caller).map(|(b, a)| b - a);
 
     let per_event = |t: Duration| t.as_secs_f64() * 1e6 / events as f64;
     let show = |t: Option<Duration>| t.map_or("n/a".into(), |t| format!("{:.2} µs", per_event(t)));
@@ -76,15 +76,4 @@ fn append_all(store: &Store, batches: Vec<Vec<NewEvent>>) -> oidb::Result<()> {
         drop(store.append_batch(batch)?);
     }
     Ok(())
-}
-
-/// User plus system CPU time from a `/proc/…/stat` file (fields 14 and 15, in clock ticks of
-/// 10 ms on Linux).
-fn cpu(stat: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(stat).ok()?;
-    let after_name = text.get(text.rfind(')')? + 2..)?;
-    let mut fields = after_name.split(' ').skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((user + system) * 10))
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use oidb::{Delivery, Durability, Event, Filter, NewEvent, Start, Store, Subscription};
 
+use crate::cpu_time;
 use crate::workload::Workload;
 
 /// When one event reached one subscriber: its position, the `created_at` the writer stamped on it,
@@ -171,19 +172,6 @@ pub struct Watched {
     pub cpu_micros_per_event: Option<f64>,
 }
 
-/// The CPU time this process has spent, all threads, in seconds (`utime + stime` from
-/// `/proc/self/stat`, in the kernel's 100 Hz ticks).
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 1..)?
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
-}
-
 /// Appends `count` events in batches of `batch` (durable commits), with `subscribers`
 /// subscribers each receiving every event on its own thread and noting its position (no clock
 /// reads: only what receiving costs).
@@ -203,7 +191,7 @@ pub fn batched_rate_with_subscribers(
             receive(subscription, count as usize, |event| event.position)
         })
         .collect();
-    let cpu_before = process_cpu_seconds();
+    let cpu_before = cpu_time::process();
     let mut spent = Duration::ZERO;
     let mut next = 0;
     while next < count {
@@ -223,9 +211,9 @@ pub fn batched_rate_with_subscribers(
         );
         fallbacks += received.fallbacks;
     }
-    let cpu = process_cpu_seconds()
+    let cpu = cpu_time::process()
         .zip(cpu_before)
-        .map(|(after, before)| after - before);
+        .map(|(after, before)| (after - before).as_secs_f64());
     Watched {
         events_per_second: count as f64 / spent.as_secs_f64(),
         fallbacks,
