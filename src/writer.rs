@@ -28,9 +28,7 @@ use crate::format::{
     BY_TYPE, CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
 use crate::wal::{self, Ticket, Wal};
-use crate::{
-    binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position, Result,
-};
+use crate::{binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
