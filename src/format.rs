@@ -136,7 +136,9 @@ struct RecordHead<'a> {
     #[serde(borrow)]
     event_type: TypeTag<'a>,
     actor: &'a str,
-    created_at_micros: i64,
+    /// `created_at` in microseconds, less the millisecond a version 7 `id` holds (see
+    /// [`id_micros`]): a few bytes when the id was made at the same moment.
+    created_after_id: i64,
     sequence: u64,
     previous_event_hash: Option<Digest32>,
     event_hash: Digest32,
@@ -150,6 +152,19 @@ struct RecordHead<'a> {
 
 /// The bit of [`RecordHead::flags`] that says a proof follows the payload.
 const HAS_PROOF: u8 = 0x80;
+
+/// The Unix time in microseconds of the millisecond a version 7 UUID holds in its first 48 bits;
+/// 0 for any other id.
+fn id_micros(id: &[u8; 16]) -> i64 {
+    match id {
+        [t0, t1, t2, t3, t4, t5, version, ..] if version >> 4 == 7 => {
+            let millis = u64::from_be_bytes([0, 0, *t0, *t1, *t2, *t3, *t4, *t5]);
+            // 48 bits of milliseconds times 1,000 stay below 2^58.
+            i64::try_from(millis).unwrap_or(0) * 1_000
+        }
+        _ => 0,
+    }
+}
 
 /// A string that is usually a UUID: its 16 bytes when it is one in canonical form (lowercase,
 /// hyphenated: what it reads back as), else its text.
@@ -284,12 +299,14 @@ pub(crate) fn encode_record(
     payload: &[u8],
     proof: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
+    let id = event.id.into_bytes();
     let head = RecordHead {
-        id: event.id.into_bytes(),
+        id,
         intent_id: UuidOrText::of(&event.intent_id),
         event_type: TypeTag::of(&event.event_type),
         actor: &event.actor,
-        created_at_micros: time::to_micros(event.created_at),
+        // Both within a few hundred thousand years of 1970 in microseconds: no overflow.
+        created_after_id: time::to_micros(event.created_at) - id_micros(&id),
         sequence: event.sequence,
         previous_event_hash: digests.previous,
         event_hash: digests.event,
@@ -339,12 +356,15 @@ fn decode_v3(position: Position, body: &[u8]) -> Result<Event> {
         .event_type
         .event_type()
         .ok_or_else(|| corrupt(format!("unknown event type tag {:?}", head.event_type)))?;
+    let created_at_micros = id_micros(&head.id)
+        .checked_add(head.created_after_id)
+        .ok_or_else(|| corrupt("created_at out of range".into()))?;
     let head = Head {
         id: head.id,
         intent_id: head.intent_id.to_text(),
         event_type,
         actor: head.actor,
-        created_at_micros: head.created_at_micros,
+        created_at_micros,
         sequence: head.sequence,
         previous_event_hash: head.previous_event_hash,
         event_hash: head.event_hash,
@@ -878,6 +898,39 @@ mod tests {
                 typed
             );
         }
+    }
+
+    /// `created_at` is kept relative to a version 7 id's time, and reads back exactly beside
+    /// any id, at either end of the years an event can have.
+    #[test]
+    fn created_at_reads_back_beside_any_id() {
+        let (event, digests) = full_event();
+        let millis: i64 = 1_790_000_000_123;
+        let v7 =
+            uuid::Builder::from_unix_timestamp_millis(millis.unsigned_abs(), &[5; 10]).into_uuid();
+        let same_moment = millis * 1_000 + 456;
+        let earliest = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
+        let latest = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+        let mut sizes = Vec::new();
+        for id in [
+            v7,
+            Uuid::from_u128(0x1234_5678_9abc_4def_8000_0000_0000_0001),
+            Uuid::nil(),
+            Uuid::max(),
+        ] {
+            for micros in [same_moment, 0, earliest, latest] {
+                let timed = Event {
+                    id,
+                    created_at: time::from_micros(micros).unwrap(),
+                    ..event.clone()
+                };
+                let record = record_of(&timed, &digests);
+                assert_eq!(decode_record(12, &record).unwrap(), timed);
+                sizes.push(record.len());
+            }
+        }
+        // Beside its own id's moment the time takes 2 bytes, else 8 or 9.
+        assert_eq!(sizes[0] + 6, sizes[4]);
     }
 
     /// The event type tags are the places in `EventType::known()`, listed in docs/format.md: a
