@@ -1059,11 +1059,11 @@ mod tests {
         let proof_at = record.len() - proof.len();
 
         let mut damaged = record.clone();
-        damaged[payload_at] = 0x0a;
+        damaged[payload_at] = 0x0b;
         let reason = corrupt_reason(decode_record(12, &damaged));
         assert_eq!(
             reason,
-            format!("payload: unknown tag 0x0a at byte {payload_at}")
+            format!("payload: unknown tag 0x0b at byte {payload_at}")
         );
 
         let mut damaged = record.clone();
