@@ -38,31 +38,11 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
-/// Defines [`COMMON_NAMES`] and [`common_name`] from one list, so the two cannot disagree.
-macro_rules! common_names {
-    ($($name:literal),+ $(,)?) => {
-        /// Member names that payloads of `OpenIntent` events and of oidb's own helpers use often
-        /// (taken from the protocol's sample events and from `src/observe/`), referred to by
-        /// their place in this list. The list is part of the file format: it only ever grows, at
-        /// its end (`docs/format.md` lists it).
-        pub(crate) const COMMON_NAMES: &[&str] = &[$($name),+];
-
-        /// The place of `name` in [`COMMON_NAMES`].
-        fn common_name(name: &str) -> Option<u64> {
-            let mut code = 0u64;
-            $(
-                if name == $name {
-                    return Some(code);
-                }
-                code += 1;
-            )+
-            let _ = code;
-            None
-        }
-    };
-}
-
-common_names![
+/// Member names that payloads of `OpenIntent` events and of oidb's own helpers use often (taken
+/// from the protocol's sample events and from `src/observe/`), referred to by their place in this
+/// list. The list is part of the file format: it only ever grows, at its end (`docs/format.md`
+/// lists it).
+pub(crate) const COMMON_NAMES: &[&str] = &[
     "provider",
     "model",
     "stream_id",
@@ -124,6 +104,31 @@ common_names![
     "choices",
     "args",
 ];
+
+/// The place of `name` in [`COMMON_NAMES`]: a look among the few common names of its length.
+fn common_name(name: &str) -> Option<u64> {
+    type ByLength = Vec<Vec<(&'static str, u64)>>;
+    static BY_LENGTH: std::sync::OnceLock<ByLength> = std::sync::OnceLock::new();
+    let by_length = BY_LENGTH.get_or_init(|| {
+        let longest = COMMON_NAMES
+            .iter()
+            .map(|name| name.len())
+            .max()
+            .unwrap_or(0);
+        let mut by_length = vec![Vec::new(); longest + 1];
+        for (code, &name) in (0u64..).zip(COMMON_NAMES) {
+            if let Some(same_length) = by_length.get_mut(name.len()) {
+                same_length.push((name, code));
+            }
+        }
+        by_length
+    });
+    by_length
+        .get(name.len())?
+        .iter()
+        .find(|(common, _)| *common == name)
+        .map(|&(_, code)| code)
+}
 
 /// The deepest nesting of arrays and objects encoded or decoded, as on append
 /// ([`crate::jcs::MAX_DEPTH`]; a top-level array or object is level 1).
