@@ -15,10 +15,16 @@
 //! | `0x07` | a string | varint byte length, UTF-8 bytes |
 //! | `0x08` | an array | varint count, the items |
 //! | `0x09` | an object | varint count, the members: varint name length, name, value |
+//! | `0x0a` | an object with common names | varint count, the members: name reference, value |
 //! | `0x20` + n (n < 32) | a string of n bytes | UTF-8 bytes |
 //! | `0x40` + n (n < 16) | an array of n items | the items |
 //! | `0x50` + n (n < 16) | an object of n members | the members |
+//! | `0x60` + n (n < 16) | an object of n members, with common names | the members |
 //! | `0x80` + n (n < 128) | the integer n | nothing |
+//!
+//! In an object with common names, each member's name is a varint reference `r`: an odd `r` is
+//! the name [`COMMON_NAMES`]`[r / 2]`, an even `r` says `r / 2` bytes of name (UTF-8) follow. The
+//! encoder writes that form only for an object with at least one common name.
 //!
 //! A float takes the decimal form (`0x06`) only when dividing `m` by `10^k` gives back its very
 //! bits (IEEE division rounds correctly, and both are exact doubles), so `0.734` takes 4 bytes
@@ -31,6 +37,98 @@
 use std::fmt;
 
 use serde_json::{Map, Number, Value};
+
+/// Member names that payloads of `OpenIntent` events and of oidb's own helpers use often (taken
+/// from the protocol's sample events and from `src/observe/`), referred to by their place in this
+/// list. The list is part of the file format: it only ever grows, at its end (`docs/format.md`
+/// lists it).
+pub(crate) const COMMON_NAMES: &[&str] = &[
+    "provider",
+    "model",
+    "stream_id",
+    "request_id",
+    "messages_count",
+    "stream",
+    "tools_available",
+    "temperature",
+    "max_tokens",
+    "chunk_index",
+    "token_count",
+    "duration_ms",
+    "tool_name",
+    "tool_id",
+    "arguments",
+    "query",
+    "limit",
+    "agent_id",
+    "intent_id",
+    "status",
+    "chunks_received",
+    "tokens_streamed",
+    "started_at",
+    "response_content",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "parent_request_id",
+    "result",
+    "rows",
+    "text",
+    "patches",
+    "op",
+    "path",
+    "value",
+    "version",
+    "title",
+    "role",
+    "message",
+    "completed_at",
+    "error",
+    "lease_id",
+    "duration_seconds",
+    "type",
+    "timestamp",
+    "id",
+    "metadata",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "level",
+    "hits",
+    "raw",
+    "key",
+    "cache_read_input_tokens",
+    "block_id",
+    "server_name",
+    "choices",
+    "args",
+];
+
+/// The place of `name` in [`COMMON_NAMES`]: a look among the few common names of its length.
+fn common_name(name: &str) -> Option<u64> {
+    type ByLength = Vec<Vec<(&'static str, u64)>>;
+    static BY_LENGTH: std::sync::OnceLock<ByLength> = std::sync::OnceLock::new();
+    let by_length = BY_LENGTH.get_or_init(|| {
+        let longest = COMMON_NAMES
+            .iter()
+            .map(|name| name.len())
+            .max()
+            .unwrap_or(0);
+        let mut by_length = vec![Vec::new(); longest + 1];
+        for (code, &name) in (0u64..).zip(COMMON_NAMES) {
+            if let Some(same_length) = by_length.get_mut(name.len()) {
+                same_length.push((name, code));
+            }
+        }
+        by_length
+    });
+    by_length
+        .get(name.len())?
+        .iter()
+        .find(|(common, _)| *common == name)
+        .map(|&(_, code)| code)
+}
 
 /// The deepest nesting of arrays and objects encoded or decoded, as on append
 /// ([`crate::jcs::MAX_DEPTH`]; a top-level array or object is level 1).
@@ -46,9 +144,11 @@ const DECIMAL: u8 = 0x06;
 const STRING: u8 = 0x07;
 const ARRAY: u8 = 0x08;
 const OBJECT: u8 = 0x09;
+const NAMED_OBJECT: u8 = 0x0a;
 const SHORT_STRING: u8 = 0x20;
 const SHORT_ARRAY: u8 = 0x40;
 const SHORT_OBJECT: u8 = 0x50;
+const SHORT_NAMED_OBJECT: u8 = 0x60;
 const SMALL_INTEGER: u8 = 0x80;
 
 const SHORT_STRING_MAX: usize = 31;
@@ -128,11 +228,27 @@ impl Encoder<'_> {
                 if depth == MAX_DEPTH {
                     return Err(TooDeep);
                 }
-                self.sized(OBJECT, SHORT_OBJECT, SHORT_CONTAINER_MAX, members.len());
+                let named = members.keys().any(|name| common_name(name).is_some());
+                if named {
+                    self.sized(
+                        NAMED_OBJECT,
+                        SHORT_NAMED_OBJECT,
+                        SHORT_CONTAINER_MAX,
+                        members.len(),
+                    );
+                } else {
+                    self.sized(OBJECT, SHORT_OBJECT, SHORT_CONTAINER_MAX, members.len());
+                }
                 let mut json_len = 2 + members.len().saturating_sub(1);
                 for (name, member) in members {
-                    self.varint(name.len() as u64);
-                    self.out.extend_from_slice(name.as_bytes());
+                    match common_name(name).filter(|_| named) {
+                        Some(code) => self.varint(2 * code + 1),
+                        None => {
+                            let len = name.len() as u64;
+                            self.varint(if named { 2 * len } else { len });
+                            self.out.extend_from_slice(name.as_bytes());
+                        }
+                    }
                     json_len += quoted_len(name) + 1 + self.value(member, depth + 1)?;
                 }
                 Ok(json_len)
@@ -373,6 +489,34 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// A member name in an object with common names: a common name's place, or a name's length
+    /// and bytes (see the module's doc).
+    fn name_reference(&mut self, name_at: usize) -> Result<String, DecodeError> {
+        let reference = self.varint()?;
+        if reference & 1 == 1 {
+            let code = reference / 2;
+            return usize::try_from(code)
+                .ok()
+                .and_then(|code| COMMON_NAMES.get(code))
+                .map(|&name| name.to_owned())
+                .ok_or_else(|| fault(name_at, format!("unknown common name {code}")));
+        }
+        let len = usize::try_from(reference / 2)
+            .ok()
+            .filter(|&len| len <= self.remaining())
+            .ok_or_else(|| {
+                fault(
+                    name_at,
+                    format!(
+                        "truncated: a name of {} bytes announced, only {} bytes remain",
+                        reference / 2,
+                        self.remaining()
+                    ),
+                )
+            })?;
+        self.text(len)
+    }
+
     fn text(&mut self, len: usize) -> Result<String, DecodeError> {
         let start = self.at;
         let bytes = self.take(len)?;
@@ -422,13 +566,18 @@ impl<'a> Decoder<'a> {
             }
             OBJECT => {
                 let len = self.count(2)?;
-                self.object(len, depth, start)
+                self.object(len, depth, start, false)
+            }
+            NAMED_OBJECT => {
+                let len = self.count(2)?;
+                self.object(len, depth, start, true)
             }
             0x20..=0x3f => self
                 .text(usize::from(tag - SHORT_STRING))
                 .map(Value::String),
             0x40..=0x4f => self.array(usize::from(tag - SHORT_ARRAY), depth, start),
-            0x50..=0x5f => self.object(usize::from(tag - SHORT_OBJECT), depth, start),
+            0x50..=0x5f => self.object(usize::from(tag - SHORT_OBJECT), depth, start, false),
+            0x60..=0x6f => self.object(usize::from(tag - SHORT_NAMED_OBJECT), depth, start, true),
             0x80..=0xff => Ok(Value::Number(u64::from(tag - SMALL_INTEGER).into())),
             _ => Err(fault(start, format!("unknown tag {tag:#04x}"))),
         }
@@ -446,7 +595,14 @@ impl<'a> Decoder<'a> {
         Ok(Value::Array(items))
     }
 
-    fn object(&mut self, len: usize, depth: usize, start: usize) -> Result<Value, DecodeError> {
+    /// An object of `len` members; `named`: with common names (tags `0x0a`, `0x60`–`0x6f`).
+    fn object(
+        &mut self,
+        len: usize,
+        depth: usize,
+        start: usize,
+        named: bool,
+    ) -> Result<Value, DecodeError> {
         let depth = enter(depth, start)?;
         if len.saturating_mul(2) > self.remaining() {
             return Err(fault(
@@ -457,8 +613,12 @@ impl<'a> Decoder<'a> {
         let mut members = Map::with_capacity(len);
         for _ in 0..len {
             let name_at = self.at;
-            let name_len = self.count(1)?;
-            let name = self.text(name_len)?;
+            let name = if named {
+                self.name_reference(name_at)?
+            } else {
+                let name_len = self.count(1)?;
+                self.text(name_len)?
+            };
             let value = self.value(depth)?;
             if let Some(_earlier) = members.insert(name, value) {
                 return Err(fault(name_at, "a member name repeats within its object"));
@@ -518,6 +678,18 @@ mod tests {
         ]
     }
 
+    /// A common member name, or one that almost is.
+    fn common() -> impl Strategy<Value = String> {
+        (0..COMMON_NAMES.len(), any::<bool>()).prop_map(|(i, exact)| {
+            let name = COMMON_NAMES[i];
+            if exact {
+                name.to_owned()
+            } else {
+                format!("{name}_")
+            }
+        })
+    }
+
     /// Any JSON value, objects of up to 20 members (past the short forms), keys that repeat
     /// across objects and keys out of order.
     fn json() -> impl Strategy<Value = Value> {
@@ -530,8 +702,11 @@ mod tests {
         leaf.prop_recursive(5, 96, 20, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..20).prop_map(Value::Array),
-                prop::collection::vec((prop_oneof!["[a-z]{1,3}", any_string()], inner), 0..20)
-                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+                prop::collection::vec(
+                    (prop_oneof!["[a-z]{1,3}", any_string(), common()], inner),
+                    0..20
+                )
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
             ]
         })
     }
@@ -605,6 +780,41 @@ mod tests {
         assert!(same(&value, &expected), "{value}");
     }
 
+    /// Common names take one byte where they are; other names in the same object keep their
+    /// bytes; an object without any keeps the plain form.
+    #[test]
+    fn common_names_take_one_byte() {
+        let named = json!({"model": "m", "x": 1, "usage": {"input_tokens": 3}});
+        assert_eq!(
+            encoded(&named),
+            [0x63, 3, 0x21, b'm', 2, b'x', 0x81, 97, 0x61, 99, 0x83]
+        );
+        assert!(same(&round_trip(&named), &named));
+        let plain = json!({"x": 1});
+        assert_eq!(encoded(&plain), [0x51, 1, b'x', 0x81]);
+    }
+
+    /// The common names are the ones docs/format.md lists, in the same places.
+    #[test]
+    fn common_names_are_the_ones_the_format_lists() {
+        let doc = include_str!("../docs/format.md");
+        let listed: Vec<(usize, &str)> = doc
+            .lines()
+            .skip_while(|line| !line.starts_with("| place | common name |"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].parse().unwrap(), cells[2].trim_matches('`'))
+            })
+            .collect();
+        let known: Vec<(usize, &str)> = COMMON_NAMES.iter().copied().enumerate().collect();
+        assert_eq!(listed, known);
+        for (place, name) in known {
+            assert_eq!(common_name(name), Some(place as u64));
+        }
+    }
+
     #[test]
     fn extremes_round_trip() {
         for value in [
@@ -649,7 +859,11 @@ mod tests {
     fn bad_bytes_name_their_offset() {
         let cases: &[(&[u8], usize, &str)] = &[
             (&[], 0, "truncated"),
-            (&[0x0a], 0, "unknown tag 0x0a"),
+            (&[0x0b], 0, "unknown tag 0x0b"),
+            (&[0x61, 0x7f, NULL], 1, "unknown common name 63"),
+            (&[0x61, 8, b'a'], 1, "truncated"),
+            (&[0x62, 67, NULL, 4, b'o', b'p', TRUE], 3, "repeats"),
+            (&[0x62, 3, NULL, 3, TRUE], 3, "repeats"),
             (&[0x51, 1, b'a'], 3, "truncated"),
             (&[0x23, b'a', 0xff, b'c'], 2, "not UTF-8"),
             (&[STRING, 0xff, 0xff, 0xff, 0xff, 0x0f], 1, "truncated"),

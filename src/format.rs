@@ -11,16 +11,20 @@ use crate::event::Level;
 use crate::{binary_json, time, Error, Event, EventType, Position, Result};
 
 /// The format version this build writes. It also reads (and, when it opens one for writing,
-/// upgrades) files of version 1, whose records are all of record version 1.
-pub const FORMAT_VERSION: u32 = 2;
+/// upgrades) files of versions 1 and 2, whose records are of record versions 1 and 2.
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The earlier format version this build reads and upgrades.
+/// The earlier format versions this build reads and upgrades.
 const FORMAT_V1: u32 = 1;
+const FORMAT_V2: u32 = 2;
 
 /// The record encoding versions (first byte of every record): version 1 keeps the payload and
-/// proof as JSON text; version 2, written since format version 2, in [`binary_json`] form.
+/// proof as JSON text; version 2, written by format version 2, in [`binary_json`] form; version
+/// 3, written since format version 3, also keeps UUIDs as their bytes and known event types as
+/// tags.
 const RECORD_V1: u8 = 1;
 const RECORD_V2: u8 = 2;
+const RECORD_V3: u8 = 3;
 
 /// `meta`: format version and store facts, by name.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("oidb_meta");
@@ -123,9 +127,113 @@ impl IntentHead {
     }
 }
 
-/// The fields of a record before its payload, encoded with postcard (record version 2).
+/// The fields of a record before its payload, encoded with postcard (record version 3).
 #[derive(Debug, Serialize, Deserialize)]
 struct RecordHead<'a> {
+    id: [u8; 16],
+    #[serde(borrow)]
+    intent_id: UuidOrText<'a>,
+    #[serde(borrow)]
+    event_type: TypeTag<'a>,
+    actor: &'a str,
+    /// `created_at` in microseconds, less the millisecond a version 7 `id` holds (see
+    /// [`id_micros`]): a few bytes when the id was made at the same moment.
+    created_after_id: i64,
+    sequence: u64,
+    previous_event_hash: Option<Digest32>,
+    event_hash: Digest32,
+    /// The trace id's 16 bytes (its 32 hex digits, in order).
+    trace_id: Option<[u8; 16]>,
+    #[serde(borrow)]
+    parent_event_id: Option<UuidOrText<'a>>,
+    /// The level's code in the low bits; [`HAS_PROOF`] when a proof follows the payload.
+    flags: u8,
+}
+
+/// The bit of [`RecordHead::flags`] that says a proof follows the payload.
+const HAS_PROOF: u8 = 0x80;
+
+/// The Unix time in microseconds of the millisecond a version 7 UUID holds in its first 48 bits;
+/// 0 for any other id.
+fn id_micros(id: &[u8; 16]) -> i64 {
+    match id {
+        [t0, t1, t2, t3, t4, t5, version, ..] if version >> 4 == 7 => {
+            let millis = u64::from_be_bytes([0, 0, *t0, *t1, *t2, *t3, *t4, *t5]);
+            // 48 bits of milliseconds times 1,000 stay below 2^58.
+            i64::try_from(millis).unwrap_or(0) * 1_000
+        }
+        _ => 0,
+    }
+}
+
+/// A string that is usually a UUID: its 16 bytes when it is one in canonical form (lowercase,
+/// hyphenated: what it reads back as), else its text.
+#[derive(Debug, Serialize, Deserialize)]
+enum UuidOrText<'a> {
+    Uuid([u8; 16]),
+    Text(&'a str),
+}
+
+impl<'a> UuidOrText<'a> {
+    fn of(text: &'a str) -> UuidOrText<'a> {
+        if text.len() == 36 {
+            if let Ok(uuid) = Uuid::try_parse(text) {
+                let mut canonical = [0u8; 36];
+                if uuid.hyphenated().encode_lower(&mut canonical).as_bytes() == text.as_bytes() {
+                    return UuidOrText::Uuid(uuid.into_bytes());
+                }
+            }
+        }
+        UuidOrText::Text(text)
+    }
+
+    fn to_text(&self) -> String {
+        match self {
+            UuidOrText::Uuid(bytes) => Uuid::from_bytes(*bytes).hyphenated().to_string(),
+            UuidOrText::Text(text) => (*text).to_owned(),
+        }
+    }
+}
+
+/// An event type: a known type by its tag (its place in [`EventType::known`], which only ever
+/// grows at its end; `docs/format.md` lists the tags), a custom type by its wire string.
+#[derive(Debug, Serialize, Deserialize)]
+enum TypeTag<'a> {
+    Known(u16),
+    Custom(&'a str),
+}
+
+impl<'a> TypeTag<'a> {
+    fn of(event_type: &'a EventType) -> TypeTag<'a> {
+        static TAGS: std::sync::OnceLock<std::collections::HashMap<&'static str, u16>> =
+            std::sync::OnceLock::new();
+        let tags = TAGS.get_or_init(|| {
+            EventType::known()
+                .iter()
+                .zip(0u16..)
+                .map(|(known, tag)| (known.as_str(), tag))
+                .collect()
+        });
+        match event_type {
+            EventType::Custom(text) => TypeTag::Custom(text),
+            known => tags
+                .get(known.as_str())
+                .map_or(TypeTag::Custom(known.as_str()), |&tag| TypeTag::Known(tag)),
+        }
+    }
+
+    fn event_type(&self) -> Option<EventType> {
+        match self {
+            TypeTag::Known(tag) => EventType::known().get(usize::from(*tag)).cloned(),
+            TypeTag::Custom(text) => Some(EventType::parse(text)),
+        }
+    }
+}
+
+/// The fields of a record before its payload in record version 2, encoded with postcard. Still
+/// read; no longer written.
+#[derive(Debug, Deserialize)]
+struct RecordHeadV2<'a> {
     id: [u8; 16],
     intent_id: &'a str,
     event_type: &'a str,
@@ -137,7 +245,6 @@ struct RecordHead<'a> {
     trace_id: Option<u128>,
     parent_event_id: Option<&'a str>,
     level: u8,
-    /// Whether a proof follows the payload.
     has_proof: bool,
 }
 
@@ -161,13 +268,28 @@ struct RecordV1<'a> {
     proof: Option<&'a str>,
 }
 
+/// A record's head as an event needs it, whatever its record version.
+struct Head<'a> {
+    id: [u8; 16],
+    intent_id: String,
+    event_type: EventType,
+    actor: &'a str,
+    created_at_micros: i64,
+    sequence: u64,
+    previous_event_hash: Option<Digest32>,
+    event_hash: Digest32,
+    trace_id: Option<u128>,
+    parent_event_id: Option<String>,
+    level: u8,
+}
+
 /// The raw digests behind an event's hash strings, when the writer has them at hand.
 pub(crate) struct Digests {
     pub(crate) event: Digest32,
     pub(crate) previous: Option<Digest32>,
 }
 
-/// Encodes `event` as a record (version 2): the version byte, the head, the payload, then the
+/// Encodes `event` as a record (version 3): the version byte, the head, the payload, then the
 /// proof if the head says there is one. `payload` and `proof` are their [`binary_json`] forms; the hashes are
 /// taken from `digests` (which must be what the event's hash strings spell), not parsed back from
 /// text.
@@ -177,23 +299,28 @@ pub(crate) fn encode_record(
     payload: &[u8],
     proof: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
+    let id = event.id.into_bytes();
     let head = RecordHead {
-        id: event.id.into_bytes(),
-        intent_id: &event.intent_id,
-        event_type: event.event_type.as_str(),
+        id,
+        intent_id: UuidOrText::of(&event.intent_id),
+        event_type: TypeTag::of(&event.event_type),
         actor: &event.actor,
-        created_at_micros: time::to_micros(event.created_at),
+        // Both within a few hundred thousand years of 1970 in microseconds: no overflow.
+        created_after_id: time::to_micros(event.created_at) - id_micros(&id),
         sequence: event.sequence,
         previous_event_hash: digests.previous,
         event_hash: digests.event,
-        trace_id: event.trace_id.as_deref().and_then(trace_code),
-        parent_event_id: event.parent_event_id.as_deref(),
-        level: event.level.code(),
-        has_proof: proof.is_some(),
+        trace_id: event
+            .trace_id
+            .as_deref()
+            .and_then(trace_code)
+            .map(u128::to_be_bytes),
+        parent_event_id: event.parent_event_id.as_deref().map(UuidOrText::of),
+        flags: event.level.code() | if proof.is_some() { HAS_PROOF } else { 0 },
     };
     let proof = proof.unwrap_or_default();
-    let mut out = Vec::with_capacity(160 + payload.len() + proof.len());
-    out.push(RECORD_V2);
+    let mut out = Vec::with_capacity(128 + payload.len() + proof.len());
+    out.push(RECORD_V3);
     postcard::to_io(&head, &mut out).map_err(|e| Error::InvalidEvent {
         field: "event",
         reason: format!("cannot be encoded: {e}"),
@@ -203,25 +330,84 @@ pub(crate) fn encode_record(
     Ok(out)
 }
 
-/// Decodes the record stored at `position`, of either record version.
+/// Decodes the record stored at `position`, of any record version.
 pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
     let corrupt = |reason: String| Error::Corrupt { position, reason };
     let (&version, body) = bytes
         .split_first()
         .ok_or_else(|| corrupt("empty record".into()))?;
     match version {
+        RECORD_V3 => decode_v3(position, body),
         RECORD_V2 => decode_v2(position, body),
         RECORD_V1 => decode_v1(position, body),
         _ => Err(corrupt(format!("unknown record version {version}"))),
     }
 }
 
-/// A version 2 record's body: the head, the payload, and the proof if the head says there is
-/// one. Values are self-delimiting, so the last must end exactly where the record does.
-fn decode_v2(position: Position, body: &[u8]) -> Result<Event> {
+/// A version 3 record's body: the head, the payload, and the proof if the head says there is
+/// one.
+fn decode_v3(position: Position, body: &[u8]) -> Result<Event> {
     let corrupt = |reason: String| Error::Corrupt { position, reason };
     let (head, rest): (RecordHead<'_>, &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let has_proof = head.flags & HAS_PROOF != 0;
+    let (payload, proof) = decode_values(position, body, rest, has_proof)?;
+    let event_type = head
+        .event_type
+        .event_type()
+        .ok_or_else(|| corrupt(format!("unknown event type tag {:?}", head.event_type)))?;
+    let created_at_micros = id_micros(&head.id)
+        .checked_add(head.created_after_id)
+        .ok_or_else(|| corrupt("created_at out of range".into()))?;
+    let head = Head {
+        id: head.id,
+        intent_id: head.intent_id.to_text(),
+        event_type,
+        actor: head.actor,
+        created_at_micros,
+        sequence: head.sequence,
+        previous_event_hash: head.previous_event_hash,
+        event_hash: head.event_hash,
+        trace_id: head.trace_id.map(u128::from_be_bytes),
+        parent_event_id: head.parent_event_id.as_ref().map(UuidOrText::to_text),
+        level: head.flags & !HAS_PROOF,
+    };
+    event_of(position, head, payload, proof)
+}
+
+/// A version 2 record's body: the head, the payload, and the proof if the head says there is
+/// one.
+fn decode_v2(position: Position, body: &[u8]) -> Result<Event> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
+    let (head, rest): (RecordHeadV2<'_>, &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let (payload, proof) = decode_values(position, body, rest, head.has_proof)?;
+    let head = Head {
+        id: head.id,
+        intent_id: head.intent_id.to_owned(),
+        event_type: EventType::parse(head.event_type),
+        actor: head.actor,
+        created_at_micros: head.created_at_micros,
+        sequence: head.sequence,
+        previous_event_hash: head.previous_event_hash,
+        event_hash: head.event_hash,
+        trace_id: head.trace_id,
+        parent_event_id: head.parent_event_id.map(str::to_owned),
+        level: head.level,
+    };
+    event_of(position, head, payload, proof)
+}
+
+/// The payload and (when `has_proof`) the proof that follow a head in `body`, `rest` being what
+/// follows the head. Values are self-delimiting, so the last must end exactly where the record
+/// does.
+fn decode_values(
+    position: Position,
+    body: &[u8],
+    rest: &[u8],
+    has_proof: bool,
+) -> Result<(serde_json::Value, Option<serde_json::Value>)> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
     // Offsets in messages count from the record's first byte (its version byte).
     let payload_at = 1 + body.len() - rest.len();
     let damaged = |field: &str, at: usize, e: binary_json::DecodeError| {
@@ -235,7 +421,7 @@ fn decode_v2(position: Position, body: &[u8]) -> Result<Event> {
         binary_json::decode_prefix(rest).map_err(|e| damaged("payload", payload_at, e))?;
     let mut rest = rest.get(used..).unwrap_or_default();
     let mut end = payload_at + used;
-    let proof = if head.has_proof {
+    let proof = if has_proof {
         let (proof, used) =
             binary_json::decode_prefix(rest).map_err(|e| damaged("proof", end, e))?;
         rest = rest.get(used..).unwrap_or_default();
@@ -248,10 +434,10 @@ fn decode_v2(position: Position, body: &[u8]) -> Result<Event> {
         return Err(corrupt(format!(
             "{} bytes follow the {}, from byte {end}",
             rest.len(),
-            if head.has_proof { "proof" } else { "payload" }
+            if has_proof { "proof" } else { "payload" }
         )));
     }
-    event_of(position, &head, payload, proof)
+    Ok((payload, proof))
 }
 
 /// A version 1 record's body: the head's fields, then the payload and proof as JSON text.
@@ -266,26 +452,25 @@ fn decode_v1(position: Position, body: &[u8]) -> Result<Event> {
         .map(parse_json)
         .transpose()
         .map_err(|e| corrupt(format!("proof is not JSON: {e}")))?;
-    let head = RecordHead {
+    let head = Head {
         id: record.id,
-        intent_id: record.intent_id,
-        event_type: record.event_type,
+        intent_id: record.intent_id.to_owned(),
+        event_type: EventType::parse(record.event_type),
         actor: record.actor,
         created_at_micros: record.created_at_micros,
         sequence: record.sequence,
         previous_event_hash: record.previous_event_hash,
         event_hash: record.event_hash,
         trace_id: record.trace_id,
-        parent_event_id: record.parent_event_id,
+        parent_event_id: record.parent_event_id.map(str::to_owned),
         level: record.level,
-        has_proof: proof.is_some(),
     };
-    event_of(position, &head, payload, proof)
+    event_of(position, head, payload, proof)
 }
 
 fn event_of(
     position: Position,
-    head: &RecordHead<'_>,
+    head: Head<'_>,
     payload: serde_json::Value,
     proof: Option<serde_json::Value>,
 ) -> Result<Event> {
@@ -293,8 +478,8 @@ fn event_of(
     Ok(Event {
         position,
         id: Uuid::from_bytes(head.id),
-        intent_id: head.intent_id.to_owned(),
-        event_type: EventType::parse(head.event_type),
+        intent_id: head.intent_id,
+        event_type: head.event_type,
         actor: head.actor.to_owned(),
         payload,
         created_at: time::from_micros(head.created_at_micros)
@@ -303,7 +488,7 @@ fn event_of(
         previous_event_hash: head.previous_event_hash.as_ref().map(format_hash),
         event_hash: format_hash(&head.event_hash),
         trace_id: head.trace_id.map(trace_text),
-        parent_event_id: head.parent_event_id.map(str::to_owned),
+        parent_event_id: head.parent_event_id,
         level: Level::from_code(head.level)
             .ok_or_else(|| corrupt(format!("unknown level code {}", head.level)))?,
         proof,
@@ -457,8 +642,9 @@ pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 pub(crate) enum FileState {
     /// An oidb store of this format version.
     Current,
-    /// An oidb store of format version 1: readable as it is; [`upgrade`] before writing to it.
-    Version1,
+    /// An oidb store of an earlier format version (1 or 2): readable as it is; [`upgrade`]
+    /// before writing to it.
+    Earlier,
     /// A redb database with no tables at all: a store that was never initialized.
     Uninitialized,
 }
@@ -474,7 +660,7 @@ pub(crate) fn check_format(
 ) -> Result<FileState> {
     match read_format_version(db)? {
         Some(FORMAT_VERSION) => Ok(FileState::Current),
-        Some(FORMAT_V1) => Ok(FileState::Version1),
+        Some(FORMAT_V1 | FORMAT_V2) => Ok(FileState::Earlier),
         Some(found) => Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
             found,
@@ -488,8 +674,9 @@ pub(crate) fn check_format(
     }
 }
 
-/// Upgrades a store of format version 1 to this version, in one write transaction. Its records
-/// stay as they are (version 2 reads version 1 records); only the version in `oidb_meta` changes,
+/// Upgrades a store of format version 1 or 2 to this version, in one write transaction. Its
+/// records stay as they are (this build reads every record version); only the version in
+/// `oidb_meta` changes,
 /// so that builds that cannot read the records written from now on refuse the file instead of
 /// calling it damaged.
 pub(crate) fn upgrade(db: &redb::Database) -> Result<()> {
@@ -644,10 +831,10 @@ mod tests {
     }
 
     #[test]
-    fn records_are_written_in_version_2_and_read_back_whole() {
+    fn records_are_written_in_version_3_and_read_back_whole() {
         let (event, digests) = full_event();
         let record = record_of(&event, &digests);
-        assert_eq!(record[0], RECORD_V2);
+        assert_eq!(record[0], RECORD_V3);
         assert_eq!(decode_record(12, &record).unwrap(), event);
 
         let bare = Event {
@@ -661,8 +848,157 @@ mod tests {
         );
     }
 
-    /// A record as the build before record version 2 wrote it (postcard, payload and proof as
-    /// JSON text), byte for byte.
+    /// Intent and parent ids that are canonical UUIDs take 16 bytes; any other spelling (upper
+    /// case, braces, no hyphens, almost a UUID) is kept as text and reads back as written, and
+    /// so do custom event types and every known one.
+    #[test]
+    fn ids_and_types_read_back_as_written_in_every_spelling() {
+        let (event, digests) = full_event();
+        let uuid = "0190f3a2-1111-7000-8000-00000000000a";
+        let canonical = Event {
+            intent_id: uuid.into(),
+            parent_event_id: Some(uuid.into()),
+            ..event.clone()
+        };
+        let upper = Event {
+            intent_id: uuid.to_uppercase(),
+            parent_event_id: Some(uuid.to_uppercase()),
+            ..event.clone()
+        };
+        // 1 + 16 bytes each, against 1 + 1 + 36.
+        let short = record_of(&canonical, &digests).len();
+        assert_eq!(record_of(&upper, &digests).len(), short + 2 * (38 - 17));
+        for spelling in [
+            uuid.to_uppercase(),
+            uuid.replace('-', ""),
+            format!("{{{uuid}}}"),
+            format!("urn:uuid:{uuid}"),
+            "0190f3a2-1111-7000-8000-00000000000g".into(),
+            "0190f3a2-1111-7000-8000-0000000000a".into(),
+            "x".into(),
+        ] {
+            let odd = Event {
+                intent_id: spelling.clone(),
+                parent_event_id: Some(spelling),
+                ..canonical.clone()
+            };
+            assert_eq!(decode_record(12, &record_of(&odd, &digests)).unwrap(), odd);
+        }
+        for event_type in EventType::known()
+            .iter()
+            .cloned()
+            .chain([EventType::Custom("my.own.type".into())])
+        {
+            let typed = Event {
+                event_type,
+                ..canonical.clone()
+            };
+            assert_eq!(
+                decode_record(12, &record_of(&typed, &digests)).unwrap(),
+                typed
+            );
+        }
+    }
+
+    /// `created_at` is kept relative to a version 7 id's time, and reads back exactly beside
+    /// any id, at either end of the years an event can have.
+    #[test]
+    fn created_at_reads_back_beside_any_id() {
+        let (event, digests) = full_event();
+        let millis: i64 = 1_790_000_000_123;
+        let v7 =
+            uuid::Builder::from_unix_timestamp_millis(millis.unsigned_abs(), &[5; 10]).into_uuid();
+        let same_moment = millis * 1_000 + 456;
+        let earliest = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
+        let latest = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+        let mut sizes = Vec::new();
+        for id in [
+            v7,
+            Uuid::from_u128(0x1234_5678_9abc_4def_8000_0000_0000_0001),
+            Uuid::nil(),
+            Uuid::max(),
+        ] {
+            for micros in [same_moment, 0, earliest, latest] {
+                let timed = Event {
+                    id,
+                    created_at: time::from_micros(micros).unwrap(),
+                    ..event.clone()
+                };
+                let record = record_of(&timed, &digests);
+                assert_eq!(decode_record(12, &record).unwrap(), timed);
+                sizes.push(record.len());
+            }
+        }
+        // Beside its own id's moment the time takes 2 bytes, else 8 or 9.
+        assert_eq!(sizes[0] + 6, sizes[4]);
+    }
+
+    /// The event type tags are the places in `EventType::known()`, listed in docs/format.md: a
+    /// new known type must be added at the end, or stored tags would change meaning.
+    #[test]
+    fn event_type_tags_are_the_ones_the_format_lists() {
+        let doc = include_str!("../docs/format.md");
+        let listed: Vec<(u16, &str)> = doc
+            .lines()
+            .skip_while(|line| !line.starts_with("| tag | event type |"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].parse().unwrap(), cells[2].trim_matches('`'))
+            })
+            .collect();
+        let known: Vec<(u16, &str)> = EventType::known()
+            .iter()
+            .zip(0u16..)
+            .map(|(t, tag)| (tag, t.as_str()))
+            .collect();
+        assert_eq!(listed, known);
+    }
+
+    /// A record as the build before record version 3 wrote it (postcard; strings as text; the
+    /// payload and proof in binary JSON), byte for byte.
+    #[test]
+    fn a_version_2_record_still_decodes() {
+        let mut record = vec![RECORD_V2];
+        record.extend_from_slice(&[1; 16]); // id
+        record.extend_from_slice(b"\x01i\x07comment\x01a"); // intent, type, actor
+        record.extend_from_slice(&[0x80, 0x89, 0x7a]); // created_at: zigzag(1_000_000) µs
+        record.push(2); // sequence
+        record.push(1); // previous_event_hash: Some
+        record.extend_from_slice(&[9; 32]);
+        record.extend_from_slice(&[7; 32]); // event_hash
+        record.extend_from_slice(&[1, 0x2a]); // trace_id: Some(42)
+        record.extend_from_slice(b"\x01\x01p"); // parent_event_id: Some("p")
+        record.push(4); // level: ERROR
+        record.push(1); // has_proof
+        record.extend_from_slice(&[0x51, 1, b'k', 0x83]); // payload {"k": 3}
+        record.extend_from_slice(&[0x50]); // proof {}
+        let event = decode_record(12, &record).unwrap();
+        assert_eq!(event.id, Uuid::from_bytes([1; 16]));
+        assert_eq!((event.intent_id.as_str(), event.actor.as_str()), ("i", "a"));
+        assert_eq!(event.event_type, EventType::Comment);
+        assert_eq!(time::to_micros(event.created_at), 1_000_000);
+        assert_eq!(event.sequence, 2);
+        assert_eq!(event.previous_event_hash, Some(format_hash(&[9; 32])));
+        assert_eq!(event.event_hash, format_hash(&[7; 32]));
+        assert_eq!(
+            event.trace_id.as_deref(),
+            Some("0000000000000000000000000000002a")
+        );
+        assert_eq!(event.parent_event_id.as_deref(), Some("p"));
+        assert_eq!(event.level, Level::from_code(4).unwrap());
+        assert_eq!(event.payload, json!({"k": 3}));
+        assert_eq!(event.proof, Some(json!({})));
+        let digests = Digests {
+            event: [7; 32],
+            previous: Some([9; 32]),
+        };
+        let again = record_of(&event, &digests);
+        assert_eq!(again[0], RECORD_V3);
+        assert_eq!(decode_record(12, &again).unwrap(), event);
+    }
+
     #[test]
     fn a_version_1_record_still_decodes() {
         let mut record = vec![RECORD_V1];
@@ -693,13 +1029,13 @@ mod tests {
             r#"{"z":[1.0,-0.0,18446744073709551615],"a":"é"}"#
         );
         assert_eq!(event.proof, Some(json!({"k": true})));
-        // Written again, it is a version 2 record of the same event.
+        // Written again, it is a version 3 record of the same event.
         let digests = Digests {
             event: [7; 32],
             previous: Some([9; 32]),
         };
         let again = record_of(&event, &digests);
-        assert_eq!(again[0], RECORD_V2);
+        assert_eq!(again[0], RECORD_V3);
         assert_eq!(decode_record(12, &again).unwrap(), event);
     }
 
@@ -723,11 +1059,11 @@ mod tests {
         let proof_at = record.len() - proof.len();
 
         let mut damaged = record.clone();
-        damaged[payload_at] = 0x0a;
+        damaged[payload_at] = 0x0b;
         let reason = corrupt_reason(decode_record(12, &damaged));
         assert_eq!(
             reason,
-            format!("payload: unknown tag 0x0a at byte {payload_at}")
+            format!("payload: unknown tag 0x0b at byte {payload_at}")
         );
 
         let mut damaged = record.clone();
@@ -758,8 +1094,8 @@ mod tests {
             format!("1 bytes follow the payload, from byte {}", longer.len() - 1)
         );
 
-        let reason = corrupt_reason(decode_record(12, &[3, 0]));
-        assert_eq!(reason, "unknown record version 3");
+        let reason = corrupt_reason(decode_record(12, &[4, 0]));
+        assert_eq!(reason, "unknown record version 4");
     }
 
     #[test]

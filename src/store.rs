@@ -195,7 +195,7 @@ impl StoreBuilder {
     fn finish_open(self, db: redb::Database, path: PathBuf, wal: Option<PathBuf>) -> Result<Store> {
         match format::check_format(&db, &path)? {
             format::FileState::Uninitialized => format::initialize(&db)?,
-            format::FileState::Version1 => format::upgrade(&db)?,
+            format::FileState::Earlier => format::upgrade(&db)?,
             format::FileState::Current => {}
         }
         let last_position = {

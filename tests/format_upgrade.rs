@@ -1,6 +1,7 @@
-//! Files of format version 1 (payloads kept as JSON text) stay readable, read-only and for
-//! writing; opening one for writing upgrades it to this version, and its old records and the new
-//! ones live side by side. `tests/data/format_v1/` holds a store that an earlier build wrote.
+//! Files of format version 1 (payloads kept as JSON text) and 2 (ids and types kept as text) stay
+//! readable, read-only and for writing; opening one for writing upgrades it to this version, and
+//! its old records and the new ones live side by side. `tests/data/format_v1/` and
+//! `tests/data/format_v2/` hold the same store as builds of those versions wrote it.
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +18,13 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A copy of the version 1 store, to open without touching the fixture.
-fn v1_copy(dir: &tempfile::TempDir) -> PathBuf {
-    let path = dir.path().join("v1.oidb");
-    std::fs::copy(fixture("store.oidb"), &path).unwrap();
+/// A copy of the store of format `version`, to open without touching the fixture.
+fn copy_of(version: u32, dir: &tempfile::TempDir) -> PathBuf {
+    let path = dir.path().join(format!("v{version}.oidb"));
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/data/format_v{version}"))
+        .join("store.oidb");
+    std::fs::copy(fixture, &path).unwrap();
     path
 }
 
@@ -74,20 +78,37 @@ fn export(store: &Store) -> String {
 }
 
 #[test]
-fn the_fixture_is_a_version_1_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = v1_copy(&dir);
-    assert_eq!(format_version(&path), 1);
-    let versions = record_versions(&path);
-    assert_eq!(versions.len(), 87);
-    assert!(versions.iter().all(|&v| v == 1), "{versions:?}");
+fn the_fixtures_are_stores_of_versions_1_and_2() {
+    for version in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = copy_of(version, &dir);
+        assert_eq!(format_version(&path), version);
+        let versions = record_versions(&path);
+        assert_eq!(versions.len(), 87);
+        assert!(
+            versions.iter().all(|&v| u32::from(v) == version),
+            "{versions:?}"
+        );
+    }
 }
 
 #[test]
 fn a_version_1_store_exports_the_same_bytes_as_the_build_that_wrote_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = v1_copy(&dir);
-    let store = Store::open(&path).unwrap();
+    let path = copy_of(1, &dir);
+    exports_what_it_was_written_from(&path);
+}
+
+/// The version 2 store holds the same events, imported the same way: its export is the same.
+#[test]
+fn a_version_2_store_exports_the_same_bytes_as_the_build_that_wrote_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = copy_of(2, &dir);
+    exports_what_it_was_written_from(&path);
+}
+
+fn exports_what_it_was_written_from(path: &Path) {
+    let store = Store::open(path).unwrap();
     let expected = std::fs::read_to_string(fixture("export.jsonl")).unwrap();
     assert_eq!(export(&store), expected);
 
@@ -103,8 +124,17 @@ fn a_version_1_store_exports_the_same_bytes_as_the_build_that_wrote_it() {
 
 #[test]
 fn a_read_only_open_reads_version_1_and_leaves_the_file_alone() {
+    read_only_open_reads_and_leaves_alone(1);
+}
+
+#[test]
+fn a_read_only_open_reads_version_2_and_leaves_the_file_alone() {
+    read_only_open_reads_and_leaves_alone(2);
+}
+
+fn read_only_open_reads_and_leaves_alone(version: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let path = v1_copy(&dir);
+    let path = copy_of(version, &dir);
     let before = std::fs::read(&path).unwrap();
     {
         let store = ReadOnlyStore::open(&path).unwrap();
@@ -118,15 +148,24 @@ fn a_read_only_open_reads_version_1_and_leaves_the_file_alone() {
             page.events[0].payload["alpha"],
             json!([0.1, 1e-7, 1.5e300, -0.0, 2.5, 100.0])
         );
-        assert_eq!(store.stats().unwrap().format_version, 1);
+        assert_eq!(store.stats().unwrap().format_version, version);
     }
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 #[test]
-fn opening_for_writing_upgrades_and_old_and_new_records_live_side_by_side() {
+fn opening_version_1_for_writing_upgrades_and_old_and_new_records_live_side_by_side() {
+    upgrades_and_keeps_old_records(1);
+}
+
+#[test]
+fn opening_version_2_for_writing_upgrades_and_old_and_new_records_live_side_by_side() {
+    upgrades_and_keeps_old_records(2);
+}
+
+fn upgrades_and_keeps_old_records(version: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let path = v1_copy(&dir);
+    let path = copy_of(version, &dir);
     let before = {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.stats().unwrap().format_version, oidb::FORMAT_VERSION);
@@ -143,12 +182,12 @@ fn opening_for_writing_upgrades_and_old_and_new_records_live_side_by_side() {
     let versions = record_versions(&path);
     assert_eq!(versions.len(), 88);
     assert!(
-        versions[..87].iter().all(|&v| v == 1),
+        versions[..87].iter().all(|&v| u32::from(v) == version),
         "old records are not rewritten"
     );
     assert_eq!(
-        versions[87], 2,
-        "new records are written in record version 2"
+        versions[87], 3,
+        "new records are written in record version 3"
     );
 
     let store = Store::open(&path).unwrap();
