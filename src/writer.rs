@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Sender};
 use parking_lot::{Condvar, Mutex};
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
@@ -138,7 +137,56 @@ enum Signal {
     Lead,
 }
 
-type Reply = Sender<Signal>;
+/// Where a waiting caller's signals arrive: a lead, then its answer.
+///
+/// A mutex and a condition variable rather than a channel: a waiting caller sleeps at once
+/// instead of spinning and yielding first, which with many callers on few cores took the CPU
+/// the leader needed.
+#[derive(Default)]
+struct Mailbox {
+    state: Mutex<Letters>,
+    posted: Condvar,
+}
+
+#[derive(Default)]
+struct Letters {
+    signals: std::collections::VecDeque<Signal>,
+    /// The writer dropped its end: no answer is coming.
+    hung_up: bool,
+}
+
+impl Mailbox {
+    /// The next signal; `None` when the writer dropped the request without answering it.
+    fn recv(&self) -> Option<Signal> {
+        let mut letters = self.state.lock();
+        loop {
+            if let Some(signal) = letters.signals.pop_front() {
+                return Some(signal);
+            }
+            if letters.hung_up {
+                return None;
+            }
+            self.posted.wait(&mut letters);
+        }
+    }
+}
+
+/// The writer's end of a caller's [`Mailbox`]; dropping it unanswered tells the caller so.
+struct Reply(Arc<Mailbox>);
+
+impl Reply {
+    fn send(&self, signal: Signal) {
+        self.0.state.lock().signals.push_back(signal);
+        self.0.posted.notify_one();
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.0.state.lock().hung_up = true;
+        self.0.posted.notify_one();
+    }
+}
 
 struct Request {
     events: Vec<Prepared>,
@@ -462,19 +510,19 @@ impl Writer {
             .into_iter()
             .map(|new| Prepared::new(new, &self.config))
             .collect();
-        let (reply, signals) = unbounded();
+        let mailbox = Arc::new(Mailbox::default());
         self.queue.lock().push(Request {
             events,
-            reply,
+            reply: Reply(Arc::clone(&mailbox)),
             caller: std::thread::current().id(),
         });
         self.arrived.notify_one();
         self.lead_while_queued();
         loop {
-            match signals.recv() {
-                Ok(Signal::Done(outcome)) => return outcome,
-                Ok(Signal::Lead) => self.lead_while_queued(),
-                Err(_) => {
+            match mailbox.recv() {
+                Some(Signal::Done(outcome)) => return outcome,
+                Some(Signal::Lead) => self.lead_while_queued(),
+                None => {
                     return Err(Error::NeedsReopen(
                         "the writer stopped while handling this append".into(),
                     )
@@ -524,7 +572,7 @@ impl Writer {
     /// lock, since a request queued while it was held waits for someone to look.
     fn hand_off(&self) {
         if let Some(next) = self.queue.lock().first() {
-            let _ = next.reply.send(Signal::Lead);
+            next.reply.send(Signal::Lead);
         }
     }
 
@@ -668,7 +716,7 @@ impl Writer {
         }
         if let Some(reason) = &state.failed {
             for request in group {
-                let _ = request
+                request
                     .reply
                     .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
             }
@@ -743,7 +791,7 @@ impl Writer {
                         Ok(_) => Error::NeedsReopen(message.clone()).into(),
                         Err(own) => own,
                     };
-                    let _ = reply.send(Signal::Done(Err(failure)));
+                    reply.send(Signal::Done(Err(failure)));
                 }
             }
         }
@@ -785,8 +833,7 @@ impl Writer {
                     .failed
                     .get_or_insert_with(|| reason.clone());
                 for reply in replies {
-                    let _ =
-                        reply.send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
+                    reply.send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
                 }
             }
         }
@@ -1604,7 +1651,7 @@ fn answer(new_events: Vec<Event>, replies: Vec<Reply>, answers: Vec<Answers>) {
                 })
                 .collect()
         });
-        let _ = reply.send(Signal::Done(answer));
+        reply.send(Signal::Done(answer));
     }
 }
 
