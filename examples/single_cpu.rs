@@ -11,6 +11,9 @@
 //! Prints the wall time, events per second, and the CPU time of the whole process (every thread)
 //! per event. CPU times come from `/proc`, so they show on Linux only.
 
+#[path = "../benches/compare/cpu_time.rs"]
+#[allow(dead_code)]
+mod cpu_time;
 #[path = "../benches/compare/workload.rs"]
 #[allow(dead_code)]
 mod workload;
@@ -57,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = builder.open(&path)?;
 
-    let process = cpu("/proc/self/stat");
+    let process = cpu_time::process();
     let start = Instant::now();
     std::thread::scope(|scope| {
         for events in work {
@@ -66,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let wall = start.elapsed();
-    let process = cpu("/proc/self/stat").zip(process).map(|(b, a)| b - a);
+    let process = cpu_time::process().zip(process).map(|(b, a)| b - a);
     let n = (per_thread * threads) as f64;
     println!(
         "{n} single appends from {threads} thread(s), {}: wall {:.3} s ({:.0} events/s, {:.1} µs each); CPU per event: process {}",
@@ -108,15 +111,4 @@ fn in_place_floor(path: &Path, w: &workload::Workload, lines: u64) -> std::io::R
     let per_line = start.elapsed().as_secs_f64() * 1e6 / lines as f64;
     std::fs::remove_file(path)?;
     Ok(per_line)
-}
-
-/// User plus system CPU time from a `/proc/…/stat` file (fields 14 and 15, in clock ticks of
-/// 10 ms on Linux).
-fn cpu(stat: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(stat).ok()?;
-    let after_name = text.get(text.rfind(')')? + 2..)?;
-    let mut fields = after_name.split(' ').skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((user + system) * 10))
 }
