@@ -144,7 +144,7 @@ fn fill_oidb(store: &Store, w: &Workload, range: std::ops::Range<u64>, batch: u6
     let mut next = range.start;
     while next < range.end {
         let end = (next + batch).min(range.end);
-        let events: Vec<_> = (next..end).map(|i| w.new_event(&w.event(i))).collect();
+        let events = w.new_events(next..end);
         let start = Instant::now();
         store.append_batch(events).expect("append batch");
         spent += start.elapsed();

@@ -35,11 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let w = workload::Workload::new();
     let batches: Vec<Vec<NewEvent>> = (0..events.div_ceil(BATCH))
-        .map(|b| {
-            (b * BATCH..((b + 1) * BATCH).min(events))
-                .map(|i| w.new_event(&w.event(i)))
-                .collect()
-        })
+        .map(|b| w.new_events(b * BATCH..((b + 1) * BATCH).min(events)))
         .collect();
     let mut builder = Store::builder();
     if deferred {

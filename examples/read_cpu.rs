@@ -22,7 +22,7 @@ mod workload;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oidb::{Durability, EventFilter, NewEvent, Store};
+use oidb::{Durability, EventFilter, Store};
 
 const BATCH: u64 = 1_000;
 const SCANS: u32 = 5;
@@ -65,9 +65,7 @@ fn fill(path: &Path, w: &workload::Workload, events: u64) -> oidb::Result<()> {
         })
         .open(path)?;
     for b in 0..events.div_ceil(BATCH) {
-        let batch: Vec<NewEvent> = (b * BATCH..((b + 1) * BATCH).min(events))
-            .map(|i| w.new_event(&w.event(i)))
-            .collect();
+        let batch = w.new_events(b * BATCH..((b + 1) * BATCH).min(events));
         store.append_batch(batch)?;
     }
     store.close()

@@ -46,11 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let per_thread = events / threads;
     let work: Vec<Vec<NewEvent>> = (0..threads)
-        .map(|t| {
-            (t * per_thread..(t + 1) * per_thread)
-                .map(|i| w.new_event(&w.event(i)))
-                .collect()
-        })
+        .map(|t| w.new_events(t * per_thread..(t + 1) * per_thread))
         .collect();
     let mut builder = Store::builder();
     if deferred {

@@ -14,7 +14,7 @@ mod workload;
 
 use std::path::Path;
 
-use oidb::{NewEvent, Store};
+use oidb::Store;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
 
 const BATCH: u64 = 1_000;
@@ -32,9 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         let store = Store::open(&path)?;
         for b in 0..events.div_ceil(BATCH) {
-            let batch: Vec<NewEvent> = (b * BATCH..((b + 1) * BATCH).min(events))
-                .map(|i| w.new_event(&w.event(i)))
-                .collect();
+            let batch = w.new_events(b * BATCH..((b + 1) * BATCH).min(events));
             store.append_batch(batch)?;
         }
     }

@@ -836,6 +836,14 @@ mod tests {
         encode_record(event, digests, &payload, proof.as_deref()).unwrap()
     }
 
+    /// `event`, encoded as a record and decoded again, is `event`.
+    fn assert_reads_back(event: &Event, digests: &Digests) {
+        assert_eq!(
+            &decode_record(12, &record_of(event, digests)).unwrap(),
+            event
+        );
+    }
+
     fn corrupt_reason(result: Result<Event>) -> String {
         match result {
             Err(Error::Corrupt { position, reason }) => {
@@ -858,10 +866,7 @@ mod tests {
             payload: json!({}),
             ..event
         };
-        assert_eq!(
-            decode_record(12, &record_of(&bare, &digests)).unwrap(),
-            bare
-        );
+        assert_reads_back(&bare, &digests);
     }
 
     /// Intent and parent ids that are canonical UUIDs take 16 bytes; any other spelling (upper
@@ -898,7 +903,7 @@ mod tests {
                 parent_event_id: Some(spelling),
                 ..canonical.clone()
             };
-            assert_eq!(decode_record(12, &record_of(&odd, &digests)).unwrap(), odd);
+            assert_reads_back(&odd, &digests);
         }
         for event_type in EventType::known()
             .iter()
@@ -909,10 +914,7 @@ mod tests {
                 event_type,
                 ..canonical.clone()
             };
-            assert_eq!(
-                decode_record(12, &record_of(&typed, &digests)).unwrap(),
-                typed
-            );
+            assert_reads_back(&typed, &digests);
         }
     }
 

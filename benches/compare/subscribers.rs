@@ -196,7 +196,7 @@ pub fn batched_rate_with_subscribers(
     let mut next = 0;
     while next < count {
         let end = (next + batch).min(count);
-        let events: Vec<_> = (next..end).map(|i| w.new_event(&w.event(i))).collect();
+        let events = w.new_events(next..end);
         let start = Instant::now();
         store.append_batch(events).expect("append batch");
         spent += start.elapsed();

@@ -193,6 +193,11 @@ impl Workload {
         .payload(g.payload.clone())
     }
 
+    /// Events number `range` (from 0) as oidb appends them.
+    pub fn new_events(&self, range: std::ops::Range<u64>) -> Vec<NewEvent> {
+        range.map(|i| self.new_event(&self.event(i))).collect()
+    }
+
     /// The event as one JSONL line (OpenIntent's wire form), newline included.
     pub fn jsonl_line(&self, g: &Generated) -> String {
         let mut line = String::with_capacity(g.payload_json.len() + 200);
