@@ -1,11 +1,15 @@
-//! Files of format version 1 (payloads kept as JSON text) and 2 (ids and types kept as text) stay
-//! readable, read-only and for writing; opening one for writing upgrades it to this version, and
-//! its old records and the new ones live side by side. `tests/data/format_v1/` and
-//! `tests/data/format_v2/` hold the same store as builds of those versions wrote it.
+//! Files of format version 1 (payloads kept as JSON text), 2 (ids and types kept as text) and 3
+//! (secondary indexes kept as one row per event) stay readable, read-only and for writing;
+//! opening one for writing upgrades it to this version, and its old records and the new ones live
+//! side by side. `tests/data/format_v1/`, `tests/data/format_v2/` and `tests/data/format_v3/` hold
+//! the same store as builds of those versions wrote it.
 
 use std::path::{Path, PathBuf};
 
-use oidb::{ChainVerification, EventFilter, EventType, NewEvent, Query, ReadOnlyStore, Store};
+use oidb::{
+    ChainVerification, Cursor, EventFilter, EventType, Level, NewEvent, Page, Query, ReadOnlyStore,
+    Store,
+};
 use redb::{ReadableDatabase, ReadableTable};
 use serde_json::json;
 
@@ -78,8 +82,8 @@ fn export(store: &Store) -> String {
 }
 
 #[test]
-fn the_fixtures_are_stores_of_versions_1_and_2() {
-    for version in [1, 2] {
+fn the_fixtures_are_stores_of_versions_1_to_3() {
+    for version in [1, 2, 3] {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_of(version, &dir);
         assert_eq!(format_version(&path), version);
@@ -122,6 +126,14 @@ fn exports_what_it_was_written_from(path: &Path) {
     assert_eq!(breaks(&verification.chains), expected_breaks());
 }
 
+/// The version 3 store holds the same events, imported the same way: its export is the same.
+#[test]
+fn a_version_3_store_exports_the_same_bytes_as_the_build_that_wrote_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = copy_of(3, &dir);
+    exports_what_it_was_written_from(&path);
+}
+
 #[test]
 fn a_read_only_open_reads_version_1_and_leaves_the_file_alone() {
     read_only_open_reads_and_leaves_alone(1);
@@ -130,6 +142,11 @@ fn a_read_only_open_reads_version_1_and_leaves_the_file_alone() {
 #[test]
 fn a_read_only_open_reads_version_2_and_leaves_the_file_alone() {
     read_only_open_reads_and_leaves_alone(2);
+}
+
+#[test]
+fn a_read_only_open_reads_version_3_and_leaves_the_file_alone() {
+    read_only_open_reads_and_leaves_alone(3);
 }
 
 fn read_only_open_reads_and_leaves_alone(version: u32) {
@@ -161,6 +178,11 @@ fn opening_version_1_for_writing_upgrades_and_old_and_new_records_live_side_by_s
 #[test]
 fn opening_version_2_for_writing_upgrades_and_old_and_new_records_live_side_by_side() {
     upgrades_and_keeps_old_records(2);
+}
+
+#[test]
+fn opening_version_3_for_writing_upgrades_and_old_and_new_records_live_side_by_side() {
+    upgrades_and_keeps_old_records(3);
 }
 
 fn upgrades_and_keeps_old_records(version: u32) {
@@ -219,5 +241,119 @@ fn upgrades_and_keeps_old_records(version: u32) {
             assert_eq!(line, 86);
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Every query a user can make by intent, type, type prefix, actor, trace, level and time, in
+/// both orders and in pages of a few events (cursors included), answered by `query`: a list of
+/// (query, positions, next cursor) lines to compare.
+fn answers(query: impl Fn(&Query) -> Page, events: &[serde_json::Value]) -> Vec<String> {
+    let distinct = |field: &str| -> Vec<String> {
+        let mut values: Vec<String> = events
+            .iter()
+            .filter_map(|e| e[field].as_str().map(str::to_owned))
+            .collect();
+        values.sort();
+        values.dedup();
+        values
+    };
+    let mut filters: Vec<(String, Query)> = vec![("all".into(), Query::new())];
+    for intent in distinct("intent_id") {
+        filters.push((format!("intent {intent}"), Query::new().intent(&intent)));
+        filters.push((
+            format!("intent {intent} comments"),
+            Query::new().intent(&intent).event_type(EventType::Comment),
+        ));
+    }
+    for event_type in distinct("event_type") {
+        filters.push((
+            format!("type {event_type}"),
+            Query::new().event_type(EventType::parse(&event_type)),
+        ));
+    }
+    filters.push(("prefix llm_".into(), Query::new().type_prefix("llm_")));
+    for actor in distinct("actor") {
+        filters.push((format!("actor {actor}"), Query::new().actor(&actor)));
+    }
+    for trace in distinct("trace_id") {
+        filters.push((format!("trace {trace}"), Query::new().trace(&trace)));
+    }
+    filters.push(("min level warn".into(), Query::new().min_level(Level::Warn)));
+    let middle = events[events.len() / 2]["created_at"].as_str().unwrap();
+    let middle = oidb::time::parse(middle).unwrap();
+    filters.push(("since middle".into(), Query::new().since(middle)));
+    filters.push((
+        "actor agent-critic until middle".into(),
+        Query::new().actor("agent-critic").until(middle),
+    ));
+    let mut lines = Vec::new();
+    for (name, filter) in filters {
+        for newest_first in [false, true] {
+            let mut after: Option<Cursor> = None;
+            loop {
+                let mut page_query = filter.clone().limit(7);
+                if newest_first {
+                    page_query = page_query.newest_first();
+                }
+                if let Some(cursor) = after {
+                    page_query = page_query.after(cursor);
+                }
+                let page = query(&page_query);
+                let positions: Vec<u64> = page.events.iter().map(|e| e.position).collect();
+                lines.push(format!(
+                    "{name} newest_first={newest_first}: {positions:?} next {:?}",
+                    page.next
+                ));
+                match page.next {
+                    Some(cursor) => after = Some(cursor),
+                    None => break,
+                }
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn read_only_opens_of_versions_1_to_3_answer_as_the_upgraded_store_does() {
+    for version in [1, 2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = copy_of(version, &dir);
+        let before = std::fs::read(&path).unwrap();
+        let events: Vec<serde_json::Value> = std::fs::read_to_string(fixture("export.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let read_only = {
+            let store = ReadOnlyStore::open(&path).unwrap();
+            answers(|q| store.query(q).unwrap(), &events)
+        };
+        assert_eq!(std::fs::read(&path).unwrap(), before, "version {version}");
+        assert!(read_only.len() > 60, "{}", read_only.len());
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.stats().unwrap().format_version, oidb::FORMAT_VERSION);
+        let upgraded = answers(|q| store.query(q).unwrap(), &events);
+        assert_eq!(read_only, upgraded, "version {version}");
+        for intent in ["format-v1", "gl-stream"] {
+            let oldest = store
+                .get_events(intent, EventFilter::new().after(1).limit(2))
+                .unwrap();
+            let newest = store
+                .get_events(intent, EventFilter::new().newest_first().before(3))
+                .unwrap();
+            let sequences = |events: &[oidb::Event]| -> Vec<u64> {
+                events.iter().map(|e| e.sequence).collect()
+            };
+            assert_eq!(sequences(&oldest), [2, 3], "{intent}");
+            assert_eq!(sequences(&newest), [2, 1], "{intent}");
+        }
+        let verification = store.verify_all(|_| {}).unwrap();
+        assert!(
+            verification.problems.is_empty(),
+            "{:?}",
+            verification.problems
+        );
     }
 }
