@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_event = |bytes: u64| bytes as f64 / events as f64;
     println!("{events} events; per event: pages held (leaf + branch), stored bytes, leaf fill");
     println!(
-        "{:<14} {:>10} {:>10} {:>6}",
+        "{:<16} {:>10} {:>10} {:>6}",
         "table", "pages B", "stored B", "fill"
     );
     let mut total = 0;
@@ -62,13 +62,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rows.sort_by_key(|row| std::cmp::Reverse(row.0));
     for (held, name, stored, fill) in rows {
         println!(
-            "{name:<14} {:>10.1} {:>10.1} {:>5.0}%",
+            "{name:<16} {:>10.1} {:>10.1} {:>5.0}%",
             per_event(held),
             per_event(stored),
             fill * 100.0
         );
     }
-    println!("{:<14} {:>10.1}", "all tables", per_event(total));
+    println!("{:<16} {:>10.1}", "all tables", per_event(total));
     let file = std::fs::metadata(&path)?;
     println!("file: {:.1} B/event apparent", per_event(file.len()));
     Ok(())

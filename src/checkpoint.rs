@@ -37,10 +37,11 @@ use uuid::Uuid;
 
 use crate::chain::{compute_event_hash, format_hash, parse_hash, Digest32};
 use crate::format::{
-    self, IntentHead, NameKind, BY_INTENT, BY_TYPE, CHECKPOINTS, CHECKPOINT_IDS, CHECKPOINT_SCOPES,
-    EVENTS, INTENTS, NAMES,
+    self, IntentHead, NameKind, CHECKPOINTS, CHECKPOINT_IDS, CHECKPOINT_SCOPES, EVENTS, INTENTS,
+    NAMES,
 };
 use crate::merkle::{self, MerkleProof};
+use crate::postings::{self, Code};
 use crate::{time, Error, Event, EventType, NewEvent, Position, Result, Store};
 
 #[cfg(feature = "signatures")]
@@ -364,15 +365,14 @@ fn read_batch(
             let Some(head) = intent_head(txn, intent_id)? else {
                 return Ok(leaves);
             };
-            let by_intent = txn.open_table(BY_INTENT)?;
-            for row in by_intent.range((head.code, first)..=(head.code, last))? {
-                let (key, value) = row?;
-                let (position, _) = value.value();
+            for entry in postings::entries(txn, Code::Intent(head.code), first, last, true)? {
+                let entry = entry?;
+                let position = entry.position;
                 let Some(bytes) = events.get(position)? else {
                     break;
                 };
                 let event = format::decode_record(position, bytes.value())?;
-                if event.intent_id != *intent_id || !push(key.value().1, event)? {
+                if event.intent_id != *intent_id || !push(entry.sequence, event)? {
                     break;
                 }
             }
@@ -1156,8 +1156,10 @@ impl Store {
             let covered = covered(&txn, &CheckpointScope::Store)?;
             let mut events = seen.saturating_sub(covered);
             if let (Some(code), true) = (checkpoint_code, events > 0) {
-                let by_type = txn.open_table(BY_TYPE)?;
-                events -= by_type.range((code, covered + 1)..=(code, seen))?.count() as u64;
+                for entry in postings::entries(&txn, Code::Type(code), covered + 1, seen, true)? {
+                    entry?;
+                    events = events.saturating_sub(1);
+                }
             }
             if events > 0 {
                 let scope = CheckpointScope::Store;
@@ -1172,7 +1174,6 @@ impl Store {
                 );
             }
         } else {
-            let by_intent = txn.open_table(BY_INTENT)?;
             for row in txn.open_table(INTENTS)?.iter()? {
                 let (name, value) = row?;
                 let intent_id = name.value();
@@ -1183,14 +1184,10 @@ impl Store {
                     continue;
                 }
                 let mut events = 0;
-                for row in
-                    by_intent.range((head.code, covered + 1)..=(head.code, head.last_sequence))?
+                let intent = Code::Intent(head.code);
+                for entry in postings::entries(&txn, intent, covered + 1, head.last_sequence, true)?
                 {
-                    let (_, (_, facts)) = {
-                        let (k, v) = row?;
-                        (k.value(), v.value())
-                    };
-                    if Some(facts.1) != checkpoint_code {
+                    if Some(entry?.facts.1) != checkpoint_code {
                         events += 1;
                     }
                 }

@@ -8,15 +8,17 @@ use uuid::Uuid;
 
 use crate::chain::{format_hash, Digest32};
 use crate::event::Level;
-use crate::{binary_json, time, Error, Event, EventType, Position, Result};
+use crate::{binary_json, postings, time, Error, Event, EventType, Position, Result};
 
 /// The format version this build writes. It also reads (and, when it opens one for writing,
-/// upgrades) files of versions 1 and 2, whose records are of record versions 1 and 2.
-pub const FORMAT_VERSION: u32 = 3;
+/// upgrades) files of versions 1 to 3, whose records are of record versions 1 to 3 and whose
+/// secondary indexes hold one row per event (see [`postings`](crate::postings)).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The earlier format versions this build reads and upgrades.
 const FORMAT_V1: u32 = 1;
 const FORMAT_V2: u32 = 2;
+const FORMAT_V3: u32 = 3;
 
 /// The record encoding versions (first byte of every record): version 1 keeps the payload and
 /// proof as JSON text; version 2, written by format version 2, in [`binary_json`] form; version
@@ -32,15 +34,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("oidb
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// `by_id`: event id -> position.
 pub(crate) const BY_ID: TableDefinition<u128, u64> = TableDefinition::new("by_id");
-/// `by_intent`: (intent code, sequence) -> (position, facts).
-pub(crate) const BY_INTENT: TableDefinition<(u64, u64), (u64, Facts)> =
-    TableDefinition::new("by_intent");
-/// `by_type`: (type code, position) -> facts.
-pub(crate) const BY_TYPE: TableDefinition<(u32, u64), Facts> = TableDefinition::new("by_type");
-/// `by_actor`: (actor code, position) -> facts.
-pub(crate) const BY_ACTOR: TableDefinition<(u32, u64), Facts> = TableDefinition::new("by_actor");
-/// `by_trace`: (trace id, position) -> facts.
-pub(crate) const BY_TRACE: TableDefinition<(u128, u64), Facts> = TableDefinition::new("by_trace");
+// The indexes by intent, type, actor and trace: `crate::postings`.
 /// `by_time`: (`created_at` micros, position) -> facts.
 pub(crate) const BY_TIME: TableDefinition<(i64, u64), Facts> = TableDefinition::new("by_time");
 /// `intents`: intent id -> encoded [`IntentHead`].
@@ -103,7 +97,7 @@ pub(crate) const META_CREATED_BY: &str = "created_by";
 /// The head of one intent's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IntentHead {
-    /// The intent's code in `by_intent`.
+    /// The intent's code in `intent_postings`.
     pub(crate) code: u64,
     /// Last sequence (the number of events in the chain).
     pub(crate) last_sequence: u64,
@@ -642,7 +636,7 @@ pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 pub(crate) enum FileState {
     /// An oidb store of this format version.
     Current,
-    /// An oidb store of an earlier format version (1 or 2): readable as it is; [`upgrade`]
+    /// An oidb store of an earlier format version (1 to 3): readable as it is; [`upgrade`]
     /// before writing to it.
     Earlier,
     /// A redb database with no tables at all: a store that was never initialized.
@@ -660,7 +654,7 @@ pub(crate) fn check_format(
 ) -> Result<FileState> {
     match read_format_version(db)? {
         Some(FORMAT_VERSION) => Ok(FileState::Current),
-        Some(FORMAT_V1 | FORMAT_V2) => Ok(FileState::Earlier),
+        Some(FORMAT_V1 | FORMAT_V2 | FORMAT_V3) => Ok(FileState::Earlier),
         Some(found) => Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
             found,
@@ -674,13 +668,16 @@ pub(crate) fn check_format(
     }
 }
 
-/// Upgrades a store of format version 1 or 2 to this version, in one write transaction. Its
-/// records stay as they are (this build reads every record version); only the version in
-/// `oidb_meta` changes,
-/// so that builds that cannot read the records written from now on refuse the file instead of
-/// calling it damaged.
+/// Upgrades a store of format version 1 to 3 to this version, in one write transaction, committed
+/// durably. Its records stay as they are (this build reads every record version); its row-per-event
+/// indexes by intent, type, actor and trace are rebuilt as blocks ([`postings::rebuild`]) and
+/// deleted; and the version in `oidb_meta` changes, so that builds that cannot read what is
+/// written from now on refuse the file instead of calling it damaged.
 pub(crate) fn upgrade(db: &redb::Database) -> Result<()> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| Error::Storage(e.into()))?;
+    postings::rebuild(&txn)?;
     txn.open_table(META)?
         .insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
     txn.commit()?;
@@ -748,10 +745,10 @@ pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
         )?;
         txn.open_table(EVENTS)?;
         txn.open_table(BY_ID)?;
-        txn.open_table(BY_INTENT)?;
-        txn.open_table(BY_TYPE)?;
-        txn.open_table(BY_ACTOR)?;
-        txn.open_table(BY_TRACE)?;
+        txn.open_table(postings::INTENT_POSTINGS)?;
+        txn.open_table(postings::TYPE_POSTINGS)?;
+        txn.open_table(postings::ACTOR_POSTINGS)?;
+        txn.open_table(postings::TRACE_POSTINGS)?;
         txn.open_table(BY_TIME)?;
         txn.open_table(INTENTS)?;
         txn.open_table(INTENT_NAMES)?;

@@ -17,11 +17,13 @@ use crate::{
     Level, NewEvent, Query, Store,
 };
 
-/// Decodes `data` as a stored record; whatever decodes must encode and decode back to itself.
+/// Decodes `data` as a stored record, and as an index block of each index; whatever decodes must
+/// encode and decode back to itself.
 ///
 /// # Panics
-/// When a decoded record does not survive re-encoding unchanged.
+/// When a decoded record or block does not survive re-encoding unchanged.
 pub fn record_decoder(data: &[u8]) {
+    index_block_decoder(data);
     let Ok(event) = format::decode_record(1, data) else {
         return;
     };
@@ -31,6 +33,38 @@ pub fn record_decoder(data: &[u8]) {
         round_trip, event,
         "a record changed on its way through the codec"
     );
+}
+
+/// Decodes `data` as a block of each of the four indexes, its key taken from its first entry:
+/// damaged bytes are `Error::Corrupt`, and what decodes encodes to a block that decodes the same.
+fn index_block_decoder(data: &[u8]) {
+    use crate::postings::{decode_block, encode_block, Code};
+    for code in [
+        Code::Intent(1),
+        Code::Type(2),
+        Code::Actor(3),
+        Code::Trace(4),
+    ] {
+        let mut entries = Vec::new();
+        // The key the first entry must match: try the block's own first number (a position, or
+        // for an intent block also a sequence), then a key that does not match.
+        for first in [0, 1, 5] {
+            match decode_block(code, first, data, &mut entries) {
+                Ok(()) => {
+                    let again = encode_block(code, &entries);
+                    let mut back = Vec::new();
+                    decode_block(code, first, &again, &mut back)
+                        .expect("a re-encoded block decodes");
+                    assert_eq!(
+                        back, entries,
+                        "a block changed on its way through the codec"
+                    );
+                }
+                Err(Error::Corrupt { .. }) => {}
+                Err(other) => panic!("a damaged block gave {other}, not Error::Corrupt"),
+            }
+        }
+    }
 }
 
 /// Decodes `data` as a binary JSON value (the form records keep payloads and proofs in): any bytes

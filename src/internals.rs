@@ -6,6 +6,7 @@ use redb::Value as _;
 
 use crate::chain::{parse_hash, HashInput, HashStart};
 use crate::format::{self, Digests, Facts};
+use crate::postings;
 use crate::{binary_json, jcs, time, Error, Event, NewEvent, Position, Result};
 
 /// An event's encodings as the writer makes them before it takes the commit lock.
@@ -149,8 +150,9 @@ pub fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
     format::decode_record(position, bytes)
 }
 
-/// The bytes of the index rows the writer stores for `event` (by id, intent, type, actor and
-/// time), given its interned codes; returns their total length.
+/// The bytes of the index rows and entries the writer stores for `event` (by id and time as rows;
+/// by intent, type and actor as entries of blocks, following an entry of the event before it in
+/// each), given its interned codes; returns their total length.
 #[must_use]
 pub fn encode_index_rows(
     event: &Event,
@@ -166,17 +168,25 @@ pub fn encode_index_rows(
         event.level.code(),
     );
     let by_id = <u128 as redb::Value>::as_bytes(&event.id.as_u128());
-    let by_intent = <(u64, u64)>::as_bytes(&(intent_code, event.sequence));
-    let by_intent_value = <(u64, Facts)>::as_bytes(&(position, facts));
-    let by_type = <(u32, u64)>::as_bytes(&(type_code, position));
-    let by_actor = <(u32, u64)>::as_bytes(&(actor_code, position));
     let by_time = <(i64, u64)>::as_bytes(&(facts.0, position));
     let facts_bytes = <Facts>::as_bytes(&facts);
-    by_id.len()
-        + by_intent.len()
-        + by_intent_value.len()
-        + by_type.len()
-        + by_actor.len()
-        + by_time.len()
-        + 3 * facts_bytes.len()
+    let entry = postings::Entry {
+        position,
+        sequence: event.sequence,
+        facts,
+    };
+    let previous = postings::Entry {
+        position: position.saturating_sub(1),
+        sequence: event.sequence.saturating_sub(1),
+        facts: (facts.0 - 1_000, type_code, actor_code, facts.3),
+    };
+    let mut entries = Vec::with_capacity(32);
+    for code in [
+        postings::Code::Intent(intent_code),
+        postings::Code::Type(type_code),
+        postings::Code::Actor(actor_code),
+    ] {
+        postings::encode_entry_after(&mut entries, code, &previous, &entry);
+    }
+    by_id.len() + 8 + by_time.len() + facts_bytes.len() + entries.len()
 }

@@ -66,6 +66,7 @@ pub mod jcs;
 mod json_depth;
 pub mod merkle;
 pub mod observe;
+mod postings;
 mod query;
 mod read_only;
 #[cfg(feature = "signatures")]

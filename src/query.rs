@@ -2,7 +2,7 @@
 //!
 //! Results always come in position order (oldest first unless asked otherwise). The planner reads
 //! the narrowest index the query names, in this order of preference: intent, trace, types, actor,
-//! time; every index row carries the event's time, type, actor and level, so those filters never
+//! time; every index entry carries the event's time, type, actor and level, so those filters never
 //! read a record. Records are read only for the events returned (and, when a trace is combined
 //! with another index, to check the trace).
 
@@ -12,10 +12,8 @@ use chrono::{DateTime, Utc};
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::event::Level;
-use crate::format::{
-    self, Facts, IntentHead, NameKind, BY_ACTOR, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE, EVENTS,
-    INTENTS, NAMES,
-};
+use crate::format::{self, Facts, IntentHead, NameKind, BY_TIME, EVENTS, INTENTS, NAMES};
+use crate::postings::{self, Code};
 use crate::{time, Error, Event, EventType, Position, Result, Sequence};
 
 /// Which way results run.
@@ -537,30 +535,15 @@ impl Plan {
     ) -> Result<Candidates> {
         Ok(match &self.source {
             Source::Intent(head) => {
-                let table = txn.open_table(BY_INTENT)?;
                 let (first, last) = sequence_window(txn, head, query, low, high)?;
-                if first > last {
-                    return Ok(Box::new(std::iter::empty()));
-                }
-                let range = table.range((head.code, first)..=(head.code, last))?;
-                let rows = range.map(|row| {
-                    let (_, value) = row?;
-                    let (position, facts) = value.value();
-                    Ok((position, facts))
-                });
-                if forward {
-                    Box::new(rows)
-                } else {
-                    Box::new(rows.rev())
-                }
+                entries(txn, Code::Intent(head.code), first, last, forward)?
             }
-            Source::Trace(trace) => keyed(&txn.open_table(BY_TRACE)?, *trace, low, high, forward)?,
-            Source::Actor(actor) => keyed(&txn.open_table(BY_ACTOR)?, *actor, low, high, forward)?,
+            Source::Trace(trace) => entries(txn, Code::Trace(*trace), low, high, forward)?,
+            Source::Actor(actor) => entries(txn, Code::Actor(*actor), low, high, forward)?,
             Source::Types(codes) => {
-                let table = txn.open_table(BY_TYPE)?;
                 let mut streams = Vec::with_capacity(codes.len());
                 for code in codes {
-                    streams.push(keyed(&table, *code, low, high, forward)?);
+                    streams.push(entries(txn, Code::Type(*code), low, high, forward)?);
                 }
                 if streams.len() == 1 {
                     streams
@@ -592,29 +575,18 @@ impl Plan {
     }
 }
 
-/// Rows of a `(code, position)`-keyed index for one code, within `[low, high]`.
-fn keyed<C>(
-    table: &ReadOnlyTable<(C, u64), Facts>,
-    code: C,
-    low: Position,
-    high: Position,
+/// The candidates of one code's index entries ordered within `[low, high]`.
+fn entries(
+    txn: &ReadTransaction,
+    code: Code,
+    low: u64,
+    high: u64,
     forward: bool,
-) -> Result<Candidates>
-where
-    C: redb::Key + for<'a> std::borrow::Borrow<C::SelfType<'a>> + Copy + 'static,
-    for<'a> (C, u64): std::borrow::Borrow<<(C, u64) as redb::Value>::SelfType<'a>>,
-{
-    let range = table.range((code, low)..=(code, high))?;
-    let rows = range.map(|row| {
-        let (key, facts) = row?;
-        let position = key.value().1;
-        Ok((position, facts.value()))
-    });
-    Ok(if forward {
-        Box::new(rows)
-    } else {
-        Box::new(rows.rev())
-    })
+) -> Result<Candidates> {
+    let entries = postings::entries(txn, code, low, high, forward)?;
+    Ok(Box::new(
+        entries.map(|entry| entry.map(|e| (e.position, e.facts))),
+    ))
 }
 
 /// The sequences of an intent to visit: the filter's sequence bounds, narrowed to the positions
@@ -631,65 +603,22 @@ fn sequence_window(
         .sequence_before
         .map_or(head.last_sequence, |s| s.saturating_sub(1))
         .min(head.last_sequence);
-    if low > head.first_position || high < head.last_position {
-        let events = txn.open_table(EVENTS)?;
-        // Narrow by the cursor: find the sequence at the window's edges by reading the events there.
-        if low > head.first_position {
-            if low > head.last_position {
-                return Ok((1, 0));
-            }
-            let at = first_at_or_after(&events, txn, head, low)?;
-            first = first.max(at);
+    // Narrow by the cursor: the sequences at the window's edges, found in the intent's index.
+    if low > head.first_position {
+        if low > head.last_position {
+            return Ok((1, 0));
         }
-        if high < head.last_position {
-            if high < head.first_position {
-                return Ok((1, 0));
-            }
-            let at = last_at_or_before(txn, head, high)?;
-            last = last.min(at);
+        let at = postings::first_sequence_at_or_after(txn, head.code, head.last_sequence, low)?;
+        first = first.max(at);
+    }
+    if high < head.last_position {
+        if high < head.first_position {
+            return Ok((1, 0));
         }
+        let at = postings::last_sequence_at_or_before(txn, head.code, head.last_sequence, high)?;
+        last = last.min(at);
     }
     Ok((first, last))
-}
-
-/// The smallest sequence of the intent whose position is at least `low`.
-fn first_at_or_after(
-    _events: &ReadOnlyTable<u64, &'static [u8]>,
-    txn: &ReadTransaction,
-    head: &IntentHead,
-    low: Position,
-) -> Result<Sequence> {
-    let table = txn.open_table(BY_INTENT)?;
-    // Sequences and positions rise together within an intent: binary search on sequence.
-    let (mut lo, mut hi) = (1, head.last_sequence);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let position = table.get((head.code, mid))?.map_or(0, |v| v.value().0);
-        if position < low {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(lo)
-}
-
-/// The largest sequence of the intent whose position is at most `high` (0 if none).
-fn last_at_or_before(txn: &ReadTransaction, head: &IntentHead, high: Position) -> Result<Sequence> {
-    let table = txn.open_table(BY_INTENT)?;
-    let (mut lo, mut hi) = (0, head.last_sequence);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        let position = table
-            .get((head.code, mid))?
-            .map_or(Position::MAX, |v| v.value().0);
-        if position <= high {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    Ok(lo)
 }
 
 /// Merges position-ordered streams into one position-ordered stream.

@@ -1,18 +1,16 @@
 //! What a store holds: how many events, intents, types and actors, the time they span, and the
 //! bytes they take.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use redb::{
-    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use crate::format::{
-    self, Facts, NameKind, BY_ACTOR, BY_TIME, BY_TYPE, CODES, EVENTS, INTENTS, META,
-    META_CREATED_BY, META_FORMAT_VERSION, META_STORE_ID,
+    self, NameKind, BY_TIME, CODES, EVENTS, INTENTS, META, META_CREATED_BY, META_FORMAT_VERSION,
+    META_STORE_ID,
 };
+use crate::postings::{self, Code, Index};
 use crate::{time, Error, EventType, Position, Result, Store};
 
 /// A summary of a store, from [`Store::stats`] or
@@ -101,7 +99,7 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
     let last_event_at = by_time
         .last()?
         .and_then(|(k, _)| time::from_micros(k.value().0));
-    let event_types = counts(txn, BY_TYPE, NameKind::EventType)?
+    let event_types = counts(txn, Index::Type, NameKind::EventType)?
         .into_iter()
         .map(|(name, count)| (EventType::parse(&name), count))
         .collect();
@@ -114,7 +112,7 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
         last_position: format::last_position(&events)?,
         intents: txn.open_table(INTENTS)?.len()?,
         event_types,
-        actors: counts(txn, BY_ACTOR, NameKind::Actor)?,
+        actors: counts(txn, Index::Actor, NameKind::Actor)?,
         first_event_at,
         last_event_at,
         file_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
@@ -123,20 +121,15 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
     })
 }
 
-/// Counts the rows of a `(code, position)` index by code, and names each code; most rows first.
-fn counts(
-    txn: &ReadTransaction,
-    index: TableDefinition<(u32, u64), Facts>,
-    kind: NameKind,
-) -> Result<Vec<(String, u64)>> {
-    let mut by_code: BTreeMap<u32, (u64, Position)> = BTreeMap::new();
-    for row in txn.open_table(index)?.iter()? {
-        let (code, position) = row?.0.value();
-        by_code.entry(code).or_insert((0, position)).0 += 1;
-    }
+/// Counts the entries of the type or actor index by code, and names each code; most first.
+fn counts(txn: &ReadTransaction, index: Index, kind: NameKind) -> Result<Vec<(String, u64)>> {
+    let by_code = postings::counts(txn, index)?;
     let codes = txn.open_table(CODES)?;
     let mut named = Vec::with_capacity(by_code.len());
     for (code, (count, position)) in by_code {
+        let (Code::Type(code) | Code::Actor(code)) = code else {
+            continue;
+        };
         let name = codes
             .get((kind as u8, code))?
             .ok_or_else(|| Error::Corrupt {

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use crate::chain::{compute_event_hash, format_hash};
 use crate::format::{
-    self, Facts, IntentHead, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE, BY_TYPE,
-    EVENTS, INTENTS, INTENT_NAMES, NAMES,
+    self, Facts, IntentHead, NameKind, BY_ID, BY_TIME, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
+use crate::postings::{self, Code, Index};
 use crate::{time, Event, Position, Result, Sequence, Store};
 
 /// The result of verifying one intent's hash chain, in OpenIntent's `ChainVerification` JSON shape
@@ -168,7 +168,7 @@ impl StoreVerification {
 pub struct StoreProblem {
     /// What kind of problem.
     pub kind: ProblemKind,
-    /// The table at fault (`events`, `by_id`, `by_intent`, `intents`, …).
+    /// The table at fault (`events`, `by_id`, `intent_postings`, `intents`, …).
     pub table: String,
     /// The position concerned, when there is one.
     pub position: Option<Position>,
@@ -237,8 +237,9 @@ impl Store {
 
     /// Verifies everything: every intent's chain (as [`Store::verify_chain`]), and what only the
     /// store knows: positions contiguous from 1, every record readable, every record's row in each
-    /// index (`by_id`, `by_intent`, `by_type`, `by_actor`, `by_time`, `by_trace`) present and
-    /// agreeing with it, no index row pointing at a record that does not agree with it, and every
+    /// index (`by_id`, `by_time`; entries in `intent_postings`, `type_postings`, `actor_postings`,
+    /// `trace_postings`) present and agreeing with it, every index block readable, no index row
+    /// or entry pointing at a record that does not agree with it, and every
     /// intent head matching its events. `progress` is called as the work advances, so a caller can
     /// show it; the whole check reads one consistent snapshot of the file.
     ///
@@ -313,12 +314,24 @@ pub(crate) fn verify_chain_in(txn: &ReadTransaction, intent_id: &str) -> Result<
         },
         None => return Ok(chain.finish()),
     };
-    let by_intent = txn.open_table(BY_INTENT)?;
     let events = txn.open_table(EVENTS)?;
-    for row in by_intent.range((head.code, 0)..=(head.code, u64::MAX))? {
-        let (key, value) = row?;
-        let (_, sequence) = key.value();
-        let (position, _) = value.value();
+    for entry in postings::entries(txn, Code::Intent(head.code), 0, u64::MAX, true)? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let sequence = chain.expected;
+                chain.push(
+                    sequence,
+                    None,
+                    BreakKind::DamagedRecord,
+                    None,
+                    None,
+                    e.to_string(),
+                );
+                break;
+            }
+        };
+        let (sequence, position) = (entry.sequence, entry.position);
         let record = match events.get(position)? {
             Some(bytes) => match format::decode_record(position, bytes.value()) {
                 Ok(event) => Found::Event(Box::new(event)),
@@ -621,11 +634,7 @@ struct Seen {
 struct Tables {
     events: ReadOnlyTable<u64, &'static [u8]>,
     by_id: ReadOnlyTable<u128, u64>,
-    by_intent: ReadOnlyTable<(u64, u64), (u64, Facts)>,
-    by_type: ReadOnlyTable<(u32, u64), Facts>,
-    by_actor: ReadOnlyTable<(u32, u64), Facts>,
     by_time: ReadOnlyTable<(i64, u64), Facts>,
-    by_trace: ReadOnlyTable<(u128, u64), Facts>,
     names: ReadOnlyTable<(u8, &'static str), u32>,
 }
 
@@ -634,11 +643,7 @@ impl Tables {
         Ok(Tables {
             events: txn.open_table(EVENTS)?,
             by_id: txn.open_table(BY_ID)?,
-            by_intent: txn.open_table(BY_INTENT)?,
-            by_type: txn.open_table(BY_TYPE)?,
-            by_actor: txn.open_table(BY_ACTOR)?,
             by_time: txn.open_table(BY_TIME)?,
-            by_trace: txn.open_table(BY_TRACE)?,
             names: txn.open_table(NAMES)?,
         })
     }
@@ -652,8 +657,10 @@ impl Tables {
 }
 
 /// The store-only checks: what they have seen so far and what they found wrong.
-struct StoreScan {
+struct StoreScan<'t> {
+    txn: &'t ReadTransaction,
     tables: Tables,
+    lookup: postings::Lookup,
     heads: HashMap<String, IntentHead>,
     names: HashMap<(NameKind, String), Option<u32>>,
     seen: HashMap<String, Seen>,
@@ -663,11 +670,11 @@ struct StoreScan {
     problems: Vec<StoreProblem>,
 }
 
-impl StoreScan {
+impl<'t> StoreScan<'t> {
     fn open(
-        txn: &ReadTransaction,
+        txn: &'t ReadTransaction,
         heads: Vec<(String, std::result::Result<IntentHead, String>)>,
-    ) -> Result<StoreScan> {
+    ) -> Result<StoreScan<'t>> {
         let mut problems = Vec::new();
         let intent_names = txn.open_table(INTENT_NAMES)?;
         let mut decoded = HashMap::with_capacity(heads.len());
@@ -697,7 +704,9 @@ impl StoreScan {
             }
         }
         Ok(StoreScan {
+            txn,
             tables: Tables::open(txn)?,
+            lookup: postings::Lookup::default(),
             heads: decoded,
             names: HashMap::new(),
             seen: HashMap::new(),
@@ -827,14 +836,9 @@ impl StoreScan {
         });
         match self.heads.get(&event.intent_id).map(|h| h.code) {
             Some(code) => {
-                let row = self
-                    .tables
-                    .by_intent
-                    .get((code, event.sequence))?
-                    .map(|g| g.value());
-                self.expect_row("by_intent", position, row, facts, || {
+                self.expect_entry(Code::Intent(code), event.sequence, position, facts, || {
                     format!("intent {:?} sequence {}", event.intent_id, event.sequence)
-                });
+                })?;
             }
             None => self.problem(
                 ProblemKind::HeadDisagrees,
@@ -846,22 +850,12 @@ impl StoreScan {
                 ),
             ),
         }
-        let row = self
-            .tables
-            .by_type
-            .get((type_code, position))?
-            .map(|g| (position, g.value()));
-        self.expect_row("by_type", position, row, facts, || {
+        self.expect_entry(Code::Type(type_code), position, position, facts, || {
             format!("type {:?}", event.event_type.as_str())
-        });
-        let row = self
-            .tables
-            .by_actor
-            .get((actor_code, position))?
-            .map(|g| (position, g.value()));
-        self.expect_row("by_actor", position, row, facts, || {
+        })?;
+        self.expect_entry(Code::Actor(actor_code), position, position, facts, || {
             format!("actor {:?}", event.actor)
-        });
+        })?;
         let row = self
             .tables
             .by_time
@@ -872,14 +866,9 @@ impl StoreScan {
         });
         if let Some(trace) = event.trace_id.as_deref().and_then(format::trace_code) {
             self.traced += 1;
-            let row = self
-                .tables
-                .by_trace
-                .get((trace, position))?
-                .map(|g| (position, g.value()));
-            self.expect_row("by_trace", position, row, facts, || {
+            self.expect_entry(Code::Trace(trace), position, position, facts, || {
                 format!("trace {trace:032x}")
-            });
+            })?;
         }
 
         let seen = self.seen.entry(event.intent_id.clone()).or_default();
@@ -890,6 +879,36 @@ impl StoreScan {
         seen.last_position = position;
         seen.last_sequence = seen.last_sequence.max(event.sequence);
         Ok(())
+    }
+
+    /// Looks up the entry of `code` at `order` (the event's sequence in its intent, else its
+    /// position) and compares it with the record; a damaged block is a problem of its table.
+    fn expect_entry(
+        &mut self,
+        code: Code,
+        order: u64,
+        position: Position,
+        facts: Facts,
+        key: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let table = code.index().table();
+        match self.lookup.find(self.txn, code, order) {
+            Ok(entry) => {
+                let row = entry.map(|e| (e.position, e.facts));
+                self.expect_row(table, position, row, facts, key);
+                Ok(())
+            }
+            Err(e @ crate::Error::Corrupt { .. }) => {
+                self.problem(
+                    ProblemKind::IndexRowDisagrees,
+                    table,
+                    Some(position),
+                    e.to_string(),
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Compares an index row (the position it names and the facts it carries) with the record.
@@ -937,15 +956,15 @@ impl StoreScan {
         };
         self.extra_by_id()?;
         step(1);
-        self.extra_by_intent()?;
+        self.extra_entries(Index::Intent)?;
         step(2);
-        self.extra_by_name(NameKind::EventType)?;
+        self.extra_entries(Index::Type)?;
         step(3);
-        self.extra_by_name(NameKind::Actor)?;
+        self.extra_entries(Index::Actor)?;
         step(4);
         self.extra_by_time()?;
         step(5);
-        self.extra_by_trace()?;
+        self.extra_entries(Index::Trace)?;
         step(6);
         Ok(())
     }
@@ -972,56 +991,67 @@ impl StoreScan {
         Ok(())
     }
 
-    fn extra_by_intent(&mut self) -> Result<()> {
-        if self.tables.by_intent.len()? <= self.records_read {
+    /// Reads every block of `index` (each must decode, and one code's blocks must not overlap)
+    /// and counts its entries; when there are more than the records gave it, checks each entry
+    /// against the record at its position.
+    fn extra_entries(&mut self, index: Index) -> Result<()> {
+        let table = index.table();
+        let expected = if index == Index::Trace {
+            self.traced
+        } else {
+            self.records_read
+        };
+        let mut count: u64 = 0;
+        for entry in postings::all_entries(self.txn, index)? {
+            match entry {
+                Ok(_) => count += 1,
+                Err(e @ crate::Error::Corrupt { .. }) => {
+                    let position = match &e {
+                        crate::Error::Corrupt { position, .. } => Some(*position),
+                        _ => None,
+                    };
+                    self.problem(
+                        ProblemKind::IndexRowDisagrees,
+                        table,
+                        position,
+                        e.to_string(),
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if count <= expected {
             return Ok(());
         }
-        let codes: HashMap<u64, String> = self
+        let entries: Vec<(Code, postings::Entry)> =
+            postings::all_entries(self.txn, index)?.collect::<Result<_>>()?;
+        let intents: HashMap<u64, String> = self
             .heads
             .iter()
             .map(|(i, h)| (h.code, i.clone()))
             .collect();
-        let rows: Vec<((u64, u64), u64)> = self
-            .tables
-            .by_intent
-            .iter()?
-            .map(|r| r.map(|(k, v)| (k.value(), v.value().0)))
-            .collect::<Result<_, _>>()?;
-        for ((code, sequence), position) in rows {
-            let intent = codes.get(&code);
-            let agrees = self
-                .tables
-                .record_at(position)?
-                .is_some_and(|e| Some(&e.intent_id) == intent && e.sequence == sequence);
-            self.extra_row(agrees, "by_intent", position, || {
-                format!("intent code {code} sequence {sequence}")
-            });
-        }
-        Ok(())
-    }
-
-    fn extra_by_name(&mut self, kind: NameKind) -> Result<()> {
-        let (table, index) = match kind {
-            NameKind::EventType => ("by_type", &self.tables.by_type),
-            NameKind::Actor => ("by_actor", &self.tables.by_actor),
-        };
-        if index.len()? <= self.records_read {
-            return Ok(());
-        }
-        let rows: Vec<(u32, u64)> = index
-            .iter()?
-            .map(|r| r.map(|(k, _)| k.value()))
-            .collect::<Result<_, _>>()?;
-        for (code, position) in rows {
-            let name = self.tables.record_at(position)?.map(|e| match kind {
-                NameKind::EventType => e.event_type.as_str().to_owned(),
-                NameKind::Actor => e.actor,
-            });
-            let agrees = match name {
-                Some(name) => self.name_code(kind, &name)? == Some(code),
-                None => false,
+        for (code, entry) in entries {
+            let position = entry.position;
+            let record = self.tables.record_at(position)?;
+            let agrees = match (code, record) {
+                (_, None) => false,
+                (Code::Intent(c), Some(e)) => {
+                    intents.get(&c) == Some(&e.intent_id) && e.sequence == entry.sequence
+                }
+                (Code::Type(c), Some(e)) => {
+                    self.name_code(NameKind::EventType, e.event_type.as_str())? == Some(c)
+                }
+                (Code::Actor(c), Some(e)) => self.name_code(NameKind::Actor, &e.actor)? == Some(c),
+                (Code::Trace(c), Some(e)) => {
+                    e.trace_id.as_deref().and_then(format::trace_code) == Some(c)
+                }
             };
-            self.extra_row(agrees, table, position, || format!("code {code}"));
+            self.extra_row(agrees, table, position, || match code {
+                Code::Intent(c) => format!("intent code {c} sequence {}", entry.sequence),
+                Code::Type(c) | Code::Actor(c) => format!("code {c}"),
+                Code::Trace(c) => format!("trace {c:032x}"),
+            });
         }
         Ok(())
     }
@@ -1042,28 +1072,6 @@ impl StoreScan {
                 .record_at(position)?
                 .is_some_and(|e| time::to_micros(e.created_at) == micros);
             self.extra_row(agrees, "by_time", position, || format!("time {micros}µs"));
-        }
-        Ok(())
-    }
-
-    fn extra_by_trace(&mut self) -> Result<()> {
-        if self.tables.by_trace.len()? <= self.traced {
-            return Ok(());
-        }
-        let rows: Vec<(u128, u64)> = self
-            .tables
-            .by_trace
-            .iter()?
-            .map(|r| r.map(|(k, _)| k.value()))
-            .collect::<Result<_, _>>()?;
-        for (trace, position) in rows {
-            let agrees = self
-                .tables
-                .record_at(position)?
-                .is_some_and(|e| e.trace_id.as_deref().and_then(format::trace_code) == Some(trace));
-            self.extra_row(agrees, "by_trace", position, || {
-                format!("trace {trace:032x}")
-            });
         }
         Ok(())
     }

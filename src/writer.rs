@@ -23,9 +23,10 @@ use crate::chain::{format_hash, parse_hash, Digest32, HashStart};
 use crate::costs::ledger::{LedgerPlan, LedgerTables};
 use crate::event::GivenChain;
 use crate::format::{
-    self, Facts, IntentHead, LazyTable, NameKind, BY_ACTOR, BY_ID, BY_INTENT, BY_TIME, BY_TRACE,
-    BY_TYPE, CODES, EVENTS, INTENTS, INTENT_NAMES, NAMES,
+    self, Facts, IntentHead, LazyTable, NameKind, BY_ID, BY_TIME, CODES, EVENTS, INTENTS,
+    INTENT_NAMES, NAMES,
 };
+use crate::postings;
 use crate::wal::{self, Ticket, Wal};
 use crate::{binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
 
@@ -992,10 +993,7 @@ fn commit_plan(
 struct Tables<'txn> {
     events: redb::Table<'txn, u64, &'static [u8]>,
     by_id: redb::Table<'txn, u128, u64>,
-    by_intent: redb::Table<'txn, (u64, u64), (u64, Facts)>,
-    by_type: redb::Table<'txn, (u32, u64), Facts>,
-    by_actor: redb::Table<'txn, (u32, u64), Facts>,
-    by_trace: LazyTable<'txn, (u128, u64), Facts>,
+    postings: postings::Writer<'txn>,
     by_time: redb::Table<'txn, (i64, u64), Facts>,
     intents: redb::Table<'txn, &'static str, &'static [u8]>,
     intent_names: LazyTable<'txn, u64, &'static str>,
@@ -1011,10 +1009,7 @@ impl<'txn> Tables<'txn> {
         Ok(Tables {
             events: txn.open_table(EVENTS)?,
             by_id: txn.open_table(BY_ID)?,
-            by_intent: txn.open_table(BY_INTENT)?,
-            by_type: txn.open_table(BY_TYPE)?,
-            by_actor: txn.open_table(BY_ACTOR)?,
-            by_trace: LazyTable::new(txn, BY_TRACE),
+            postings: postings::Writer::open(txn)?,
             by_time: txn.open_table(BY_TIME)?,
             intents: txn.open_table(INTENTS)?,
             intent_names: LazyTable::new(txn, INTENT_NAMES),
@@ -1060,38 +1055,29 @@ impl<'txn> Tables<'txn> {
             .map(|r| (r.event.id.as_u128(), r.event.position))
             .collect();
         insert_in_key_order(&mut self.by_id, &mut ids, |_| ())?;
-        let mut by_intent: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                (
-                    (r.intent_code, r.event.sequence),
-                    (r.event.position, r.facts),
-                )
-            })
-            .collect();
-        insert_in_key_order(&mut self.by_intent, &mut by_intent, |k| k.0)?;
-        let mut by_type: Vec<_> = rows
-            .iter()
-            .map(|r| ((r.facts.1, r.event.position), r.facts))
-            .collect();
-        insert_in_key_order(&mut self.by_type, &mut by_type, |k| k.0)?;
-        let mut by_actor: Vec<_> = rows
-            .iter()
-            .map(|r| ((r.facts.2, r.event.position), r.facts))
-            .collect();
-        insert_in_key_order(&mut self.by_actor, &mut by_actor, |k| k.0)?;
         let mut by_time: Vec<_> = rows
             .iter()
             .map(|r| ((r.facts.0, r.event.position), r.facts))
             .collect();
         insert_in_key_order(&mut self.by_time, &mut by_time, |_| ())?;
-        let mut by_trace: Vec<_> = rows
-            .iter()
-            .filter_map(|r| Some(((r.trace_code?, r.event.position), r.facts)))
-            .collect();
-        if !by_trace.is_empty() {
-            insert_in_key_order(self.by_trace.get()?, &mut by_trace, |k| k.0)?;
+        let mut entries = Vec::with_capacity(rows.len() * 4);
+        for r in &rows {
+            let entry = |sequence| postings::Entry {
+                position: r.event.position,
+                sequence,
+                facts: r.facts,
+            };
+            entries.push((
+                postings::Code::Intent(r.intent_code),
+                entry(r.event.sequence),
+            ));
+            entries.push((postings::Code::Type(r.facts.1), entry(0)));
+            entries.push((postings::Code::Actor(r.facts.2), entry(0)));
+            if let Some(trace) = r.trace_code {
+                entries.push((postings::Code::Trace(trace), entry(0)));
+            }
         }
+        self.postings.append(&mut entries)?;
         planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! `log.checkpoint.created`, proving inclusion and consistency, and — exported — telling later
 //! whether the log was truncated or rewritten.
 
+mod postings_blocks;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,8 +17,6 @@ use uuid::Uuid;
 
 // The tables as src/format.rs defines them.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-type Facts = (i64, u32, u32, u8);
-const BY_INTENT: TableDefinition<(u64, u64), (u64, Facts)> = TableDefinition::new("by_intent");
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 const CHECKPOINT_IDS: TableDefinition<&str, u64> = TableDefinition::new("checkpoint_ids");
 const CHECKPOINT_SCOPES: TableDefinition<(&str, u64), ()> =
@@ -294,17 +294,7 @@ fn an_exported_checkpoint_shows_the_log_truncated_since() {
     // Cut the last three events and the log event, and remove every stored checkpoint too.
     edit(&path, |txn| {
         let mut events = txn.open_table(EVENTS).unwrap();
-        let mut by_intent = txn.open_table(BY_INTENT).unwrap();
-        let keys: Vec<(u64, u64)> = by_intent
-            .iter()
-            .unwrap()
-            .map(|r| r.unwrap())
-            .filter(|(_, v)| tail.contains(&v.value().0))
-            .map(|(k, _)| k.value())
-            .collect();
-        for key in keys {
-            by_intent.remove(key).unwrap();
-        }
+        postings_blocks::remove_intent_entries(txn, &tail);
         for position in &tail {
             events.remove(*position).unwrap();
         }

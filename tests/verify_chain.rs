@@ -2,18 +2,18 @@
 //! file is tampered with. Each test closes the store, changes the redb tables directly, reopens
 //! the store and asks for a verification.
 
+mod postings_blocks;
+
 use std::path::Path;
 
 use oidb::verify::BreakKind;
 use oidb::{EventType, NewEvent, Store};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, TableDefinition};
 use serde_json::json;
 use uuid::Uuid;
 
 // The tables as src/format.rs defines them (same names, same key and value types).
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-type Facts = (i64, u32, u32, u8);
-const BY_INTENT: TableDefinition<(u64, u64), (u64, Facts)> = TableDefinition::new("by_intent");
 
 const INTENT: &str = "intent-a";
 
@@ -128,15 +128,7 @@ fn a_dropped_event_is_a_missing_sequence() {
     let (position, _, _) = a[3].clone();
     edit(&path, |txn| {
         txn.open_table(EVENTS).unwrap().remove(position).unwrap();
-        let mut by_intent = txn.open_table(BY_INTENT).unwrap();
-        let key = by_intent
-            .iter()
-            .unwrap()
-            .map(|r| r.unwrap())
-            .find(|(_, v)| v.value().0 == position)
-            .map(|(k, _)| k.value())
-            .unwrap();
-        by_intent.remove(key).unwrap();
+        postings_blocks::remove_intent_entries(txn, &[position]);
     });
 
     let store = Store::open(&path).unwrap();
@@ -177,15 +169,7 @@ fn the_last_event_dropped_is_a_head_mismatch() {
     let (position, _, _) = a[5].clone();
     edit(&path, |txn| {
         txn.open_table(EVENTS).unwrap().remove(position).unwrap();
-        let mut by_intent = txn.open_table(BY_INTENT).unwrap();
-        let key = by_intent
-            .iter()
-            .unwrap()
-            .map(|r| r.unwrap())
-            .find(|(_, v)| v.value().0 == position)
-            .map(|(k, _)| k.value())
-            .unwrap();
-        by_intent.remove(key).unwrap();
+        postings_blocks::remove_intent_entries(txn, &[position]);
     });
     let store = Store::open(&path).unwrap();
     let report = store.verify_chain(INTENT).unwrap();

@@ -1,6 +1,8 @@
 //! `verify_all` checks what only the store knows: contiguous positions, every index row against
 //! the record it points at, intent heads. Each test damages the redb tables directly.
 
+mod postings_blocks;
+
 use std::path::Path;
 
 use oidb::verify::{ProblemKind, VerifyStage};
@@ -12,9 +14,6 @@ use uuid::Uuid;
 // The tables as src/format.rs defines them.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const BY_ID: TableDefinition<u128, u64> = TableDefinition::new("by_id");
-type Facts = (i64, u32, u32, u8);
-const BY_TYPE: TableDefinition<(u32, u64), Facts> = TableDefinition::new("by_type");
-const BY_TRACE: TableDefinition<(u128, u64), Facts> = TableDefinition::new("by_trace");
 
 const TRACE: &str = "6cad4a268d116ece1738f7d93d9c1724";
 
@@ -98,18 +97,15 @@ fn a_missing_index_row_is_named_with_its_table_and_position() {
     let path = dir.path().join("s.oidb");
     build(&path);
     edit(&path, |txn| {
-        let mut by_type = txn.open_table(BY_TYPE).unwrap();
-        let key = by_type
-            .iter()
-            .unwrap()
-            .map(|r| r.unwrap().0.value())
-            .find(|(_, position)| *position == 7)
-            .unwrap();
-        by_type.remove(key).unwrap();
+        postings_blocks::remove_type_entries(txn, &[7]);
     });
     assert_eq!(
         problems(&path),
-        vec![(ProblemKind::MissingIndexRow, "by_type".to_owned(), Some(7))]
+        vec![(
+            ProblemKind::MissingIndexRow,
+            "type_postings".to_owned(),
+            Some(7)
+        )]
     );
 }
 
@@ -124,9 +120,18 @@ fn an_index_row_pointing_at_nothing_is_found() {
             .unwrap()
             .insert(stray.as_u128(), 99)
             .unwrap();
-        txn.open_table(BY_TRACE)
+        let stray = postings_blocks::Entry {
+            position: 3,
+            micros: 0,
+            type_code: 1,
+            actor_code: 1,
+            level: 2,
+            sequence: 0,
+        };
+        let block = postings_blocks::encode(postings_blocks::Kind::Trace, &[stray]);
+        txn.open_table(postings_blocks::TRACE_POSTINGS)
             .unwrap()
-            .insert((0xabc, 3), (0, 1, 1, 2))
+            .insert((0xabc, 3), block.as_slice())
             .unwrap();
     });
     assert_eq!(
@@ -135,7 +140,7 @@ fn an_index_row_pointing_at_nothing_is_found() {
             (ProblemKind::IndexRowDisagrees, "by_id".to_owned(), Some(99)),
             (
                 ProblemKind::IndexRowDisagrees,
-                "by_trace".to_owned(),
+                "trace_postings".to_owned(),
                 Some(3)
             ),
         ]
@@ -161,7 +166,13 @@ fn a_hole_in_the_positions_is_found() {
     );
     assert!(first.message.contains("position 11 holds no record"));
     // Every index row that pointed at it now points at nothing.
-    for table in ["by_id", "by_intent", "by_type", "by_actor", "by_time"] {
+    for table in [
+        "by_id",
+        "intent_postings",
+        "type_postings",
+        "actor_postings",
+        "by_time",
+    ] {
         assert!(
             report.problems.iter().any(|p| p.table == table
                 && p.position == Some(11)
@@ -205,7 +216,7 @@ fn swapped_records_make_their_id_rows_disagree() {
     assert!(
         found.contains(&(
             ProblemKind::IndexRowDisagrees,
-            "by_intent".to_owned(),
+            "intent_postings".to_owned(),
             Some(4)
         )),
         "{found:#?}"
@@ -310,4 +321,41 @@ fn measure_verification_at_scale() {
         checkpoint.event_count,
         t.elapsed()
     );
+}
+
+#[test]
+fn a_damaged_index_block_is_named_with_its_table_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.oidb");
+    build(&path);
+    edit(&path, |txn| {
+        let mut actors = txn.open_table(postings_blocks::ACTOR_POSTINGS).unwrap();
+        let (code, first) = actors.first().unwrap().unwrap().0.value();
+        // Five entries counted, but the bytes end after one.
+        actors
+            .insert((code, first), [5u8, 1, 2, 3, 2].as_slice())
+            .unwrap();
+    });
+    let store = Store::open(&path).unwrap();
+    let report = store.verify_all(|_| {}).unwrap();
+    assert!(!report.valid);
+    let damaged: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.table == "actor_postings")
+        .collect();
+    assert!(!damaged.is_empty(), "{:#?}", report.problems);
+    assert!(
+        damaged
+            .iter()
+            .all(|p| p.message.contains("index block actor_postings (")
+                && p.message.contains("is damaged")),
+        "{damaged:#?}"
+    );
+    // Queries through that block fail with an error naming it, not with a panic.
+    let error = store
+        .query(&oidb::Query::new().actor("agent-0"))
+        .unwrap_err();
+    assert!(matches!(error, oidb::Error::Corrupt { .. }), "{error}");
+    assert!(error.to_string().contains("actor_postings"), "{error}");
 }
