@@ -12,7 +12,8 @@ use crate::{binary_json, postings, time, Error, Event, EventType, Position, Resu
 
 /// The format version this build writes. It also reads (and, when it opens one for writing,
 /// upgrades) files of versions 1 to 3, whose records are of record versions 1 to 3 and whose
-/// secondary indexes hold one row per event (see [`postings`](crate::postings)).
+/// indexes by intent, type, actor and trace hold one row per event (version 4 packs them in
+/// blocks per code; `docs/format.md`).
 pub const FORMAT_VERSION: u32 = 4;
 
 /// The earlier format versions this build reads and upgrades.

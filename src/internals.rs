@@ -188,5 +188,5 @@ pub fn encode_index_rows(
     ] {
         postings::encode_entry_after(&mut entries, code, &previous, &entry);
     }
-    by_id.len() + 8 + by_time.len() + facts_bytes.len() + entries.len()
+    by_id.len() + by_time.len() + facts_bytes.len() + entries.len()
 }

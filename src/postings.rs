@@ -232,7 +232,7 @@ impl BlockReader<'_> {
                 self.first
             },
             reason: format!(
-                "index block {} is damaged: {what} at byte {}; reopen the file for writing after `oidb verify`, or restore it",
+                "index block {} is damaged: {what} at byte {}",
                 self.code.describe(self.first),
                 self.at
             ),
@@ -1042,6 +1042,8 @@ pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
         flush(&mut pending, &mut writer)?;
     }
     drop(writer);
+    // Created even when no event has a trace, as a new store has it.
+    txn.open_table(TRACE_POSTINGS)?;
     txn.delete_table(BY_INTENT)?;
     txn.delete_table(BY_TYPE)?;
     txn.delete_table(BY_ACTOR)?;

@@ -57,6 +57,24 @@ fn record_versions(path: &Path) -> Vec<u8> {
         .collect()
 }
 
+/// The names of the indexes by intent, type, actor and trace the file holds, in order.
+fn index_tables(path: &Path) -> Vec<String> {
+    use redb::TableHandle as _;
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let mut names: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|t| t.name().to_owned())
+        .filter(|name| {
+            name.ends_with("_postings")
+                || ["by_intent", "by_type", "by_actor", "by_trace"].contains(&name.as_str())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every break in `chains`: (intent, sequence).
 fn breaks(chains: &[ChainVerification]) -> Vec<(String, u64)> {
     chains
@@ -201,6 +219,16 @@ fn upgrades_and_keeps_old_records(version: u32) {
         export(&store)
     };
     assert_eq!(format_version(&path), oidb::FORMAT_VERSION);
+    assert_eq!(
+        index_tables(&path),
+        [
+            "actor_postings",
+            "intent_postings",
+            "trace_postings",
+            "type_postings"
+        ],
+        "the row-per-event indexes are rebuilt as blocks and deleted"
+    );
     let versions = record_versions(&path);
     assert_eq!(versions.len(), 88);
     assert!(
@@ -216,6 +244,15 @@ fn upgrades_and_keeps_old_records(version: u32) {
     assert_eq!(export(&store), before);
     let chain = store.verify_chain("format-v1").unwrap();
     assert_eq!(chain.last_sequence, 4);
+    let verification = store.verify_all(|_| {}).unwrap();
+    assert!(
+        verification.problems.is_empty(),
+        "{:?}",
+        verification.problems
+    );
+    assert_eq!(verification.event_count, 88);
+    let by_actor = store.query(&Query::new().actor("agent-critic")).unwrap();
+    assert_eq!(by_actor.events.last().unwrap().position, 88);
     assert_eq!(breaks(&[chain]), expected_breaks());
     let events = store
         .get_events("format-v1", EventFilter::new().newest_first().limit(3))
@@ -331,6 +368,11 @@ fn read_only_opens_of_versions_1_to_3_answer_as_the_upgraded_store_does() {
         };
         assert_eq!(std::fs::read(&path).unwrap(), before, "version {version}");
         assert!(read_only.len() > 60, "{}", read_only.len());
+        assert_eq!(
+            index_tables(&path),
+            ["by_actor", "by_intent", "by_trace", "by_type"],
+            "version {version} keeps one row per event"
+        );
 
         let store = Store::open(&path).unwrap();
         assert_eq!(store.stats().unwrap().format_version, oidb::FORMAT_VERSION);
