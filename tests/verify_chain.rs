@@ -8,7 +8,7 @@ use std::path::Path;
 
 use oidb::verify::BreakKind;
 use oidb::{EventType, NewEvent, Store};
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -295,4 +295,39 @@ fn an_undecodable_record_is_a_damaged_record() {
     assert!(all.problems.iter().any(
         |p| p.kind == oidb::verify::ProblemKind::DamagedRecord && p.position == Some(position)
     ));
+}
+
+#[test]
+fn a_damaged_index_block_is_a_damaged_break_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.oidb");
+    build(&path);
+    // intent-a is the first intent: code 1, one block from sequence 1. Its second entry's
+    // position delta becomes 0: positions that do not rise.
+    edit(&path, |txn| {
+        let mut blocks = txn.open_table(postings_blocks::INTENT_POSTINGS).unwrap();
+        let bytes = blocks.get((1, 1)).unwrap().unwrap().value().to_vec();
+        let entries = postings_blocks::decode(postings_blocks::Kind::Intent, &bytes);
+        assert_eq!(entries.len(), 6);
+        let first = postings_blocks::encode(postings_blocks::Kind::Intent, &entries[..1]);
+        let mut damaged = bytes.clone();
+        damaged[first.len()] = 0;
+        blocks.insert((1, 1), damaged.as_slice()).unwrap();
+    });
+    let store = Store::open(&path).unwrap();
+    let report = store.verify_chain(INTENT).unwrap();
+    assert!(!report.valid);
+    let kinds: Vec<_> = report.breaks.iter().map(|b| (b.kind, b.sequence)).collect();
+    assert_eq!(
+        kinds[0],
+        (BreakKind::DamagedRecord, 1),
+        "{:#?}",
+        report.breaks
+    );
+    assert!(
+        report.breaks[0].message.contains("intent_postings (1, 1)"),
+        "{}",
+        report.breaks[0].message
+    );
+    assert!(store.verify_chain("intent-b").unwrap().valid);
 }
