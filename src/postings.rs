@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
-use crate::format::{Facts, LazyTable};
+use crate::format::{open_optional, Facts, LazyTable};
 use crate::{Error, Position, Result, Sequence};
 
 /// `intent_postings`: (intent code, first sequence in the block) -> block.
@@ -442,14 +442,6 @@ impl Iterator for BlockEntries {
     }
 }
 
-/// Opens a table that a file of another layout lacks: `None` when it is missing.
-fn open_if_there<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &ReadTransaction,
-    definition: TableDefinition<K, V>,
-) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
-    crate::format::open_optional(txn, definition)
-}
-
 /// Rows of a format version 1 to 3 `(code, position)` index for one code, within `[low, high]`.
 fn old_rows<C: CodeKey>(
     table: &redb::ReadOnlyTable<(C, u64), Facts>,
@@ -490,7 +482,7 @@ pub(crate) fn entries(
         return Ok(Box::new(std::iter::empty()));
     }
     let blocks = match code {
-        Code::Intent(c) => match open_if_there(txn, INTENT_POSTINGS)? {
+        Code::Intent(c) => match open_optional(txn, INTENT_POSTINGS)? {
             Some(table) => blocks_of(&table, c, low, high, forward)?,
             None => {
                 let table = txn.open_table(BY_INTENT)?;
@@ -511,17 +503,17 @@ pub(crate) fn entries(
                 });
             }
         },
-        Code::Type(c) => match open_if_there(txn, TYPE_POSTINGS)? {
+        Code::Type(c) => match open_optional(txn, TYPE_POSTINGS)? {
             Some(table) => blocks_of(&table, c, low, high, forward)?,
             None => return old_rows(&txn.open_table(BY_TYPE)?, c, low, high, forward),
         },
-        Code::Actor(c) => match open_if_there(txn, ACTOR_POSTINGS)? {
+        Code::Actor(c) => match open_optional(txn, ACTOR_POSTINGS)? {
             Some(table) => blocks_of(&table, c, low, high, forward)?,
             None => return old_rows(&txn.open_table(BY_ACTOR)?, c, low, high, forward),
         },
-        Code::Trace(c) => match open_if_there(txn, TRACE_POSTINGS)? {
+        Code::Trace(c) => match open_optional(txn, TRACE_POSTINGS)? {
             Some(table) => blocks_of(&table, c, low, high, forward)?,
-            None => match open_if_there(txn, BY_TRACE)? {
+            None => match open_optional(txn, BY_TRACE)? {
                 Some(table) => return old_rows(&table, c, low, high, forward),
                 None => return Ok(Box::new(std::iter::empty())),
             },
@@ -622,19 +614,19 @@ impl Lookup {
         };
         if !self.cached.get(&index).is_some_and(holds) {
             let block = match code {
-                Code::Intent(c) => match open_if_there(txn, INTENT_POSTINGS)? {
+                Code::Intent(c) => match open_optional(txn, INTENT_POSTINGS)? {
                     Some(table) => block_holding(&table, c, code, order)?,
                     None => entry_at(txn, code, order)?.into_iter().collect(),
                 },
-                Code::Type(c) => match open_if_there(txn, TYPE_POSTINGS)? {
+                Code::Type(c) => match open_optional(txn, TYPE_POSTINGS)? {
                     Some(table) => block_holding(&table, c, code, order)?,
                     None => entry_at(txn, code, order)?.into_iter().collect(),
                 },
-                Code::Actor(c) => match open_if_there(txn, ACTOR_POSTINGS)? {
+                Code::Actor(c) => match open_optional(txn, ACTOR_POSTINGS)? {
                     Some(table) => block_holding(&table, c, code, order)?,
                     None => entry_at(txn, code, order)?.into_iter().collect(),
                 },
-                Code::Trace(c) => match open_if_there(txn, TRACE_POSTINGS)? {
+                Code::Trace(c) => match open_optional(txn, TRACE_POSTINGS)? {
                     Some(table) => block_holding(&table, c, code, order)?,
                     None => entry_at(txn, code, order)?.into_iter().collect(),
                 },
@@ -691,7 +683,7 @@ fn all_blocks<C: CodeKey>(
 /// A storage error; [`Error::Corrupt`] (as an item) for a damaged block or blocks out of order.
 pub(crate) fn all_entries(txn: &ReadTransaction, index: Index) -> Result<AllEntries> {
     let blocks = match index {
-        Index::Intent => match open_if_there(txn, INTENT_POSTINGS)? {
+        Index::Intent => match open_optional(txn, INTENT_POSTINGS)? {
             Some(t) => all_blocks(&t, Code::Intent)?,
             None => {
                 let rows = txn
@@ -713,17 +705,17 @@ pub(crate) fn all_entries(txn: &ReadTransaction, index: Index) -> Result<AllEntr
                 return Ok(Box::new(rows));
             }
         },
-        Index::Type => match open_if_there(txn, TYPE_POSTINGS)? {
+        Index::Type => match open_optional(txn, TYPE_POSTINGS)? {
             Some(t) => all_blocks(&t, Code::Type)?,
             None => return all_old_rows(&txn.open_table(BY_TYPE)?, Code::Type),
         },
-        Index::Actor => match open_if_there(txn, ACTOR_POSTINGS)? {
+        Index::Actor => match open_optional(txn, ACTOR_POSTINGS)? {
             Some(t) => all_blocks(&t, Code::Actor)?,
             None => return all_old_rows(&txn.open_table(BY_ACTOR)?, Code::Actor),
         },
-        Index::Trace => match open_if_there(txn, TRACE_POSTINGS)? {
+        Index::Trace => match open_optional(txn, TRACE_POSTINGS)? {
             Some(t) => all_blocks(&t, Code::Trace)?,
-            None => match open_if_there(txn, BY_TRACE)? {
+            None => match open_optional(txn, BY_TRACE)? {
                 Some(t) => return all_old_rows(&t, Code::Trace),
                 None => return Ok(Box::new(std::iter::empty())),
             },
@@ -836,10 +828,10 @@ pub(crate) fn counts(
 
 /// The four index tables of a write transaction, for appending entries.
 pub(crate) struct Writer<'txn> {
-    intent: redb::Table<'txn, (u64, u64), &'static [u8]>,
-    by_type: redb::Table<'txn, (u32, u64), &'static [u8]>,
-    actor: redb::Table<'txn, (u32, u64), &'static [u8]>,
-    trace: LazyTable<'txn, (u128, u64), &'static [u8]>,
+    intents: redb::Table<'txn, (u64, u64), &'static [u8]>,
+    types: redb::Table<'txn, (u32, u64), &'static [u8]>,
+    actors: redb::Table<'txn, (u32, u64), &'static [u8]>,
+    traces: LazyTable<'txn, (u128, u64), &'static [u8]>,
 }
 
 impl<'txn> Writer<'txn> {
@@ -849,10 +841,10 @@ impl<'txn> Writer<'txn> {
     /// A storage error.
     pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Writer<'txn>> {
         Ok(Writer {
-            intent: txn.open_table(INTENT_POSTINGS)?,
-            by_type: txn.open_table(TYPE_POSTINGS)?,
-            actor: txn.open_table(ACTOR_POSTINGS)?,
-            trace: LazyTable::new(txn, TRACE_POSTINGS),
+            intents: txn.open_table(INTENT_POSTINGS)?,
+            types: txn.open_table(TYPE_POSTINGS)?,
+            actors: txn.open_table(ACTOR_POSTINGS)?,
+            traces: LazyTable::new(txn, TRACE_POSTINGS),
         })
     }
 
@@ -873,10 +865,10 @@ impl<'txn> Writer<'txn> {
             entries.clear();
             entries.extend(run.iter().map(|(_, entry)| *entry));
             match code {
-                Code::Intent(c) => append_run(&mut self.intent, c, code, &entries)?,
-                Code::Type(c) => append_run(&mut self.by_type, c, code, &entries)?,
-                Code::Actor(c) => append_run(&mut self.actor, c, code, &entries)?,
-                Code::Trace(c) => append_run(self.trace.get()?, c, code, &entries)?,
+                Code::Intent(c) => append_run(&mut self.intents, c, code, &entries)?,
+                Code::Type(c) => append_run(&mut self.types, c, code, &entries)?,
+                Code::Actor(c) => append_run(&mut self.actors, c, code, &entries)?,
+                Code::Trace(c) => append_run(self.traces.get()?, c, code, &entries)?,
             }
         }
         Ok(())
