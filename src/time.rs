@@ -40,7 +40,7 @@ pub fn has_wire_form(t: DateTime<Utc>) -> bool {
 
 /// Reads a wire time: RFC 3339 with `Z` or an offset (converted to UTC), or a naive ISO 8601 time
 /// (as the OpenIntent server writes them), read as UTC. Precision beyond microseconds is truncated.
-/// Years outside 0000 to 9999 are refused: [`format`] could not write them back as RFC 3339.
+/// Years outside 0000 to 9999 are refused: [`format()`] could not write them back as RFC 3339.
 ///
 /// # Errors
 /// A message saying what form was expected.
