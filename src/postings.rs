@@ -954,85 +954,37 @@ fn append_run<C: CodeKey>(
 /// # Errors
 /// A storage error, or [`Error::Corrupt`] when an old index's rows are out of order.
 pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
-    /// Entries gathered before they are written, so a code's entries go in in a few runs.
-    const CHUNK: usize = 4096;
     let mut writer = Writer::open(txn)?;
-    let mut pending: Vec<(Code, Entry)> = Vec::with_capacity(CHUNK);
-    let flush = |pending: &mut Vec<(Code, Entry)>, writer: &mut Writer<'_>| -> Result<()> {
-        writer.append(pending)?;
-        pending.clear();
-        Ok(())
+    move_rows(
+        txn,
+        BY_INTENT,
+        &mut writer,
+        |(code, sequence), (position, facts)| {
+            let entry = Entry {
+                position,
+                sequence,
+                facts,
+            };
+            (Code::Intent(code), entry)
+        },
+    )?;
+    let keyed = |code: Code, position: Position, facts: Facts| {
+        let entry = Entry {
+            position,
+            sequence: 0,
+            facts,
+        };
+        (code, entry)
     };
-    if table_exists(txn, "by_intent")? {
-        {
-            let table = txn.open_table(BY_INTENT)?;
-            for row in table.iter()? {
-                let (key, value) = row?;
-                let (code, sequence) = key.value();
-                let (position, facts) = value.value();
-                pending.push((
-                    Code::Intent(code),
-                    Entry {
-                        position,
-                        sequence,
-                        facts,
-                    },
-                ));
-                if pending.len() == CHUNK {
-                    flush(&mut pending, &mut writer)?;
-                }
-            }
-        }
-        flush(&mut pending, &mut writer)?;
-    }
-    for (name, definition, wrap) in [
-        ("by_type", BY_TYPE, Code::Type as fn(u32) -> Code),
-        ("by_actor", BY_ACTOR, Code::Actor as fn(u32) -> Code),
-    ] {
-        if !table_exists(txn, name)? {
-            continue;
-        }
-        {
-            let table = txn.open_table(definition)?;
-            for row in table.iter()? {
-                let (key, facts) = row?;
-                let (code, position) = key.value();
-                pending.push((
-                    wrap(code),
-                    Entry {
-                        position,
-                        sequence: 0,
-                        facts: facts.value(),
-                    },
-                ));
-                if pending.len() == CHUNK {
-                    flush(&mut pending, &mut writer)?;
-                }
-            }
-        }
-        flush(&mut pending, &mut writer)?;
-    }
-    if table_exists(txn, "by_trace")? {
-        {
-            let table = txn.open_table(BY_TRACE)?;
-            for row in table.iter()? {
-                let (key, facts) = row?;
-                let (code, position) = key.value();
-                pending.push((
-                    Code::Trace(code),
-                    Entry {
-                        position,
-                        sequence: 0,
-                        facts: facts.value(),
-                    },
-                ));
-                if pending.len() == CHUNK {
-                    flush(&mut pending, &mut writer)?;
-                }
-            }
-        }
-        flush(&mut pending, &mut writer)?;
-    }
+    move_rows(txn, BY_TYPE, &mut writer, |(code, position), facts| {
+        keyed(Code::Type(code), position, facts)
+    })?;
+    move_rows(txn, BY_ACTOR, &mut writer, |(code, position), facts| {
+        keyed(Code::Actor(code), position, facts)
+    })?;
+    move_rows(txn, BY_TRACE, &mut writer, |(code, position), facts| {
+        keyed(Code::Trace(code), position, facts)
+    })?;
     drop(writer);
     // Created even when no event has a trace, as a new store has it.
     txn.open_table(TRACE_POSTINGS)?;
@@ -1041,6 +993,35 @@ pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
     txn.delete_table(BY_ACTOR)?;
     txn.delete_table(BY_TRACE)?;
     Ok(())
+}
+
+/// Appends the entries `entry_of` makes of an old index table's rows, if the file has that
+/// table, a few thousand at a time so that a code's entries go in in a few runs.
+fn move_rows<K, V>(
+    txn: &WriteTransaction,
+    definition: TableDefinition<K, V>,
+    writer: &mut Writer<'_>,
+    entry_of: impl for<'a> Fn(K::SelfType<'a>, V::SelfType<'a>) -> (Code, Entry),
+) -> Result<()>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+{
+    const CHUNK: usize = 4096;
+    if !table_exists(txn, definition.name())? {
+        return Ok(());
+    }
+    let table = txn.open_table(definition)?;
+    let mut pending = Vec::with_capacity(CHUNK);
+    for row in table.iter()? {
+        let (key, value) = row?;
+        pending.push(entry_of(key.value(), value.value()));
+        if pending.len() == CHUNK {
+            writer.append(&mut pending)?;
+            pending.clear();
+        }
+    }
+    writer.append(&mut pending)
 }
 
 /// Whether `txn`'s file has a table of this name.
