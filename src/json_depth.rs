@@ -1,58 +1,20 @@
-//! The nesting depth of JSON values, measured and torn down without recursion.
+//! The nesting depth of JSON values, measured and torn down without unbounded recursion.
 //!
 //! `serde_json` serializes and drops a [`Value`] recursively, one stack frame (or more) a level,
 //! so a value nested 100,000 deep that a caller built in code would overflow the stack the moment
-//! the store serialized or dropped it. The write path measures depth first, and tears a refused
-//! value down here, one level at a time.
+//! the store serialized or dropped it. The write path measures depth first (recursing no deeper
+//! than the limit), and tears a refused value down here, one level at a time.
 
 use serde_json::Value;
 
 /// Whether arrays and objects in `value` nest deeper than `max` levels (a top-level array or
-/// object is level 1). Walks with a stack of at most `max` iterators.
+/// object is level 1). Recurses at most `max + 1` calls deep, however deep `value` is: every
+/// event's payload is measured, so this walk allocates nothing.
 pub(crate) fn exceeds(value: &Value, max: usize) -> bool {
-    let mut open: Vec<Children<'_>> = Vec::new();
-    let mut next = Some(value);
-    loop {
-        if let Some(children) = next.take().and_then(Children::of) {
-            if open.len() == max {
-                return true;
-            }
-            open.push(children);
-        }
-        let Some(innermost) = open.last_mut() else {
-            return false;
-        };
-        next = innermost.next();
-        if next.is_none() {
-            open.pop();
-        }
-    }
-}
-
-/// The members of an array or the values of an object.
-enum Children<'a> {
-    Array(std::slice::Iter<'a, Value>),
-    Object(serde_json::map::Values<'a>),
-}
-
-impl<'a> Children<'a> {
-    fn of(value: &'a Value) -> Option<Children<'a>> {
-        match value {
-            Value::Array(items) => Some(Children::Array(items.iter())),
-            Value::Object(map) => Some(Children::Object(map.values())),
-            _ => None,
-        }
-    }
-}
-
-impl<'a> Iterator for Children<'a> {
-    type Item = &'a Value;
-
-    fn next(&mut self) -> Option<&'a Value> {
-        match self {
-            Children::Array(items) => items.next(),
-            Children::Object(values) => values.next(),
-        }
+    match value {
+        Value::Array(items) => max == 0 || items.iter().any(|item| exceeds(item, max - 1)),
+        Value::Object(map) => max == 0 || map.values().any(|item| exceeds(item, max - 1)),
+        _ => false,
     }
 }
 
