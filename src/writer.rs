@@ -249,6 +249,10 @@ struct WalSlot {
     unconfirmed: bool,
     /// The log had no room for the group being written: it commits to the file durably.
     full: bool,
+    /// Records of the group being written that are not in the log yet, and the position of the
+    /// first: a group's requests go to the log as one entry, so one sync covers them.
+    unlogged: Vec<Vec<u8>>,
+    unlogged_from: Option<Position>,
 }
 
 impl WalSlot {
@@ -261,13 +265,29 @@ impl WalSlot {
             .ok_or_else(|| Error::NeedsReopen("the write-ahead log could not be created".into()))
     }
 
-    /// Writes the records `planned` adds to the log, before its rows go into the transaction,
-    /// so that the disk syncs them while the rows are applied and committed. When the log has
-    /// no room, the group is marked to commit to the file durably instead.
-    fn log(&mut self, planned: &Plan) -> Result<()> {
-        let mut first = None;
-        let mut records = Vec::with_capacity(planned.events.len());
+    /// Keeps the records `planned` adds for the group's entry in the log; [`WalSlot::write`]
+    /// writes them.
+    fn keep(&mut self, planned: &Plan) {
+        if self.full {
+            return;
+        }
         for step in &planned.events {
+            if let Step::New(row) = step {
+                self.unlogged_from.get_or_insert(row.event.position);
+                self.unlogged.push(row.record.clone());
+            }
+        }
+    }
+
+    /// Writes the records kept so far and those `last` adds as one entry, before `last`'s rows
+    /// go into the transaction, so that the disk syncs them while those rows are applied and the
+    /// group commits. When the log has no room, the group is marked to commit to the file
+    /// durably instead.
+    fn write(&mut self, last: Option<&Plan>) -> Result<()> {
+        let kept = std::mem::take(&mut self.unlogged);
+        let mut first = self.unlogged_from.take();
+        let mut records: Vec<&[u8]> = kept.iter().map(Vec::as_slice).collect();
+        for step in last.map_or(&[][..], |planned| planned.events.as_slice()) {
             if let Step::New(row) = step {
                 first.get_or_insert(row.event.position);
                 records.push(row.record.as_slice());
@@ -285,6 +305,12 @@ impl WalSlot {
         }
         wal.write(first, &records)?;
         Ok(())
+    }
+
+    /// Forgets what was kept for a group that failed: none of it reached the log.
+    fn discard(&mut self) {
+        self.unlogged.clear();
+        self.unlogged_from = None;
     }
 }
 
@@ -438,6 +464,8 @@ impl Writer {
                 open: None,
                 unconfirmed: false,
                 full: false,
+                unlogged: Vec::new(),
+                unlogged_from: None,
             });
         }
         Ok(())
@@ -480,7 +508,7 @@ impl Writer {
                 new_events: &mut new_events,
                 new_names: &mut new_names,
             };
-            commit_plan(&mut tables, &mut written, planned)?;
+            commit_plan(&mut tables, &mut written, planned, Log::Write)?;
         }
         let written: Vec<Position> = new_events.iter().map(|e| e.position).collect();
         if written != positions {
@@ -769,6 +797,7 @@ impl Writer {
                 let message = error.to_string();
                 if let Some(slot) = &mut state.wal {
                     slot.full = false;
+                    slot.discard();
                 }
                 if state.wal.as_ref().is_some_and(|slot| slot.unconfirmed) {
                     // The log may hold the group the file did not take: only a replay, when
@@ -869,11 +898,15 @@ impl Writer {
                 new_events,
                 new_names,
             };
-            for events in requests {
+            let last = requests.len().saturating_sub(1);
+            for (index, events) in requests.into_iter().enumerate() {
                 let answer = match plan(&mut tables, written.state, events) {
                     Ok(mut planned) => {
                         let follow_ups = planned.ledger.take_follow_ups();
-                        let appended = commit_plan(&mut tables, &mut written, planned)?;
+                        // One entry in the log for the group, written before the last request's
+                        // rows go in: one sync covers the group's requests.
+                        let log = if index == last { Log::Write } else { Log::Keep };
+                        let appended = commit_plan(&mut tables, &mut written, planned, log)?;
                         self.write_follow_ups(&mut tables, &mut written, &follow_ups)?;
                         Ok(appended)
                     }
@@ -887,6 +920,11 @@ impl Writer {
                 };
                 answers.push(answer);
             }
+        }
+        if let Some(slot) = &mut state.wal {
+            // What came after the last request's entry (its follow-ups), or every request's
+            // records when the last was refused.
+            slot.write(None)?;
         }
         if state.next_position == start_position {
             txn.abort()?;
@@ -936,7 +974,7 @@ impl Writer {
             .map(|new| Prepared::new(new.clone(), &self.config))
             .collect();
         if let Ok(planned) = plan(tables, written.state, events) {
-            commit_plan(tables, written, planned)?;
+            commit_plan(tables, written, planned, Log::Keep)?;
         }
         // Follow-ups carry no cost, so no refusal of theirs can be pending; clear it regardless.
         tables.ledger.take_violation();
@@ -960,14 +998,27 @@ enum Answer {
     New(usize),
 }
 
+/// What a planned request's records do in the write-ahead log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Log {
+    /// They wait for the group's entry: more requests follow in the group.
+    Keep,
+    /// They go to the log now, with those kept before them, as one entry: the group's last.
+    Write,
+}
+
 /// Writes a planned request and moves the writer's counters past it; returns what it appended.
 fn commit_plan(
     tables: &mut Tables<'_>,
     written: &mut Written<'_>,
     planned: Plan,
+    log: Log,
 ) -> Result<Vec<Answer>> {
     if let Some(slot) = &mut written.state.wal {
-        slot.log(&planned)?;
+        match log {
+            Log::Keep => slot.keep(&planned),
+            Log::Write => slot.write(Some(&planned))?,
+        }
     }
     tables.apply(&planned)?;
     let state = &mut *written.state;
