@@ -849,13 +849,14 @@ impl<'txn> Writer<'txn> {
     }
 
     /// Appends new entries, each after every stored entry of its code (positions and sequences
-    /// only grow): grouped by code, each code's last block is read once, filled and rewritten,
-    /// and new blocks started as needed.
+    /// only grow): grouped by code, each code's last block is filled and rewritten once (taken
+    /// from `tails` when it is there, else read from the table), and new blocks started as
+    /// needed. `tails` is left holding the codes' new last blocks.
     ///
     /// # Errors
     /// A storage error; [`Error::Corrupt`] when the code's last block is damaged or an entry
     /// would not come after its last entry.
-    pub(crate) fn append(&mut self, new: &mut [(Code, Entry)]) -> Result<()> {
+    pub(crate) fn append(&mut self, new: &mut [(Code, Entry)], tails: &mut Tails) -> Result<()> {
         new.sort_by_key(|(code, entry)| (*code, entry.order(code.index())));
         let mut entries = Vec::with_capacity(new.len());
         for run in new.chunk_by(|a, b| a.0 == b.0) {
@@ -865,43 +866,120 @@ impl<'txn> Writer<'txn> {
             entries.clear();
             entries.extend(run.iter().map(|(_, entry)| *entry));
             match code {
-                Code::Intent(c) => append_run(&mut self.intents, c, code, &entries)?,
-                Code::Type(c) => append_run(&mut self.types, c, code, &entries)?,
-                Code::Actor(c) => append_run(&mut self.actors, c, code, &entries)?,
-                Code::Trace(c) => append_run(self.traces.get()?, c, code, &entries)?,
+                Code::Intent(c) => append_run(&mut self.intents, c, code, &entries, tails)?,
+                Code::Type(c) => append_run(&mut self.types, c, code, &entries, tails)?,
+                Code::Actor(c) => append_run(&mut self.actors, c, code, &entries, tails)?,
+                Code::Trace(c) => append_run(self.traces.get()?, c, code, &entries, tails)?,
             }
         }
         Ok(())
     }
 }
 
-/// Appends `entries` (in order) to `code`'s blocks in `table`.
+/// The last block of each code appended to lately, as the writer's transactions left it: the
+/// next append to a code extends its block from here, without reading and decoding it again.
+///
+/// A writer calls [`Tails::begin`] as each write transaction starts and [`Tails::committed`] once
+/// it has committed: what a transaction that never committed left here is dropped when the next
+/// begins, so the blocks kept are always the file's.
+pub(crate) struct Tails {
+    blocks: HashMap<Code, Tail>,
+    /// The most codes kept, about a kilobyte each: beyond it, a code appended to is kept in
+    /// place of another.
+    most: usize,
+    /// A transaction began and has not committed (yet).
+    open: bool,
+}
+
+impl Default for Tails {
+    fn default() -> Self {
+        Tails {
+            blocks: HashMap::new(),
+            most: 1024,
+            open: false,
+        }
+    }
+}
+
+/// A code's last block: its key's first, its bytes, how many entries it holds, the last one.
+struct Tail {
+    first: u64,
+    bytes: Vec<u8>,
+    count: usize,
+    last: Entry,
+}
+
+impl Tails {
+    /// A write transaction starts; the blocks a transaction begun before it left, if that one
+    /// did not commit, are dropped.
+    pub(crate) fn begin(&mut self) {
+        if self.open {
+            self.blocks.clear();
+        }
+        self.open = true;
+    }
+
+    /// The transaction begun last has committed (or was let go having appended nothing): the
+    /// blocks it left are the file's.
+    pub(crate) fn committed(&mut self) {
+        self.open = false;
+    }
+
+    fn take(&mut self, code: Code) -> Option<Tail> {
+        self.blocks.remove(&code)
+    }
+
+    fn keep(&mut self, code: Code, tail: Tail) {
+        if self.blocks.len() >= self.most && !self.blocks.contains_key(&code) {
+            if let Some(other) = self.blocks.keys().next().copied() {
+                self.blocks.remove(&other);
+            }
+        }
+        self.blocks.insert(code, tail);
+    }
+}
+
+/// `code`'s last block in `table`, read and decoded.
+fn stored_tail<C: CodeKey>(
+    table: &redb::Table<'_, (C, u64), &'static [u8]>,
+    raw: C,
+    code: Code,
+) -> Result<Option<Tail>> {
+    let Some(row) = table.range((raw, 0)..=(raw, u64::MAX))?.next_back() else {
+        return Ok(None);
+    };
+    let (key, value) = row?;
+    let first = key.value().1;
+    let mut bytes = Vec::with_capacity(BLOCK_BYTES);
+    bytes.extend_from_slice(value.value());
+    let mut decoded = Vec::with_capacity(BLOCK_ENTRIES);
+    decode_block(code, first, &bytes, &mut decoded)?;
+    Ok(decoded.last().map(|&last| Tail {
+        first,
+        bytes,
+        count: decoded.len(),
+        last,
+    }))
+}
+
+/// Appends `entries` (in order) to `code`'s blocks in `table`, and keeps its new last block in
+/// `tails`.
 fn append_run<C: CodeKey>(
     table: &mut redb::Table<'_, (C, u64), &'static [u8]>,
     raw: C,
     code: Code,
     entries: &[Entry],
+    tails: &mut Tails,
 ) -> Result<()> {
     let index = code.index();
-    let mut block: Vec<u8> = Vec::with_capacity(BLOCK_BYTES);
-    let mut first = 0;
-    let mut previous: Option<Entry> = None;
-    let mut count: usize = 0;
-    let last_block = match table.range((raw, 0)..=(raw, u64::MAX))?.next_back() {
-        Some(row) => {
-            let (key, value) = row?;
-            Some((key.value().1, value.value().to_vec()))
-        }
-        None => None,
+    let tail = match tails.take(code) {
+        Some(tail) => Some(tail),
+        None => stored_tail(table, raw, code)?,
     };
-    if let Some((stored_first, bytes)) = last_block {
-        let mut decoded = Vec::with_capacity(BLOCK_ENTRIES);
-        decode_block(code, stored_first, &bytes, &mut decoded)?;
-        first = stored_first;
-        count = decoded.len();
-        previous = decoded.last().copied();
-        block = bytes;
-    }
+    let (mut first, mut block, mut count, mut previous) = match tail {
+        Some(tail) => (tail.first, tail.bytes, tail.count, Some(tail.last)),
+        None => (0, Vec::with_capacity(BLOCK_BYTES), 0, None),
+    };
     let mut entries = entries.iter().peekable();
     while let Some(entry) = entries.next() {
         if let Some(previous) = &previous {
@@ -942,6 +1020,15 @@ fn append_run<C: CodeKey>(
             table.insert((raw, first), block.as_slice())?;
         }
     }
+    if let Some(last) = previous {
+        let tail = Tail {
+            first,
+            bytes: block,
+            count,
+            last,
+        };
+        tails.keep(code, tail);
+    }
     Ok(())
 }
 
@@ -955,10 +1042,12 @@ fn append_run<C: CodeKey>(
 /// A storage error, or [`Error::Corrupt`] when an old index's rows are out of order.
 pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
     let mut writer = Writer::open(txn)?;
+    let mut tails = Tails::default();
     move_rows(
         txn,
         BY_INTENT,
         &mut writer,
+        &mut tails,
         |(code, sequence), (position, facts)| {
             let entry = Entry {
                 position,
@@ -976,15 +1065,27 @@ pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
         };
         (code, entry)
     };
-    move_rows(txn, BY_TYPE, &mut writer, |(code, position), facts| {
-        keyed(Code::Type(code), position, facts)
-    })?;
-    move_rows(txn, BY_ACTOR, &mut writer, |(code, position), facts| {
-        keyed(Code::Actor(code), position, facts)
-    })?;
-    move_rows(txn, BY_TRACE, &mut writer, |(code, position), facts| {
-        keyed(Code::Trace(code), position, facts)
-    })?;
+    move_rows(
+        txn,
+        BY_TYPE,
+        &mut writer,
+        &mut tails,
+        |(code, position), facts| keyed(Code::Type(code), position, facts),
+    )?;
+    move_rows(
+        txn,
+        BY_ACTOR,
+        &mut writer,
+        &mut tails,
+        |(code, position), facts| keyed(Code::Actor(code), position, facts),
+    )?;
+    move_rows(
+        txn,
+        BY_TRACE,
+        &mut writer,
+        &mut tails,
+        |(code, position), facts| keyed(Code::Trace(code), position, facts),
+    )?;
     drop(writer);
     // Created even when no event has a trace, as a new store has it.
     txn.open_table(TRACE_POSTINGS)?;
@@ -1001,6 +1102,7 @@ fn move_rows<K, V>(
     txn: &WriteTransaction,
     definition: TableDefinition<K, V>,
     writer: &mut Writer<'_>,
+    tails: &mut Tails,
     entry_of: impl for<'a> Fn(K::SelfType<'a>, V::SelfType<'a>) -> (Code, Entry),
 ) -> Result<()>
 where
@@ -1017,11 +1119,11 @@ where
         let (key, value) = row?;
         pending.push(entry_of(key.value(), value.value()));
         if pending.len() == CHUNK {
-            writer.append(&mut pending)?;
+            writer.append(&mut pending, tails)?;
             pending.clear();
         }
     }
-    writer.append(&mut pending)
+    writer.append(&mut pending, tails)
 }
 
 /// Whether `txn`'s file has a table of this name.
@@ -1183,14 +1285,61 @@ mod tests {
             .unwrap()
     }
 
+    /// Appends `new` in a transaction of its own, reading each code's last block from the table.
     fn append(db: &redb::Database, new: &[(Code, Entry)]) -> Result<()> {
+        append_keeping(db, new, &mut Tails::default())
+    }
+
+    /// Appends `new` in a transaction of its own, as the store's writer does, with `tails`.
+    fn append_keeping(db: &redb::Database, new: &[(Code, Entry)], tails: &mut Tails) -> Result<()> {
         let txn = db.begin_write()?;
+        tails.begin();
         {
             let mut writer = Writer::open(&txn)?;
-            writer.append(&mut new.to_vec())?;
+            writer.append(&mut new.to_vec(), tails)?;
         }
         txn.commit()?;
+        tails.committed();
         Ok(())
+    }
+
+    /// Every row of `table`, keys and bytes.
+    fn rows<C: CodeKey>(
+        db: &redb::Database,
+        table: TableDefinition<(C, u64), &'static [u8]>,
+    ) -> Vec<((C, u64), Vec<u8>)> {
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(table).unwrap();
+        table
+            .iter()
+            .unwrap()
+            .map(|row| {
+                let (key, value) = row.unwrap();
+                (key.value(), value.value().to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_transaction_that_does_not_commit_leaves_no_tail_behind() {
+        let db = database();
+        let code = Code::Type(3);
+        let mut tails = Tails::default();
+        let first: Vec<_> = (1..=3).map(|p| (code, entry(p, 0, 10, 3, 1))).collect();
+        append_keeping(&db, &first, &mut tails).unwrap();
+        // Appended, then never committed: the file does not have 4 and 5.
+        let txn = db.begin_write().unwrap();
+        tails.begin();
+        {
+            let mut writer = Writer::open(&txn).unwrap();
+            let mut lost: Vec<_> = (4..=5).map(|p| (code, entry(p, 0, 20, 3, 1))).collect();
+            writer.append(&mut lost, &mut tails).unwrap();
+        }
+        txn.abort().unwrap();
+        let then: Vec<_> = (4..=6).map(|p| (code, entry(p, 0, 30, 3, 9))).collect();
+        append_keeping(&db, &then, &mut tails).unwrap();
+        let expected: Vec<Entry> = first.iter().chain(&then).map(|(_, e)| *e).collect();
+        assert_eq!(read(&db, code, 0, u64::MAX, true), expected);
     }
 
     fn read(db: &redb::Database, code: Code, low: u64, high: u64, forward: bool) -> Vec<Entry> {
@@ -1296,7 +1445,8 @@ mod tests {
 
     proptest! {
         /// Whatever runs of entries are appended to a few codes, in however many commits, each
-        /// code's window reads as a filter of a plain list, in both directions.
+        /// code's window reads as a filter of a plain list, in both directions; and blocks
+        /// extended from kept tails are the blocks extended from the table.
         #[test]
         fn entries_read_as_a_list_does(
             steps in prop::collection::vec((0u32..3, 1u64..2_000, -5_000i64..5_000, 1usize..40), 1..20),
@@ -1304,6 +1454,9 @@ mod tests {
             span in 0u64..60_000,
         ) {
             let db = database();
+            // The same appends through kept tails, of at most two of the three codes.
+            let kept = database();
+            let mut tails = Tails { most: 2, ..Tails::default() };
             let mut model: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
             let mut position = 0u64;
             let mut micros = 0i64;
@@ -1317,7 +1470,9 @@ mod tests {
                     commit.push((Code::Actor(code), e));
                 }
                 append(&db, &commit).unwrap();
+                append_keeping(&kept, &commit, &mut tails).unwrap();
             }
+            prop_assert_eq!(rows(&kept, ACTOR_POSTINGS), rows(&db, ACTOR_POSTINGS));
             let high = low.saturating_add(span);
             for (code, list) in &model {
                 let window: Vec<Entry> = list

@@ -236,6 +236,8 @@ struct WriterState {
     wal: Option<WalSlot>,
     /// The groups committed through the log so far.
     logged_groups: u64,
+    /// The last block of each index code appended to lately, as committed.
+    tails: postings::Tails,
 }
 
 /// The write-ahead log of a store in a file under [`Durability::Immediate`], created by the first
@@ -354,6 +356,7 @@ impl WriterState {
                 last_commit: Duration::ZERO,
                 wal: None,
                 logged_groups: 0,
+                tails: postings::Tails::default(),
             }
         };
         txn.abort()?;
@@ -485,6 +488,7 @@ impl Writer {
             .map(|e| Prepared::new(NewEvent::restoring(e), &config))
             .collect();
         let mut txn = self.db.begin_write()?;
+        state.tails.begin();
         txn.set_quick_repair(true);
         let mut new_events = Vec::new();
         let mut new_names = Vec::new();
@@ -519,6 +523,7 @@ impl Writer {
             });
         }
         txn.commit()?;
+        state.tails.committed();
         for (kind, name, code) in new_names {
             state.names.of(kind).insert(name, code);
         }
@@ -882,6 +887,7 @@ impl Writer {
         new_names: &mut Vec<(NameKind, String, u32)>,
     ) -> Result<()> {
         let mut txn = self.db.begin_write()?;
+        state.tails.begin();
         let durability = match self.config.durability {
             // The write-ahead log makes the commit durable.
             Durability::Immediate if state.wal.is_some() => redb::Durability::None,
@@ -928,6 +934,7 @@ impl Writer {
         }
         if state.next_position == start_position {
             txn.abort()?;
+            state.tails.committed();
             return Ok(());
         }
         if let Some(slot) = &mut state.wal {
@@ -939,17 +946,20 @@ impl Writer {
                     .map_err(|e| Error::Storage(e.into()))?;
                 txn.set_quick_repair(true);
                 txn.commit()?;
+                state.tails.committed();
                 slot.get()?.restart();
                 slot.full = false;
                 state.unflushed = false;
             } else {
                 txn.commit()?;
+                state.tails.committed();
                 state.unflushed = true;
             }
             slot.unconfirmed = false;
             return Ok(());
         }
         txn.commit()?;
+        state.tails.committed();
         if matches!(self.config.durability, Durability::Deferred { .. }) {
             state.unflushed = true;
         }
@@ -1020,8 +1030,8 @@ fn commit_plan(
             Log::Write => slot.write(Some(&planned))?,
         }
     }
-    tables.apply(&planned)?;
     let state = &mut *written.state;
+    tables.apply(&planned, &mut state.tails)?;
     state.next_position += planned.new_count();
     state.next_intent_code = planned.next_intent_code;
     state.next_name_code.clone_from(&planned.next_name_code);
@@ -1072,7 +1082,9 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    fn apply(&mut self, planned: &Plan) -> Result<()> {
+    /// Writes a planned request's rows; `tails` are the index blocks the writer's last commits
+    /// left (a failed transaction must not leave its own in them for the next).
+    fn apply(&mut self, planned: &Plan, tails: &mut postings::Tails) -> Result<()> {
         for (kind, name, code) in &planned.new_names {
             self.names
                 .get()?
@@ -1128,7 +1140,7 @@ impl<'txn> Tables<'txn> {
                 entries.push((postings::Code::Trace(trace), entry(0)));
             }
         }
-        self.postings.append(&mut entries)?;
+        self.postings.append(&mut entries, tails)?;
         planned.ledger.apply(&mut self.ledger)?;
         Ok(())
     }
