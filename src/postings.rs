@@ -828,24 +828,21 @@ pub(crate) fn counts(
 
 /// The four index tables of a write transaction, for appending entries.
 pub(crate) struct Writer<'txn> {
-    intents: redb::Table<'txn, (u64, u64), &'static [u8]>,
-    types: redb::Table<'txn, (u32, u64), &'static [u8]>,
-    actors: redb::Table<'txn, (u32, u64), &'static [u8]>,
+    intents: LazyTable<'txn, (u64, u64), &'static [u8]>,
+    types: LazyTable<'txn, (u32, u64), &'static [u8]>,
+    actors: LazyTable<'txn, (u32, u64), &'static [u8]>,
     traces: LazyTable<'txn, (u128, u64), &'static [u8]>,
 }
 
 impl<'txn> Writer<'txn> {
-    /// Opens the tables in `txn` (the trace table only once an entry needs it).
-    ///
-    /// # Errors
-    /// A storage error.
-    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Writer<'txn>> {
-        Ok(Writer {
-            intents: txn.open_table(INTENT_POSTINGS)?,
-            types: txn.open_table(TYPE_POSTINGS)?,
-            actors: txn.open_table(ACTOR_POSTINGS)?,
+    /// The tables of `txn`, each opened when an entry first needs it.
+    pub(crate) fn new(txn: &'txn WriteTransaction) -> Writer<'txn> {
+        Writer {
+            intents: LazyTable::new(txn, INTENT_POSTINGS),
+            types: LazyTable::new(txn, TYPE_POSTINGS),
+            actors: LazyTable::new(txn, ACTOR_POSTINGS),
             traces: LazyTable::new(txn, TRACE_POSTINGS),
-        })
+        }
     }
 
     /// Appends new entries, each after every stored entry of its code (positions and sequences
@@ -866,9 +863,9 @@ impl<'txn> Writer<'txn> {
             entries.clear();
             entries.extend(run.iter().map(|(_, entry)| *entry));
             match code {
-                Code::Intent(c) => append_run(&mut self.intents, c, code, &entries, tails)?,
-                Code::Type(c) => append_run(&mut self.types, c, code, &entries, tails)?,
-                Code::Actor(c) => append_run(&mut self.actors, c, code, &entries, tails)?,
+                Code::Intent(c) => append_run(self.intents.get()?, c, code, &entries, tails)?,
+                Code::Type(c) => append_run(self.types.get()?, c, code, &entries, tails)?,
+                Code::Actor(c) => append_run(self.actors.get()?, c, code, &entries, tails)?,
                 Code::Trace(c) => append_run(self.traces.get()?, c, code, &entries, tails)?,
             }
         }
@@ -1041,7 +1038,7 @@ fn append_run<C: CodeKey>(
 /// # Errors
 /// A storage error, or [`Error::Corrupt`] when an old index's rows are out of order.
 pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
-    let mut writer = Writer::open(txn)?;
+    let mut writer = Writer::new(txn);
     let mut tails = Tails::default();
     move_rows(
         txn,
@@ -1087,7 +1084,10 @@ pub(crate) fn rebuild(txn: &WriteTransaction) -> Result<()> {
         |(code, position), facts| keyed(Code::Trace(code), position, facts),
     )?;
     drop(writer);
-    // Created even when no event has a trace, as a new store has it.
+    // Created even when no event has an entry in them, as a new store has them.
+    txn.open_table(INTENT_POSTINGS)?;
+    txn.open_table(TYPE_POSTINGS)?;
+    txn.open_table(ACTOR_POSTINGS)?;
     txn.open_table(TRACE_POSTINGS)?;
     txn.delete_table(BY_INTENT)?;
     txn.delete_table(BY_TYPE)?;
@@ -1295,7 +1295,7 @@ mod tests {
         let txn = db.begin_write()?;
         tails.begin();
         {
-            let mut writer = Writer::open(&txn)?;
+            let mut writer = Writer::new(&txn);
             writer.append(&mut new.to_vec(), tails)?;
         }
         txn.commit()?;
@@ -1331,7 +1331,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         tails.begin();
         {
-            let mut writer = Writer::open(&txn).unwrap();
+            let mut writer = Writer::new(&txn);
             let mut lost: Vec<_> = (4..=5).map(|p| (code, entry(p, 0, 20, 3, 1))).collect();
             writer.append(&mut lost, &mut tails).unwrap();
         }

@@ -1050,12 +1050,14 @@ fn commit_plan(
     Ok(appended)
 }
 
-/// Every table an append touches, open in one write transaction.
+/// Every table an append touches, in one write transaction. Those only rows are written to
+/// open when first used: for a single append under the write-ahead log, after its entry is
+/// written, while the disk syncs it.
 struct Tables<'txn> {
-    events: redb::Table<'txn, u64, &'static [u8]>,
+    events: LazyTable<'txn, u64, &'static [u8]>,
     by_id: redb::Table<'txn, u128, u64>,
     postings: postings::Writer<'txn>,
-    by_time: redb::Table<'txn, (i64, u64), Facts>,
+    by_time: LazyTable<'txn, (i64, u64), Facts>,
     intents: redb::Table<'txn, &'static str, &'static [u8]>,
     intent_names: LazyTable<'txn, u64, &'static str>,
     names: LazyTable<'txn, (u8, &'static str), u32>,
@@ -1068,10 +1070,10 @@ struct Tables<'txn> {
 impl<'txn> Tables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Tables<'txn>> {
         Ok(Tables {
-            events: txn.open_table(EVENTS)?,
+            events: LazyTable::new(txn, EVENTS),
             by_id: txn.open_table(BY_ID)?,
-            postings: postings::Writer::open(txn)?,
-            by_time: txn.open_table(BY_TIME)?,
+            postings: postings::Writer::new(txn),
+            by_time: LazyTable::new(txn, BY_TIME),
             intents: txn.open_table(INTENTS)?,
             intent_names: LazyTable::new(txn, INTENT_NAMES),
             names: LazyTable::new(txn, NAMES),
@@ -1112,7 +1114,7 @@ impl<'txn> Tables<'txn> {
             .iter()
             .map(|r| (r.event.position, r.record.as_slice()))
             .collect();
-        insert_in_key_order(&mut self.events, &mut records, |_| ())?;
+        insert_in_key_order(self.events.get()?, &mut records, |_| ())?;
         let mut ids: Vec<_> = rows
             .iter()
             .map(|r| (r.event.id.as_u128(), r.event.position))
@@ -1122,7 +1124,7 @@ impl<'txn> Tables<'txn> {
             .iter()
             .map(|r| ((r.facts.0, r.event.position), r.facts))
             .collect();
-        insert_in_key_order(&mut self.by_time, &mut by_time, |_| ())?;
+        insert_in_key_order(self.by_time.get()?, &mut by_time, |_| ())?;
         let mut entries = Vec::with_capacity(rows.len() * 4);
         for r in &rows {
             let entry = |sequence| postings::Entry {
@@ -1480,14 +1482,18 @@ fn check_expected_sequence(new: &NewEvent, last_sequence: u64) -> Result<()> {
 }
 
 /// The stored event with this id, if any.
-fn stored_with_id(tables: &Tables<'_>, id: Uuid) -> Result<Option<Event>> {
+fn stored_with_id(tables: &mut Tables<'_>, id: Uuid) -> Result<Option<Event>> {
     let Some(position) = tables.by_id.get(id.as_u128())?.map(|g| g.value()) else {
         return Ok(None);
     };
-    let stored = tables.events.get(position)?.ok_or_else(|| Error::Corrupt {
-        position,
-        reason: format!("index by_id points at it for event {id}, but it is missing"),
-    })?;
+    let stored = tables
+        .events
+        .get()?
+        .get(position)?
+        .ok_or_else(|| Error::Corrupt {
+            position,
+            reason: format!("index by_id points at it for event {id}, but it is missing"),
+        })?;
     format::decode_record(position, stored.value()).map(Some)
 }
 
