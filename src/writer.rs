@@ -614,10 +614,11 @@ impl Writer {
     /// moment to queue again.
     ///
     /// Callers that each wait for their own answer queue their next request only once answered,
-    /// which is after the leader that follows has already taken the queue: without a pause the
-    /// group splits into two that alternate, each half the size. The pause ends as soon as every
-    /// recent caller is back, and lasts at most a quarter of the last commit (at most 1 ms), so a
-    /// caller who does not come back costs little next to the commit itself.
+    /// which is after the leader that follows has already taken the queue (and, through the
+    /// write-ahead log, after their entry's sync): without a pause the group splits into two
+    /// that alternate, each half the size. The pause ends as soon as every recent caller is
+    /// back, and lasts at most as long as the last commit took (at most 1 ms), so a caller who
+    /// does not come back costs at most one commit's time, once.
     fn gather(&self, state: &WriterState) -> Vec<Request> {
         let mut queue = self.queue.lock();
         let callers: HashSet<ThreadId> = state
@@ -627,7 +628,7 @@ impl Writer {
             .chain(queue.iter().map(|r| r.caller))
             .collect();
         if queue.len() < callers.len() {
-            let deadline = Instant::now() + (state.last_commit / 4).min(Duration::from_millis(1));
+            let deadline = Instant::now() + state.last_commit.min(Duration::from_millis(1));
             while queue.len() < callers.len() {
                 if self.arrived.wait_until(&mut queue, deadline).timed_out() {
                     break;
