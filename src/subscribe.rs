@@ -10,12 +10,6 @@
 //!   what it read, one [`Arc`] per event, delivering straight from that shared list. The
 //!   writer's own events go back to the appenders; it copies one for subscribers only when a
 //!   commit holds a single event.
-//! - Waking: a subscriber whose filter passes everything waits on the hub's [`Bell`], not on its
-//!   channel. After sending a commit, the hub rings it once, one call that wakes every such
-//!   subscriber, instead of one wake-up per subscriber. A subscriber looks at its channel after
-//!   noting how many times the bell has rung, and sleeps only if it has not rung since, so no
-//!   send goes unnoticed. A subscriber with a narrower filter waits on its channel, woken only
-//!   by commits that hold its events.
 //! - A subscriber registers by taking the hub's lock and reading the last published position P.
 //!   Everything up to P is on disk; everything after P will come through its channel. It reads
 //!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
@@ -26,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -269,9 +263,8 @@ impl Slot {
     /// Sends this subscriber a commit that has events for it, or marks it lagging when its
     /// channel would hold more events than its capacity. A commit larger than the capacity still
     /// goes to an empty channel: the subscriber would otherwise read every such commit back from
-    /// disk the slow way. Returns false when the subscription is gone; sets `ring` when the
-    /// subscriber was sent the commit and waits for it on the hub's bell.
-    fn offer(&self, commit: &Arc<Commit>, events: &[Event], ring: &mut bool) -> bool {
+    /// disk the slow way. Returns false when the subscription is gone.
+    fn offer(&self, commit: &Arc<Commit>, events: &[Event]) -> bool {
         if self.inbox.lagging.load(Ordering::SeqCst) {
             return true;
         }
@@ -296,10 +289,7 @@ impl Slot {
             matching,
         };
         match self.sender.try_send(batch) {
-            Ok(()) => {
-                *ring |= self.takes_everything;
-                true
-            }
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 self.inbox.queued.fetch_sub(matching, Ordering::SeqCst);
                 self.inbox.lagging.store(true, Ordering::SeqCst);
@@ -317,90 +307,11 @@ struct HubState {
     closed: bool,
 }
 
-/// Wakes, with one call, every subscriber waiting for whatever comes next.
-///
-/// Waking sixteen subscribers one by one, through each one's channel, took the writer about
-/// 100 µs per commit: a system call each, and the woken thread often taking the writer's core
-/// before it could wake the next. Ringing is one call (40–65 µs for sixteen), made only when
-/// someone waits. Subscribers whose filter passes everything wait here, since every commit is
-/// for them; the others wait on their own channel, so that a commit with nothing for them does
-/// not wake them.
-#[derive(Default)]
-struct Bell {
-    state: std::sync::Mutex<BellState>,
-    rung: Condvar,
-}
-
-#[derive(Default)]
-struct BellState {
-    /// How many times the bell has rung.
-    rings: u64,
-    /// How many subscribers wait for it to ring.
-    waiting: usize,
-}
-
-impl Bell {
-    fn lock(&self) -> MutexGuard<'_, BellState> {
-        // The state is two counters, true whatever a panicking holder left undone.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// How many times the bell has rung so far.
-    fn rings(&self) -> u64 {
-        self.lock().rings
-    }
-
-    /// Wakes every subscriber waiting.
-    fn ring(&self) {
-        let waiting = {
-            let mut state = self.lock();
-            state.rings += 1;
-            state.waiting > 0
-        };
-        if waiting {
-            self.rung.notify_all();
-        }
-    }
-
-    /// Waits until the bell has rung more than `seen` times; false when `deadline` came first.
-    fn wait(&self, seen: u64, deadline: Option<Instant>) -> bool {
-        let mut state = self.lock();
-        state.waiting += 1;
-        let rung = loop {
-            if state.rings != seen {
-                break true;
-            }
-            match deadline {
-                None => {
-                    state = self
-                        .rung
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break false;
-                    }
-                    state = match self.rung.wait_timeout(state, left) {
-                        Ok((state, _)) => state,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    };
-                }
-            }
-        };
-        state.waiting -= 1;
-        rung
-    }
-}
-
 /// The registry of subscribers, told of every commit by the writer.
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<HubState>,
     next_id: AtomicU64,
-    /// What subscribers that take every event wait on.
-    bell: Bell,
 }
 
 impl std::fmt::Debug for Hub {
@@ -418,7 +329,6 @@ impl Hub {
                 ..HubState::default()
             }),
             next_id: AtomicU64::new(1),
-            bell: Bell::default(),
         }
     }
 
@@ -453,8 +363,6 @@ impl Hub {
         let mut state = self.state.lock();
         state.closed = true;
         state.slots.clear();
-        // Their channels are closed: the subscribers waiting on the bell find out when it rings.
-        self.bell.ring();
     }
 
     /// How many subscriptions are registered.
@@ -486,13 +394,7 @@ impl CommitListener for Hub {
         if let [event] = events {
             let _ = commit.events.set(Some(vec![Arc::new(event.clone())]));
         }
-        let mut ring = false;
-        state
-            .slots
-            .retain(|slot| slot.offer(&commit, events, &mut ring));
-        if ring {
-            self.bell.ring();
-        }
+        state.slots.retain(|slot| slot.offer(&commit, events));
     }
 }
 
@@ -757,34 +659,25 @@ impl Subscription {
     /// The next batch from the channel; `None` when the deadline passed, when the subscription
     /// fell behind (it is then set to read what it missed as history), or when the store closed.
     fn next_batch(&mut self, deadline: Option<Instant>) -> Option<Batch> {
-        loop {
-            // Read before looking at the channel: the hub sends, then rings, so a batch sent
-            // after the look rings the bell past what was read here.
-            let seen = self.takes_everything.then(|| self.hub.bell.rings());
-            match self.receiver.try_recv() {
-                Ok(batch) => return Some(batch),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    self.end();
-                    return None;
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
-            }
-            if self.inbox.lagging.load(Ordering::SeqCst) {
-                match self.hub.resume(&self.inbox) {
-                    Some(until) => {
-                        self.fallbacks += 1;
-                        self.phase = Phase::History { until };
-                    }
-                    None => self.end(),
-                }
+        match self.receiver.try_recv() {
+            Ok(batch) => return Some(batch),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                self.end();
                 return None;
             }
-            // An empty channel cannot overflow, so waiting cannot miss a lag.
-            let Some(seen) = seen else { break };
-            if !self.hub.bell.wait(seen, deadline) {
-                return None;
-            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
         }
+        if self.inbox.lagging.load(Ordering::SeqCst) {
+            match self.hub.resume(&self.inbox) {
+                Some(until) => {
+                    self.fallbacks += 1;
+                    self.phase = Phase::History { until };
+                }
+                None => self.end(),
+            }
+            return None;
+        }
+        // An empty channel cannot overflow, so waiting on it cannot miss a lag.
         let received = match deadline {
             Some(deadline) => self.receiver.recv_deadline(deadline),
             None => self
@@ -879,40 +772,6 @@ mod tests {
         let table = txn.open_table(EVENTS).unwrap();
         let bytes = table.get(position).unwrap().unwrap().value().to_vec();
         bytes
-    }
-
-    #[test]
-    fn one_ring_wakes_every_waiter() {
-        let bell = Arc::new(Bell::default());
-        let seen = bell.rings();
-        let far = Instant::now() + Duration::from_secs(600);
-        let waiters: Vec<_> = (0..8)
-            .map(|_| {
-                let bell = Arc::clone(&bell);
-                std::thread::spawn(move || bell.wait(seen, Some(far)))
-            })
-            .collect();
-        while bell.lock().waiting < 8 {
-            std::thread::yield_now();
-        }
-        bell.ring();
-        for waiter in waiters {
-            assert!(
-                waiter.join().unwrap(),
-                "woken by the ring, not the deadline"
-            );
-        }
-        assert_eq!(bell.lock().waiting, 0);
-    }
-
-    #[test]
-    fn a_wait_ends_at_once_after_a_ring_and_at_its_deadline_without_one() {
-        let bell = Bell::default();
-        let seen = bell.rings();
-        bell.ring();
-        assert!(bell.wait(seen, None), "rang since it looked");
-        let seen = bell.rings();
-        assert!(!bell.wait(seen, Some(Instant::now() + Duration::from_millis(1))));
     }
 
     #[test]
