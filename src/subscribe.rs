@@ -7,8 +7,9 @@
 //!   `try_send`: it never blocks, and a subscriber wakes once per commit, not once per event.
 //!   The message names the commit's positions; the first subscriber to receive it reads those
 //!   records from the file (they are committed, so readable) and every other subscriber shares
-//!   what it read, one [`Arc`] per event. The writer's own events go back to the appenders; it
-//!   copies one for subscribers only when a commit holds a single event.
+//!   what it read, one [`Arc`] per event, delivering straight from that shared list. The
+//!   writer's own events go back to the appenders; it copies one for subscribers only when a
+//!   commit holds a single event.
 //! - A subscriber registers by taking the hub's lock and reading the last published position P.
 //!   Everything up to P is on disk; everything after P will come through its channel. It reads
 //!   history from disk up to P, says [`Delivery::CaughtUp`], then reads its channel.
@@ -185,17 +186,18 @@ struct Commit {
     first: Position,
     last: Position,
     /// The events once read (`None` if reading them failed). The first subscriber to get here
-    /// reads them while any others wait, rather than each reading them too.
-    events: OnceLock<Option<Arc<[Arc<Event>]>>>,
+    /// reads them while any others wait, rather than each reading them too. Every subscriber
+    /// holds the commit itself, so the list is not shared again behind an `Arc` of its own.
+    events: OnceLock<Option<Vec<Arc<Event>>>>,
 }
 
 impl Commit {
     /// The commit's events, in position order; `None` when an earlier attempt to read them
     /// failed, and the caller must read them as history.
-    fn events(&self, db: &redb::Database) -> Result<Option<Arc<[Arc<Event>]>>> {
+    fn events(&self, db: &redb::Database) -> Result<Option<&[Arc<Event>]>> {
         let mut failure = None;
         let events = self.events.get_or_init(|| match self.read(db) {
-            Ok(events) => Some(events.into()),
+            Ok(events) => Some(events),
             Err(error) => {
                 failure = Some(error);
                 None
@@ -203,14 +205,23 @@ impl Commit {
         });
         match failure {
             Some(error) => Err(error),
-            None => Ok(events.clone()),
+            None => Ok(events.as_deref()),
         }
+    }
+
+    /// The events once read; empty before, or when reading them failed.
+    fn read_events(&self) -> &[Arc<Event>] {
+        self.events.get().and_then(Option::as_deref).unwrap_or(&[])
     }
 
     fn read(&self, db: &redb::Database) -> Result<Vec<Arc<Event>>> {
         let txn = db.begin_read()?;
         let table = txn.open_table(EVENTS)?;
-        let mut events = Vec::new();
+        // Sized once: growing a list this large as records come would reallocate it several
+        // times, each time a request large enough to make the allocator sweep up what the
+        // previous commit's events freed.
+        let count = self.last.saturating_sub(self.first).saturating_add(1);
+        let mut events = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         for row in table.range(self.first..=self.last)? {
             let (position, record) = row?;
             let position = position.value();
@@ -381,9 +392,7 @@ impl CommitListener for Hub {
         // commit, and spares the subscribers a read transaction (about a third of the time
         // from commit to receive, at p50). Larger commits are read back by a subscriber.
         if let [event] = events {
-            let _ = commit
-                .events
-                .set(Some(Arc::from([Arc::new(event.clone())])));
+            let _ = commit.events.set(Some(vec![Arc::new(event.clone())]));
         }
         state.slots.retain(|slot| slot.offer(&commit, events));
     }
@@ -411,10 +420,16 @@ pub struct Subscription {
     receiver: Receiver<Batch>,
     filter: Filter,
     query: Query,
-    /// Every matching event up to here has been delivered or is in `buffer`.
+    /// Whether the filter passes every event, so that a commit's events are delivered without
+    /// looking at them.
+    takes_everything: bool,
+    /// Every matching event up to here has been delivered or is in `buffer` or `delivering`.
     buffered_to: Position,
-    /// Events to deliver next, in position order: a page of history or a commit's batch.
+    /// Events to deliver next, in position order: a page of history.
     buffer: VecDeque<Arc<Event>>,
+    /// The commit whose events are delivered next, straight from the list every subscriber
+    /// shares.
+    delivering: Option<Delivering>,
     phase: Phase,
     caught_up_sent: bool,
     fallbacks: u64,
@@ -431,6 +446,30 @@ impl std::fmt::Debug for Subscription {
 
 const HISTORY_PAGE: usize = 256;
 
+/// A commit being delivered: `next` is the index of its next event to deliver, which passes the
+/// filter and was not delivered yet.
+struct Delivering {
+    commit: Arc<Commit>,
+    next: usize,
+}
+
+/// The index of the first event of `events`, from `from` on, that comes after `after` and
+/// passes `filter` (every one does when `everything`).
+fn next_deliverable(
+    events: &[Arc<Event>],
+    from: usize,
+    after: Position,
+    filter: &Filter,
+    everything: bool,
+) -> Option<usize> {
+    events
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, e)| e.position > after && (everything || filter.matches(e)))
+        .map(|(index, _)| index)
+}
+
 impl Subscription {
     /// Registers a subscription on `hub`; history is read from `db`.
     pub(crate) fn register(
@@ -446,9 +485,10 @@ impl Subscription {
         let inbox = Arc::new(Inbox::default());
         let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
         let query = filter.to_query();
+        let takes_everything = filter == Filter::new();
         let slot = Slot {
             id,
-            takes_everything: filter == Filter::new(),
+            takes_everything,
             filter: filter.clone(),
             capacity,
             sender,
@@ -468,8 +508,10 @@ impl Subscription {
             receiver,
             filter,
             query,
+            takes_everything,
             buffered_to,
             buffer: VecDeque::new(),
+            delivering: None,
             phase: Phase::History {
                 until: registered_at,
             },
@@ -513,8 +555,12 @@ impl Subscription {
     /// The last position delivered (or passed over as not matching).
     #[must_use]
     pub fn position(&self) -> Position {
-        match self.buffer.front() {
-            // Everything before the next event to deliver is behind.
+        // Everything before the next event to deliver is behind.
+        let next = self.buffer.front().or_else(|| {
+            let delivering = self.delivering.as_ref()?;
+            delivering.commit.read_events().get(delivering.next)
+        });
+        match next {
             Some(next) => next.position - 1,
             None => self.buffered_to,
         }
@@ -523,6 +569,9 @@ impl Subscription {
     fn next_delivery(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery>> {
         loop {
             if let Some(event) = self.buffer.pop_front() {
+                return Ok(Some(Delivery::Event(event)));
+            }
+            if let Some(event) = self.next_live() {
                 return Ok(Some(Delivery::Event(event)));
             }
             match self.phase {
@@ -572,11 +621,32 @@ impl Subscription {
         Ok(())
     }
 
-    /// Fills the buffer from the channel; false when the deadline passed, when the subscription
+    /// The next event of the commit being delivered, if any is left.
+    fn next_live(&mut self) -> Option<Arc<Event>> {
+        let delivering = self.delivering.as_mut()?;
+        let events = delivering.commit.read_events();
+        let event = events.get(delivering.next).cloned();
+        let following = event.as_ref().and_then(|event| {
+            next_deliverable(
+                events,
+                delivering.next + 1,
+                event.position,
+                &self.filter,
+                self.takes_everything,
+            )
+        });
+        match following {
+            Some(next) => delivering.next = next,
+            None => self.delivering = None,
+        }
+        event
+    }
+
+    /// Takes the next commit to deliver from the channel; false when the deadline passed, when the subscription
     /// must read history (it fell behind, or a commit could not be read), or when the store closed.
     fn receive_live(&mut self, deadline: Option<Instant>) -> Result<bool> {
         while let Some(batch) = self.next_batch(deadline) {
-            if self.take(&batch)? {
+            if self.take(batch)? {
                 return Ok(true);
             }
             if !matches!(self.phase, Phase::Live) {
@@ -625,15 +695,15 @@ impl Subscription {
         }
     }
 
-    /// Buffers the events of `batch` that pass the filter and were not delivered yet (history may
-    /// have covered some); whether there were any. Should the commit's events not be readable
-    /// (here or by another subscriber), the subscription reads them as history instead, so that
-    /// none is skipped.
-    fn take(&mut self, batch: &Batch) -> Result<bool> {
+    /// Makes `batch`'s commit the one to deliver from, if it has events that pass the filter and
+    /// were not delivered yet (history may have covered some); whether it has. Should the
+    /// commit's events not be readable (here or by another subscriber), the subscription reads
+    /// them as history instead, so that none is skipped.
+    fn take(&mut self, batch: Batch) -> Result<bool> {
         self.inbox
             .queued
             .fetch_sub(batch.matching, Ordering::SeqCst);
-        let commit = &batch.commit;
+        let commit = batch.commit;
         if commit.last <= self.buffered_to {
             return Ok(false);
         }
@@ -651,22 +721,26 @@ impl Subscription {
                 return Err(error);
             }
         };
-        let (after, filter) = (self.buffered_to, &self.filter);
-        let before = self.buffer.len();
-        self.buffer.extend(
-            events
-                .iter()
-                .filter(|e| e.position > after && filter.matches(e))
-                .cloned(),
+        let first = next_deliverable(
+            events,
+            0,
+            self.buffered_to,
+            &self.filter,
+            self.takes_everything,
         );
         self.buffered_to = commit.last;
-        Ok(self.buffer.len() > before)
+        let Some(next) = first else {
+            return Ok(false);
+        };
+        self.delivering = Some(Delivering { commit, next });
+        Ok(true)
     }
 
     fn end(&mut self) {
         self.phase = Phase::Ended;
         self.db = None;
         self.buffer.clear();
+        self.delivering = None;
     }
 }
 

@@ -455,3 +455,33 @@ fn position_counts_only_what_was_delivered() {
     assert_eq!(live_events(&mut sub, 2)[1].position, 3);
     assert_eq!(sub.position(), 3);
 }
+
+#[test]
+fn a_filtered_subscriber_takes_only_its_events_of_a_commit_in_order() {
+    let store = Store::in_memory().unwrap();
+    let mut sub = store
+        .subscribe(Filter::new().intent("i"), Start::Now)
+        .unwrap();
+    assert!(matches!(
+        sub.recv().unwrap(),
+        Some(Delivery::CaughtUp { position: 0 })
+    ));
+    store
+        .append_batch(["i", "j", "i", "j"].map(|intent| {
+            NewEvent::new(intent, EventType::Comment, "a").payload(json!({"intent": intent}))
+        }))
+        .unwrap();
+    assert_eq!(live_events(&mut sub, 1)[0].position, 1);
+    assert_eq!(
+        sub.position(),
+        2,
+        "position 2 is not for it, 3 is still to come"
+    );
+    let third = live_events(&mut sub, 1);
+    assert_eq!((third[0].position, third[0].intent_id.as_str()), (3, "i"));
+    assert_eq!(sub.position(), 4, "the whole commit is behind it");
+    store
+        .log_event("i", EventType::Comment, json!({"n": 5}))
+        .unwrap();
+    assert_eq!(live_events(&mut sub, 1)[0].position, 5);
+}
