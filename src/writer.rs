@@ -223,6 +223,9 @@ impl Prepared {
 /// What survives between transactions; reloaded from the file after a failed commit.
 struct WriterState {
     next_position: Position,
+    /// The largest id stored, as a number (0 when none): an id above it is not stored yet, so
+    /// planning it needs no look-up in `by_id`. Ids oidb makes (UUID v7) and most given ones grow.
+    last_id: u128,
     next_intent_code: u64,
     next_name_code: HashMap<NameKind, u32>,
     names: Names,
@@ -333,6 +336,7 @@ impl WriterState {
         let txn = db.begin_write()?;
         let state = {
             let events = txn.open_table(EVENTS)?;
+            let last_id = txn.open_table(BY_ID)?.last()?.map_or(0, |(k, _)| k.value());
             let intent_names = txn.open_table(INTENT_NAMES)?;
             let codes = txn.open_table(CODES)?;
             let last_intent_code = intent_names.last()?.map_or(0, |(k, _)| k.value());
@@ -347,6 +351,7 @@ impl WriterState {
             }
             WriterState {
                 next_position: format::last_position(&events)? + 1,
+                last_id,
                 next_intent_code: last_intent_code + 1,
                 next_name_code,
                 names: Names::default(),
@@ -1034,6 +1039,11 @@ fn commit_plan(
     let state = &mut *written.state;
     tables.apply(&planned, &mut state.tails)?;
     state.next_position += planned.new_count();
+    for step in &planned.events {
+        if let Step::New(row) = step {
+            state.last_id = state.last_id.max(row.event.id.as_u128());
+        }
+    }
     state.next_intent_code = planned.next_intent_code;
     state.next_name_code.clone_from(&planned.next_name_code);
     written.new_names.extend(planned.new_names);
@@ -1317,7 +1327,12 @@ fn plan_event(
             reason: "the same id appears twice in one batch".into(),
         });
     }
-    if let Some(stored) = stored_with_id(tables, id)? {
+    let stored = if id.as_u128() > state.last_id {
+        None
+    } else {
+        stored_with_id(tables, id)?
+    };
+    if let Some(stored) = stored {
         if let Some(field) = new.differs_from(&stored) {
             return Err(Error::Conflict {
                 id,
