@@ -1039,11 +1039,6 @@ fn commit_plan(
     let state = &mut *written.state;
     tables.apply(&planned, &mut state.tails)?;
     state.next_position += planned.new_count();
-    for step in &planned.events {
-        if let Step::New(row) = step {
-            state.last_id = state.last_id.max(row.event.id.as_u128());
-        }
-    }
     state.next_intent_code = planned.next_intent_code;
     state.next_name_code.clone_from(&planned.next_name_code);
     written.new_names.extend(planned.new_names);
@@ -1053,6 +1048,7 @@ fn commit_plan(
         match step {
             Step::Existing(e) => appended.push(Answer::Existing(e)),
             Step::New(row) => {
+                state.last_id = state.last_id.max(row.event.id.as_u128());
                 appended.push(Answer::New(written.new_events.len()));
                 written.new_events.push(row.event);
             }
