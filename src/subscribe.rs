@@ -210,7 +210,7 @@ impl Commit {
     }
 
     /// The events once read; empty before, or when reading them failed.
-    fn read_events(&self) -> &[Arc<Event>] {
+    fn events_read(&self) -> &[Arc<Event>] {
         self.events.get().and_then(Option::as_deref).unwrap_or(&[])
     }
 
@@ -558,7 +558,7 @@ impl Subscription {
         // Everything before the next event to deliver is behind.
         let next = self.buffer.front().or_else(|| {
             let delivering = self.delivering.as_ref()?;
-            delivering.commit.read_events().get(delivering.next)
+            delivering.commit.events_read().get(delivering.next)
         });
         match next {
             Some(next) => next.position - 1,
@@ -624,7 +624,7 @@ impl Subscription {
     /// The next event of the commit being delivered, if any is left.
     fn next_live(&mut self) -> Option<Arc<Event>> {
         let delivering = self.delivering.as_mut()?;
-        let events = delivering.commit.read_events();
+        let events = delivering.commit.events_read();
         let event = events.get(delivering.next).cloned();
         let following = event.as_ref().and_then(|event| {
             next_deliverable(
