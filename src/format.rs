@@ -145,6 +145,18 @@ struct RecordHead<'a> {
     flags: u8,
 }
 
+impl RecordHead<'_> {
+    /// `created_at` in Unix microseconds, from the id's millisecond and what is stored after it.
+    fn created_at_micros(&self, position: Position) -> Result<i64> {
+        id_micros(&self.id)
+            .checked_add(self.created_after_id)
+            .ok_or_else(|| Error::Corrupt {
+                position,
+                reason: "created_at out of range".into(),
+            })
+    }
+}
+
 /// The bit of [`RecordHead::flags`] that says a proof follows the payload.
 const HAS_PROOF: u8 = 0x80;
 
@@ -327,15 +339,73 @@ pub(crate) fn encode_record(
 
 /// Decodes the record stored at `position`, of any record version.
 pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
-    let corrupt = |reason: String| Error::Corrupt { position, reason };
-    let (&version, body) = bytes
-        .split_first()
-        .ok_or_else(|| corrupt("empty record".into()))?;
+    let (version, body) = split_version(position, bytes)?;
     match version {
         RECORD_V3 => decode_v3(position, body),
         RECORD_V2 => decode_v2(position, body),
-        RECORD_V1 => decode_v1(position, body),
-        _ => Err(corrupt(format!("unknown record version {version}"))),
+        // `split_version` lets no other version through.
+        _ => decode_v1(position, body),
+    }
+}
+
+/// What a query checks in a record itself (when no index row carries it): the event's time,
+/// level and trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordFacts {
+    /// `created_at` in Unix microseconds.
+    pub(crate) created_at_micros: i64,
+    /// The level's code.
+    pub(crate) level: u8,
+    /// The trace id's 128 bits.
+    pub(crate) trace_id: Option<u128>,
+}
+
+/// The [`RecordFacts`] of the record stored at `position`, read from its head alone: the payload
+/// is neither decoded nor checked.
+pub(crate) fn record_facts(position: Position, bytes: &[u8]) -> Result<RecordFacts> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
+    let cannot_decode = |e: postcard::Error| corrupt(format!("cannot decode: {e}"));
+    let (version, body) = split_version(position, bytes)?;
+    Ok(match version {
+        RECORD_V3 => {
+            let (head, _): (RecordHead<'_>, &[u8]) =
+                postcard::take_from_bytes(body).map_err(cannot_decode)?;
+            RecordFacts {
+                created_at_micros: head.created_at_micros(position)?,
+                level: head.flags & !HAS_PROOF,
+                trace_id: head.trace_id.map(u128::from_be_bytes),
+            }
+        }
+        RECORD_V2 => {
+            let (head, _): (RecordHeadV2<'_>, &[u8]) =
+                postcard::take_from_bytes(body).map_err(cannot_decode)?;
+            RecordFacts {
+                created_at_micros: head.created_at_micros,
+                level: head.level,
+                trace_id: head.trace_id,
+            }
+        }
+        // `split_version` lets no other version through.
+        _ => {
+            let record: RecordV1<'_> = postcard::from_bytes(body).map_err(cannot_decode)?;
+            RecordFacts {
+                created_at_micros: record.created_at_micros,
+                level: record.level,
+                trace_id: record.trace_id,
+            }
+        }
+    })
+}
+
+/// A record's version byte, known to this build, and the body that follows it.
+fn split_version(position: Position, bytes: &[u8]) -> Result<(u8, &[u8])> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
+    match bytes.split_first() {
+        None => Err(corrupt("empty record".into())),
+        Some((&version, body)) if matches!(version, RECORD_V1 | RECORD_V2 | RECORD_V3) => {
+            Ok((version, body))
+        }
+        Some((version, _)) => Err(corrupt(format!("unknown record version {version}"))),
     }
 }
 
@@ -351,9 +421,7 @@ fn decode_v3(position: Position, body: &[u8]) -> Result<Event> {
         .event_type
         .event_type()
         .ok_or_else(|| corrupt(format!("unknown event type tag {:?}", head.event_type)))?;
-    let created_at_micros = id_micros(&head.id)
-        .checked_add(head.created_after_id)
-        .ok_or_else(|| corrupt("created_at out of range".into()))?;
+    let created_at_micros = head.created_at_micros(position)?;
     let head = Head {
         id: head.id,
         intent_id: head.intent_id.to_text(),

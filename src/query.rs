@@ -7,9 +7,10 @@
 //! with another index, to check the trace).
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
-use redb::{ReadOnlyTable, ReadTransaction};
+use redb::{AccessGuard, ReadOnlyTable, ReadTransaction};
 
 use crate::event::Level;
 use crate::format::{self, Facts, IntentHead, NameKind, BY_TIME, EVENTS, INTENTS, NAMES};
@@ -294,6 +295,11 @@ struct FactFilter {
 }
 
 impl FactFilter {
+    /// Whether every time and level passes (only types and actors may be filtered).
+    fn accepts_any_time_and_level(&self) -> bool {
+        self.since == i64::MIN && self.until == i64::MAX && self.min_level == 0
+    }
+
     fn accepts(&self, facts: &Facts) -> bool {
         let (micros, type_code, actor_code, level) = *facts;
         micros >= self.since
@@ -315,26 +321,60 @@ pub(crate) fn execute(
     limit: usize,
     bound: Option<Position>,
 ) -> Result<Page> {
+    let mut events = Vec::with_capacity(limit.min(1024));
+    let next = select(txn, query, after, limit, bound, &mut events)?;
+    Ok(Page { events, next })
+}
+
+/// Where [`select`] puts the records of a page: decoded at once ([`Vec<Event>`]) or kept encoded
+/// ([`Records`]).
+pub(crate) trait PageOut {
+    /// How many records it holds.
+    fn len(&self) -> usize;
+    /// The position of the last record it holds.
+    fn last_position(&self) -> Option<Position>;
+    /// Adds the record stored at `position`.
+    fn push_record(&mut self, position: Position, record: &[u8]) -> Result<()>;
+}
+
+impl PageOut for Vec<Event> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+
+    fn last_position(&self) -> Option<Position> {
+        self.last().map(|e| e.position)
+    }
+
+    fn push_record(&mut self, position: Position, record: &[u8]) -> Result<()> {
+        self.push(format::decode_record(position, record)?);
+        Ok(())
+    }
+}
+
+/// Like [`execute`], but puts the page's records in `out` (which the caller passes empty);
+/// returns where the next page starts.
+pub(crate) fn select(
+    txn: &ReadTransaction,
+    query: &Query,
+    after: Option<Position>,
+    limit: usize,
+    bound: Option<Position>,
+    out: &mut impl PageOut,
+) -> Result<Option<Cursor>> {
     let Some(plan) = Plan::make(txn, query)? else {
-        return Ok(Page {
-            events: Vec::new(),
-            next: None,
-        });
+        return Ok(None);
     };
     let events_table = txn.open_table(EVENTS)?;
     let forward = query.order == Order::OldestFirst;
     let (low, high) = position_window(forward, after, bound);
     if low > high {
-        return Ok(Page {
-            events: Vec::new(),
-            next: None,
-        });
+        return Ok(None);
     }
     if matches!(plan.source, Source::Everything) {
-        return read_log(&events_table, &plan.facts, forward, low, high, limit);
+        return read_log(&events_table, &plan.facts, forward, low, high, limit, out);
     }
     let candidates = plan.candidates(txn, query, forward, low, high)?;
-    let mut events = Vec::with_capacity(limit.min(1024));
     let mut more = false;
     for candidate in candidates {
         let (position, facts) = candidate?;
@@ -343,30 +383,98 @@ pub(crate) fn execute(
         }
         // A page is followed by another only if one more event matches: with a trace to check
         // in the record, that takes reading it.
-        if events.len() == limit && !plan.check_trace {
+        if out.len() == limit && plan.check_trace.is_none() {
             more = true;
             break;
         }
-        let event = read_event(&events_table, position)?;
-        if plan.check_trace && event.trace_id != query.trace_id {
-            continue;
+        let record = read_record(&events_table, position)?;
+        if let Some(trace) = plan.check_trace {
+            if format::record_facts(position, record.value())?.trace_id != Some(trace) {
+                continue;
+            }
         }
-        if events.len() == limit {
+        if out.len() == limit {
             more = true;
             break;
         }
-        events.push(event);
+        out.push_record(position, record.value())?;
     }
-    let next = if more {
-        events.last().map(|e| Cursor(e.position))
-    } else {
-        None
-    };
-    Ok(Page { events, next })
+    Ok(out.last_position().filter(|_| more).map(Cursor))
 }
 
-/// A page straight from the log, for a query no index narrows: each record is decoded once, and
-/// the filters left (time, level) are checked on the decoded event.
+/// The records of a page, still encoded, in the query's order; as an iterator, it decodes each
+/// as it is taken.
+///
+/// An iterator over a long query keeps one of these and refills it page by page: the bytes are
+/// read once into the same buffer, and each event is built only just before its caller uses it
+/// (and frees it), rather than a whole page of events at once.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    /// The records' bytes, one after another.
+    bytes: Vec<u8>,
+    /// Each record's position and where its bytes are in `bytes`.
+    spans: Vec<(Position, Range<usize>)>,
+    /// How many records have been taken.
+    taken: usize,
+}
+
+impl Records {
+    /// Empties it for the next page, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+        self.taken = 0;
+    }
+}
+
+impl PageOut for Records {
+    /// How many records the page holds, taken or not.
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn last_position(&self) -> Option<Position> {
+        self.spans.last().map(|(position, _)| *position)
+    }
+
+    fn push_record(&mut self, position: Position, record: &[u8]) -> Result<()> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(record);
+        self.spans.push((position, start..self.bytes.len()));
+        Ok(())
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Result<Event>> {
+        let (position, span) = self.spans.get(self.taken)?.clone();
+        self.taken += 1;
+        // Every span lies in `bytes`.
+        let record = self.bytes.get(span).unwrap_or_default();
+        Some(format::decode_record(position, record))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.spans.len() - self.taken;
+        (left, Some(left))
+    }
+}
+
+/// Reads the record at `position`.
+fn read_record(
+    events: &ReadOnlyTable<u64, &'static [u8]>,
+    position: Position,
+) -> Result<AccessGuard<'static, &'static [u8]>> {
+    events.get(position)?.ok_or_else(|| Error::Corrupt {
+        position,
+        reason: "an index points at it but the record is missing".into(),
+    })
+}
+
+/// A page straight from the log, for a query no index narrows. The filters left (time, level) are
+/// checked on each record's head, and only when the query has them.
 fn read_log(
     events_table: &ReadOnlyTable<u64, &'static [u8]>,
     facts: &FactFilter,
@@ -374,36 +482,33 @@ fn read_log(
     low: Position,
     high: Position,
     limit: usize,
-) -> Result<Page> {
+    out: &mut impl PageOut,
+) -> Result<Option<Cursor>> {
     let range = events_table.range(low..=high)?;
     let rows: Box<dyn Iterator<Item = _>> = if forward {
         Box::new(range)
     } else {
         Box::new(range.rev())
     };
-    let mut events = Vec::with_capacity(limit.min(1024));
-    let mut more = false;
+    let filtered = !facts.accepts_any_time_and_level();
     for row in rows {
         let (key, value) = row?;
         let position = key.value();
-        let event = format::decode_record(position, value.value())?;
-        // Codes are not needed: a query with types or an actor never reads the log directly.
-        let row_facts = (time::to_micros(event.created_at), 0, 0, event.level.code());
-        if !facts.accepts(&row_facts) {
-            continue;
+        let record = value.value();
+        if filtered {
+            let head = format::record_facts(position, record)?;
+            // Codes are not needed: a query with types or an actor never reads the log directly.
+            let row_facts = (head.created_at_micros, 0, 0, head.level);
+            if !facts.accepts(&row_facts) {
+                continue;
+            }
         }
-        if events.len() == limit {
-            more = true;
-            break;
+        if out.len() == limit {
+            return Ok(out.last_position().map(Cursor));
         }
-        events.push(event);
+        out.push_record(position, record)?;
     }
-    let next = if more {
-        events.last().map(|e| Cursor(e.position))
-    } else {
-        None
-    };
-    Ok(Page { events, next })
+    Ok(None)
 }
 
 /// The inclusive window of positions still to visit.
@@ -425,11 +530,7 @@ pub(crate) fn read_event(
     events: &ReadOnlyTable<u64, &'static [u8]>,
     position: Position,
 ) -> Result<Event> {
-    let bytes = events.get(position)?.ok_or_else(|| Error::Corrupt {
-        position,
-        reason: "an index points at it but the record is missing".into(),
-    })?;
-    format::decode_record(position, bytes.value())
+    format::decode_record(position, read_record(events, position)?.value())
 }
 
 /// Which index answers a query.
@@ -445,7 +546,8 @@ enum Source {
 struct Plan {
     source: Source,
     facts: FactFilter,
-    check_trace: bool,
+    /// The trace to check in each record, when another index answers a query with a trace.
+    check_trace: Option<u128>,
 }
 
 impl Plan {
@@ -516,7 +618,7 @@ impl Plan {
         } else {
             Source::Everything
         };
-        let check_trace = trace.is_some() && !matches!(source, Source::Trace(_));
+        let check_trace = trace.filter(|_| !matches!(source, Source::Trace(_)));
         Ok(Some(Plan {
             source,
             facts,

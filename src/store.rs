@@ -1,6 +1,5 @@
 //! The handle users hold: open a file, append, read, query, import and export.
 
-use std::collections::VecDeque;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::format::{self, EVENTS, INTENTS};
-use crate::query::{self, Cursor, EventFilter, Order, Page, Query};
+use crate::query::{self, Cursor, EventFilter, Order, Page, PageOut as _, Query, Records};
 use crate::subscribe::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 use crate::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::{Error, Event, EventType, NewEvent, Position, Result};
@@ -553,7 +552,7 @@ impl Store {
             after: query.after.map(|c| c.0),
             bound: Some(self.last_position()?),
             remaining: query.limit,
-            buffer: VecDeque::new(),
+            page: Records::default(),
             finished: false,
         })
     }
@@ -570,13 +569,18 @@ impl Store {
 }
 
 /// A lazy iterator over the events of a query, from [`Store::query_iter`] or [`Store::scan`].
+///
+/// It reads a page of records at a time and decodes each event as it is taken. An error (from
+/// storage, or a damaged record, named by its position) comes after the events before it, and
+/// ends the iteration.
 pub struct Events {
     store: Store,
     query: Query,
     after: Option<Position>,
     bound: Option<Position>,
     remaining: Option<usize>,
-    buffer: VecDeque<Event>,
+    /// The current page's records, decoded one by one as they are taken.
+    page: Records,
     finished: bool,
 }
 
@@ -590,17 +594,24 @@ impl Events {
             return Ok(());
         }
         let txn = self.store.inner.db.begin_read()?;
-        let page = query::execute(&txn, &self.query, self.after, page_size, self.bound)?;
-        if let Some(last) = page.events.last() {
-            self.after = Some(last.position);
+        self.page.clear();
+        let next = query::select(
+            &txn,
+            &self.query,
+            self.after,
+            page_size,
+            self.bound,
+            &mut self.page,
+        )?;
+        if let Some(last) = self.page.last_position() {
+            self.after = Some(last);
         }
-        if page.next.is_none() {
+        if next.is_none() {
             self.finished = true;
         }
         if let Some(r) = &mut self.remaining {
-            *r = r.saturating_sub(page.events.len());
+            *r = r.saturating_sub(self.page.len());
         }
-        self.buffer.extend(page.events);
         Ok(())
     }
 }
@@ -608,14 +619,21 @@ impl Events {
 impl Iterator for Events {
     type Item = Result<Event>;
 
+    /// The next event; after an error, `None`.
     fn next(&mut self) -> Option<Result<Event>> {
-        if self.buffer.is_empty() && !self.finished {
+        let mut event = self.page.next();
+        if event.is_none() && !self.finished {
             if let Err(e) = self.fill() {
                 self.finished = true;
                 return Some(Err(e));
             }
+            event = self.page.next();
         }
-        self.buffer.pop_front().map(Ok)
+        if matches!(event, Some(Err(_))) {
+            self.finished = true;
+            self.page = Records::default();
+        }
+        event
     }
 }
 

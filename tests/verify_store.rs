@@ -359,3 +359,37 @@ fn a_damaged_index_block_is_named_with_its_table_and_key() {
     assert!(matches!(error, oidb::Error::Corrupt { .. }), "{error}");
     assert!(error.to_string().contains("actor_postings"), "{error}");
 }
+
+#[test]
+fn a_damaged_record_ends_a_scan_with_an_error_naming_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.oidb");
+    build(&path);
+    edit(&path, |txn| {
+        let mut events = txn.open_table(EVENTS).unwrap();
+        let record = events.get(8).unwrap().unwrap().value().to_vec();
+        // The head is whole; the payload loses its last byte.
+        events.insert(8, &record[..record.len() - 1]).unwrap();
+    });
+    let store = Store::open(&path).unwrap();
+    let mut scan = store.scan(1).unwrap();
+    for expected in 1..8 {
+        assert_eq!(scan.next().unwrap().unwrap().position, expected);
+    }
+    match scan.next() {
+        Some(Err(oidb::Error::Corrupt { position: 8, .. })) => {}
+        other => panic!("expected the damage at position 8, got {other:?}"),
+    }
+    assert!(scan.next().is_none(), "a scan ends at its first error");
+    // A query whose page holds the record fails as a whole, naming it too.
+    let error = store.query(&oidb::Query::new()).unwrap_err();
+    assert!(
+        matches!(error, oidb::Error::Corrupt { position: 8, .. }),
+        "{error}"
+    );
+    // Pages that do not hold it are read as before.
+    let page = store
+        .query(&oidb::Query::new().after(oidb::Cursor(8)))
+        .unwrap();
+    assert_eq!(page.events.len(), 12);
+}
