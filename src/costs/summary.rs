@@ -12,7 +12,7 @@ use super::ledger::{CostEntry, Dimension, Source, ALL_INTENTS};
 use super::record::COST_RECORDED;
 use super::{Amount, CostType, IntentCost};
 use crate::format::{COST_ENTRIES, COST_TOTALS, COST_UNPRICED};
-use crate::query::{self, Query};
+use crate::query::{self, Query, Records};
 use crate::{time, Event, EventType, Result, Store};
 
 /// Which costs a summary covers: one intent or all, over a time range (by the events'
@@ -340,22 +340,25 @@ fn records(txn: &ReadTransaction, query: &CostQuery) -> Result<Vec<IntentCost>> 
     };
     let events_query = query.event_query();
     let mut costs = Vec::new();
+    let mut page = Records::default();
     let mut after = None;
     loop {
-        let page = query::execute(txn, &events_query, after, 1024, None)?;
-        for event in &page.events {
+        page.clear();
+        let next = query::select(txn, &events_query, after, 1024, None, &mut page)?;
+        for event in &mut page {
+            let event = event?;
             let key = (time::to_micros(event.created_at), event.position);
             let Some(bytes) = entries.get(key)? else {
                 continue;
             };
             let entry = CostEntry::decode(bytes.value(), event.position)?;
             let cost = match entry.source {
-                Source::Recorded => Some(IntentCost::from_recorded(event)?),
-                _ => llm_cost(event, &entry),
+                Source::Recorded => Some(IntentCost::from_recorded(&event)?),
+                _ => llm_cost(&event, &entry),
             };
             costs.extend(cost);
         }
-        match page.next {
+        match next {
             Some(cursor) => after = Some(cursor.0),
             None => return Ok(costs),
         }
