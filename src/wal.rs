@@ -16,17 +16,18 @@
 //! The log is written over space already filled with zeros and synced, so that a sync has no
 //! block allocation or file length to record: growing it is done ahead, a megabyte at a time.
 //!
-//! The writer writes an entry and goes on (applying the entry's rows, committing, letting the
-//! next group in); whoever then waits for the entry to be durable syncs the log, unless a sync is
-//! under way, in which case it waits for that one and syncs again if that did not cover its
-//! entry. One sync covers every entry written before it started, so entries written while the
-//! disk is busy share the next one, and no thread is woken between an entry and its sync.
+//! Syncing is done by a thread of the log's own, the syncer: the writer writes an entry, lets the
+//! syncer know, and goes on (applying the entry's rows, committing, letting the next group in)
+//! while the disk syncs; the entry's callers are answered once the syncer reports it durable.
+//! One sync covers every entry written before it started, so entries written while the disk is
+//! busy share the next one.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
@@ -81,6 +82,7 @@ pub(crate) struct Wal {
     /// The last entry written.
     written: Ticket,
     sync: Sync,
+    syncer: Option<JoinHandle<()>>,
 }
 
 impl Wal {
@@ -102,7 +104,15 @@ impl Wal {
         grow(&file, &mut filled, HEADER_LEN + GROWTH).map_err(error)?;
         file.sync_data().map_err(error)?;
         sync_directory(path).map_err(error)?;
-        let sync = Sync::new(Arc::clone(&file));
+        let sync = Sync::default();
+        let syncer = {
+            let file = Arc::clone(&file);
+            let sync = sync.clone();
+            std::thread::Builder::new()
+                .name("oidb-wal-sync".into())
+                .spawn(move || sync.run(&file))
+                .map_err(error)?
+        };
         Ok(Wal {
             file,
             path: path.to_path_buf(),
@@ -111,6 +121,7 @@ impl Wal {
             buffer: Vec::new(),
             written: 0,
             sync,
+            syncer: Some(syncer),
         })
     }
 
@@ -119,8 +130,8 @@ impl Wal {
         self.end + entry_len(records) as u64 <= CAPACITY
     }
 
-    /// Writes one entry holding `records` (at positions from `first` on), unsynced;
-    /// [`Sync::wait_durable`] with the ticket returned makes it durable.
+    /// Writes one entry holding `records` (at positions from `first` on) and hands it to the
+    /// syncer; [`Sync::wait_durable`] with the ticket returned waits until it is on disk.
     pub(crate) fn write(&mut self, first: Position, records: &[&[u8]]) -> Result<Ticket> {
         encode_entry(&mut self.buffer, first, records)?;
         let end = self.end + self.buffer.len() as u64;
@@ -157,14 +168,22 @@ impl Wal {
     }
 
     /// Removes the log: call only once everything in it is durable in the store's file.
-    pub(crate) fn remove(self) -> Result<()> {
+    pub(crate) fn remove(mut self) -> Result<()> {
+        self.stop_syncer();
         std::fs::remove_file(&self.path).map_err(|e| wal_error(&self.path, &e.to_string()))
+    }
+
+    fn stop_syncer(&mut self) {
+        self.sync.stop();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
     }
 }
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        self.sync.stop();
+        self.stop_syncer();
     }
 }
 
@@ -179,14 +198,14 @@ fn grow(file: &File, filled: &mut u64, to: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How far the log's entries are durable, shared by the writer and whoever waits.
-#[derive(Clone)]
+/// How far the log's entries are durable, shared by the writer, the syncer and whoever waits.
+#[derive(Clone, Default)]
 pub(crate) struct Sync {
     shared: Arc<SyncShared>,
 }
 
+#[derive(Default)]
 struct SyncShared {
-    file: Arc<File>,
     state: Mutex<SyncState>,
     changed: Condvar,
 }
@@ -195,8 +214,6 @@ struct SyncShared {
 struct SyncState {
     written: Ticket,
     durable: Ticket,
-    /// Whether a waiter is syncing the log now.
-    syncing: bool,
     /// Why a sync failed: no entry after the last durable one will ever be, as far as this
     /// process can tell.
     failed: Option<String>,
@@ -204,19 +221,7 @@ struct SyncState {
 }
 
 impl Sync {
-    fn new(file: Arc<File>) -> Sync {
-        Sync {
-            shared: Arc::new(SyncShared {
-                file,
-                state: Mutex::default(),
-                changed: Condvar::new(),
-            }),
-        }
-    }
-
-    /// Makes entry `ticket` durable, or waits until it is: syncs the log unless a sync is under
-    /// way, and then waits for that one (and syncs again if it did not cover the entry). The
-    /// reason if it cannot be made durable.
+    /// Blocks until entry `ticket` is durable; the reason if it cannot be.
     pub(crate) fn wait_durable(&self, ticket: Ticket) -> std::result::Result<(), String> {
         let mut state = self.shared.state.lock();
         loop {
@@ -229,19 +234,7 @@ impl Sync {
             if state.stopping {
                 return Err("the write-ahead log was closed before the entry was synced".into());
             }
-            if state.syncing {
-                self.shared.changed.wait(&mut state);
-                continue;
-            }
-            state.syncing = true;
-            let target = state.written;
-            let synced = MutexGuard::unlocked(&mut state, || self.shared.file.sync_data());
-            state.syncing = false;
-            match synced {
-                Ok(()) => state.durable = state.durable.max(target),
-                Err(e) => state.failed = Some(format!("syncing the write-ahead log failed: {e}")),
-            }
-            self.shared.changed.notify_all();
+            self.shared.changed.wait(&mut state);
         }
     }
 
@@ -254,11 +247,34 @@ impl Sync {
 
     fn written(&self, ticket: Ticket) {
         self.shared.state.lock().written = ticket;
+        self.shared.changed.notify_all();
     }
 
     fn stop(&self) {
         self.shared.state.lock().stopping = true;
         self.shared.changed.notify_all();
+    }
+
+    /// The syncer: syncs whenever entries were written since the last sync, until stopped or
+    /// until a sync fails.
+    fn run(&self, file: &File) {
+        let mut state = self.shared.state.lock();
+        loop {
+            if state.stopping || state.failed.is_some() {
+                return;
+            }
+            if state.written <= state.durable {
+                self.shared.changed.wait(&mut state);
+                continue;
+            }
+            let target = state.written;
+            let synced = MutexGuard::unlocked(&mut state, || file.sync_data());
+            match synced {
+                Ok(()) => state.durable = state.durable.max(target),
+                Err(e) => state.failed = Some(format!("syncing the write-ahead log failed: {e}")),
+            }
+            self.shared.changed.notify_all();
+        }
     }
 }
 
@@ -501,7 +517,11 @@ mod tests {
         let Ok(device) = File::open("/dev/null") else {
             return;
         };
-        let sync = Sync::new(Arc::new(device));
+        let sync = Sync::default();
+        let syncer = {
+            let sync = sync.clone();
+            std::thread::spawn(move || sync.run(&device))
+        };
         sync.written(1);
         let error = sync.wait_durable(1).unwrap_err();
         assert!(
@@ -513,6 +533,7 @@ mod tests {
             sync.wait_durable(2).is_err(),
             "a later entry is not durable either"
         );
+        syncer.join().unwrap();
         // What a durable commit of the store's file covers is durable, whatever the log did.
         sync.durable_through(2);
         assert!(sync.wait_durable(2).is_ok());
@@ -532,37 +553,6 @@ mod tests {
             assert!(wal.sync().wait_durable(ticket).is_ok());
         }
         assert_eq!(read(&path, "s").unwrap().unwrap().len(), 20);
-    }
-
-    #[test]
-    fn waiters_on_many_threads_each_see_their_entry_durable() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.oidb-wal");
-        let wal = Arc::new(Mutex::new(Wal::create(&path, "s").unwrap()));
-        let next = Arc::new(Mutex::new(1u64));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (wal, next) = (Arc::clone(&wal), Arc::clone(&next));
-                std::thread::spawn(move || {
-                    for _ in 0..25 {
-                        // Written in position order, as the writer does; synced by the waiters.
-                        let (sync, ticket) = {
-                            let mut wal = wal.lock();
-                            let mut next = next.lock();
-                            let ticket = wal.write(*next, &refs(&records(1))).unwrap();
-                            *next += 1;
-                            (wal.sync().clone(), ticket)
-                        };
-                        sync.wait_durable(ticket).unwrap();
-                        assert!(sync.shared.state.lock().durable >= ticket);
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        assert_eq!(read(&path, "s").unwrap().unwrap().len(), 200);
     }
 
     #[test]
