@@ -556,6 +556,37 @@ mod tests {
     }
 
     #[test]
+    fn waiters_on_many_threads_each_see_their_entry_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let wal = Arc::new(Mutex::new(Wal::create(&path, "s").unwrap()));
+        let next = Arc::new(Mutex::new(1u64));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (wal, next) = (Arc::clone(&wal), Arc::clone(&next));
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        // Written in position order, as the writer does.
+                        let (sync, ticket) = {
+                            let mut wal = wal.lock();
+                            let mut next = next.lock();
+                            let ticket = wal.write(*next, &refs(&records(1))).unwrap();
+                            *next += 1;
+                            (wal.sync().clone(), ticket)
+                        };
+                        sync.wait_durable(ticket).unwrap();
+                        assert!(sync.shared.state.lock().durable >= ticket);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(read(&path, "s").unwrap().unwrap().len(), 200);
+    }
+
+    #[test]
     fn another_stores_log_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.oidb-wal");
