@@ -403,7 +403,8 @@ pub(crate) fn select(
 }
 
 /// The records of a page, still encoded, in the query's order; as an iterator, it decodes each
-/// as it is taken.
+/// as it is taken. A record that does not decode is not passed over: taking again gives the
+/// same error, so that no caller skips an event without knowing.
 ///
 /// An iterator over a long query keeps one of these and refills it page by page: the bytes are
 /// read once into the same buffer, and each event is built only just before its caller uses it
@@ -424,6 +425,11 @@ impl Records {
         self.bytes.clear();
         self.spans.clear();
         self.taken = 0;
+    }
+
+    /// The position of the next record to take.
+    pub(crate) fn next_position(&self) -> Option<Position> {
+        self.spans.get(self.taken).map(|(position, _)| *position)
     }
 }
 
@@ -450,10 +456,13 @@ impl Iterator for Records {
 
     fn next(&mut self) -> Option<Result<Event>> {
         let (position, span) = self.spans.get(self.taken)?.clone();
-        self.taken += 1;
         // Every span lies in `bytes`.
         let record = self.bytes.get(span).unwrap_or_default();
-        Some(format::decode_record(position, record))
+        let event = format::decode_record(position, record);
+        if event.is_ok() {
+            self.taken += 1;
+        }
+        Some(event)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

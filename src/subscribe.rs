@@ -18,7 +18,6 @@
 //!   new last published position, reads the missed events from disk, and goes on with its
 //!   channel. Positions it has already delivered are skipped, so nothing is delivered twice.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use redb::ReadableDatabase;
 
 use crate::event::Level;
 use crate::format::{self, EVENTS};
-use crate::query::{self, Query};
+use crate::query::{self, PageOut as _, Query, Records};
 use crate::writer::CommitListener;
 use crate::{Error, Event, EventType, Position, Result};
 
@@ -423,10 +422,11 @@ pub struct Subscription {
     /// Whether the filter passes every event, so that a commit's events are delivered without
     /// looking at them.
     takes_everything: bool,
-    /// Every matching event up to here has been delivered or is in `buffer` or `delivering`.
+    /// Every matching event up to here has been delivered or is in `history` or `delivering`.
     buffered_to: Position,
-    /// Events to deliver next, in position order: a page of history.
-    buffer: VecDeque<Arc<Event>>,
+    /// Events to deliver next, in position order: a page of history, each decoded as it is
+    /// delivered.
+    history: Records,
     /// The commit whose events are delivered next, straight from the list every subscriber
     /// shares.
     delivering: Option<Delivering>,
@@ -510,7 +510,7 @@ impl Subscription {
             query,
             takes_everything,
             buffered_to,
-            buffer: VecDeque::new(),
+            history: Records::default(),
             delivering: None,
             phase: Phase::History {
                 until: registered_at,
@@ -556,20 +556,32 @@ impl Subscription {
     #[must_use]
     pub fn position(&self) -> Position {
         // Everything before the next event to deliver is behind.
-        let next = self.buffer.front().or_else(|| {
+        let next = self.history.next_position().or_else(|| {
             let delivering = self.delivering.as_ref()?;
-            delivering.commit.events_read().get(delivering.next)
+            let event = delivering.commit.events_read().get(delivering.next)?;
+            Some(event.position)
         });
         match next {
-            Some(next) => next.position - 1,
+            Some(next) => next - 1,
             None => self.buffered_to,
         }
     }
 
     fn next_delivery(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery>> {
         loop {
-            if let Some(event) = self.buffer.pop_front() {
-                return Ok(Some(Delivery::Event(event)));
+            if let Some(event) = self.history.next() {
+                return match event {
+                    Ok(event) => Ok(Some(Delivery::Event(Arc::new(event)))),
+                    Err(error) => {
+                        // Read from the file again next time, from the record that failed: it
+                        // may be mended by then.
+                        if let Some(failed) = self.history.next_position() {
+                            self.buffered_to = failed - 1;
+                        }
+                        self.history.clear();
+                        Err(error)
+                    }
+                };
             }
             if let Some(event) = self.next_live() {
                 return Ok(Some(Delivery::Event(event)));
@@ -599,25 +611,27 @@ impl Subscription {
         }
     }
 
-    /// One page of history in `(buffered_to, until]` into the buffer.
+    /// One page of history in `(buffered_to, until]` into `history`, once every event of the
+    /// page before was delivered.
     fn read_history(&mut self, until: Position) -> Result<()> {
         let Some(db) = &self.db else {
             self.phase = Phase::Ended;
             return Ok(());
         };
         let txn = db.begin_read()?;
-        let page = query::execute(
+        self.history.clear();
+        let next = query::select(
             &txn,
             &self.query,
             Some(self.buffered_to),
             HISTORY_PAGE,
             Some(until),
+            &mut self.history,
         )?;
-        match (page.events.last(), page.next) {
-            (Some(last), Some(_)) => self.buffered_to = last.position,
+        match (self.history.last_position(), next) {
+            (Some(last), Some(_)) => self.buffered_to = last,
             _ => self.buffered_to = until,
         }
-        self.buffer.extend(page.events.into_iter().map(Arc::new));
         Ok(())
     }
 
@@ -739,7 +753,7 @@ impl Subscription {
     fn end(&mut self) {
         self.phase = Phase::Ended;
         self.db = None;
-        self.buffer.clear();
+        self.history.clear();
         self.delivering = None;
     }
 }

@@ -393,3 +393,34 @@ fn a_damaged_record_ends_a_scan_with_an_error_naming_its_position() {
         .unwrap();
     assert_eq!(page.events.len(), 12);
 }
+
+#[test]
+fn a_damaged_record_in_history_stops_a_subscription_without_skipping_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.oidb");
+    build(&path);
+    edit(&path, |txn| {
+        let mut events = txn.open_table(EVENTS).unwrap();
+        let record = events.get(8).unwrap().unwrap().value().to_vec();
+        events.insert(8, &record[..record.len() - 1]).unwrap();
+    });
+    let store = Store::open(&path).unwrap();
+    let mut sub = store
+        .subscribe(oidb::Filter::new(), oidb::Start::Beginning)
+        .unwrap();
+    for expected in 1..8 {
+        match sub.recv().unwrap() {
+            Some(oidb::Delivery::Event(event)) => assert_eq!(event.position, expected),
+            other => panic!("expected event {expected}, got {other:?}"),
+        }
+    }
+    // The damaged record is reported each time it is due, never passed over.
+    for _ in 0..2 {
+        let error = sub.recv().unwrap_err();
+        assert!(
+            matches!(error, oidb::Error::Corrupt { position: 8, .. }),
+            "{error}"
+        );
+        assert_eq!(sub.position(), 7);
+    }
+}
