@@ -360,18 +360,22 @@ fn a_damaged_index_block_is_named_with_its_table_and_key() {
     assert!(error.to_string().contains("actor_postings"), "{error}");
 }
 
+/// A store of [`build`]'s events whose record at position 8 lost its last byte: its head is
+/// whole, its payload is not.
+fn store_with_record_8_damaged(path: &Path) -> Store {
+    build(path);
+    edit(path, |txn| {
+        let mut events = txn.open_table(EVENTS).unwrap();
+        let record = events.get(8).unwrap().unwrap().value().to_vec();
+        events.insert(8, &record[..record.len() - 1]).unwrap();
+    });
+    Store::open(path).unwrap()
+}
+
 #[test]
 fn a_damaged_record_ends_a_scan_with_an_error_naming_its_position() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.oidb");
-    build(&path);
-    edit(&path, |txn| {
-        let mut events = txn.open_table(EVENTS).unwrap();
-        let record = events.get(8).unwrap().unwrap().value().to_vec();
-        // The head is whole; the payload loses its last byte.
-        events.insert(8, &record[..record.len() - 1]).unwrap();
-    });
-    let store = Store::open(&path).unwrap();
+    let store = store_with_record_8_damaged(&dir.path().join("s.oidb"));
     let mut scan = store.scan(1).unwrap();
     for expected in 1..8 {
         assert_eq!(scan.next().unwrap().unwrap().position, expected);
@@ -397,14 +401,7 @@ fn a_damaged_record_ends_a_scan_with_an_error_naming_its_position() {
 #[test]
 fn a_damaged_record_in_history_stops_a_subscription_without_skipping_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.oidb");
-    build(&path);
-    edit(&path, |txn| {
-        let mut events = txn.open_table(EVENTS).unwrap();
-        let record = events.get(8).unwrap().unwrap().value().to_vec();
-        events.insert(8, &record[..record.len() - 1]).unwrap();
-    });
-    let store = Store::open(&path).unwrap();
+    let store = store_with_record_8_damaged(&dir.path().join("s.oidb"));
     let mut sub = store
         .subscribe(oidb::Filter::new(), oidb::Start::Beginning)
         .unwrap();
