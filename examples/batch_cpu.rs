@@ -12,6 +12,7 @@
 //! they show on Linux only.
 
 #[path = "../benches/compare/cpu_time.rs"]
+#[allow(dead_code)]
 mod cpu_time;
 #[path = "../benches/compare/workload.rs"]
 #[allow(dead_code)]

@@ -39,13 +39,6 @@ struct Pass {
     fallbacks: u64,
 }
 
-/// The calling thread's CPU time so far, in nanoseconds, from the scheduler's count (the first
-/// field of `/proc/thread-self/schedstat`; `None` where there is none).
-fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(Duration::from_nanos(text.split(' ').next()?.parse().ok()?))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let events: u64 = args.next().map_or(Ok(100_000), |a| a.parse())?;
@@ -147,7 +140,7 @@ fn receive(
     events: u64,
 ) -> JoinHandle<oidb::Result<(u64, u64, Option<Duration>)>> {
     std::thread::spawn(move || {
-        let start = thread_cpu();
+        let start = cpu_time::thread_exact();
         let mut received = 0;
         while received < events {
             match subscription.recv()? {
@@ -161,7 +154,9 @@ fn receive(
         }
         let fallbacks = subscription.fallbacks();
         drop(subscription);
-        let cpu = thread_cpu().zip(start).map(|(end, start)| end - start);
+        let cpu = cpu_time::thread_exact()
+            .zip(start)
+            .map(|(end, start)| end - start);
         Ok((received, fallbacks, cpu))
     })
 }
