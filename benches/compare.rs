@@ -480,7 +480,8 @@ struct Logs {
     floor: PathBuf,
 }
 
-fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
+/// Batched appends; and the floor synced once at the end, beside oidb.
+fn batched(cfg: &Config, w: &Workload) -> (Vec<Scenario>, Logs) {
     let mut s = Scenario::new(
         "batched_append",
         format!(
@@ -491,6 +492,18 @@ fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
         Goal::TimesSqliteAtLeast(1.5),
     );
     s.note = "the floor calls fdatasync once per batch; the sides take turns batch by batch".into();
+    let mut synced_once = Scenario::new(
+        "batched_append_floor_synced_once",
+        "batched appends beside the floor synced once at the end",
+        "events/s",
+        Goal::Report,
+    );
+    synced_once.note = "floor here: the same JSONL lines appended a batch per write and one \
+                        fdatasync after the last, on its own after the sides' turns (its \
+                        unsynced writes would reach the disk during theirs): writing the bytes, \
+                        with no commit durable before the end"
+        .into();
+    let mut once = Measure::default();
     let mut rates = vec![Measure::default(); 4];
     let mut kept = None;
     for run in 0..cfg.runs {
@@ -503,6 +516,7 @@ fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
         let paths: Vec<PathBuf> = logs.iter().map(|l| l.path().to_path_buf()).collect();
         drop(logs);
         remove(&paths[2]);
+        once.push(floor_synced_once(cfg, w));
         kept = Some(Logs {
             oidb: paths[0].clone(),
             sqlite: paths[1].clone(),
@@ -510,7 +524,33 @@ fn batched(cfg: &Config, w: &Workload) -> (Scenario, Logs) {
         });
     }
     file_rates(&mut s, &rates);
-    (s, kept.expect("at least one run"))
+    synced_once.oidb = rates[0].clone();
+    synced_once.floor = Some(once);
+    (vec![s, synced_once], kept.expect("at least one run"))
+}
+
+/// Appends the batched scenario's events as JSONL lines, a batch per write, and syncs once after
+/// the last; returns events per second, the final sync included.
+fn floor_synced_once(cfg: &Config, w: &Workload) -> f64 {
+    let path = cfg.path("log-synced-once.jsonl");
+    remove(&path);
+    let file = floor_side::open(&path);
+    let mut spent = Duration::ZERO;
+    let mut next = 0;
+    while next < cfg.events {
+        let end = (next + cfg.batch).min(cfg.events);
+        let lines: String = (next..end).map(|i| w.jsonl_line(&w.event(i))).collect();
+        let start = Instant::now();
+        floor_side::append(&file, &lines);
+        spent += start.elapsed();
+        next = end;
+    }
+    let start = Instant::now();
+    file.sync_data().expect("fdatasync");
+    spent += start.elapsed();
+    drop(file);
+    remove(&path);
+    per_second(cfg.events as f64, spent)
 }
 
 /// A file's apparent size and the disk space allocated to it, in bytes.
@@ -1003,7 +1043,7 @@ fn main() {
     let mut scenarios = durable_single(&cfg, &w);
     scenarios.push(durable_threads(&cfg, &w));
     let (batched, logs) = batched(&cfg, &w);
-    scenarios.push(batched);
+    scenarios.extend(batched);
     scenarios.push(get_events_newest(&cfg, &w, &logs));
     scenarios.push(type_in_window(&cfg, &w, &logs));
     scenarios.push(full_scan(&cfg, &logs));
