@@ -241,7 +241,7 @@ impl Encoder<'_> {
                 }
                 let mut json_len = 2 + members.len().saturating_sub(1);
                 for (name, member) in members {
-                    match common_name(name).filter(|_| named) {
+                    match if named { common_name(name) } else { None } {
                         Some(code) => self.varint(2 * code + 1),
                         None => {
                             let len = name.len() as u64;

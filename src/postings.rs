@@ -854,7 +854,8 @@ impl<'txn> Writer<'txn> {
     /// A storage error; [`Error::Corrupt`] when the code's last block is damaged or an entry
     /// would not come after its last entry.
     pub(crate) fn append(&mut self, new: &mut [(Code, Entry)], tails: &mut Tails) -> Result<()> {
-        new.sort_by_key(|(code, entry)| (*code, entry.order(code.index())));
+        // Each code's entries are in order of the key's second half, which no two share.
+        new.sort_unstable_by_key(|(code, entry)| (*code, entry.order(code.index())));
         let mut entries = Vec::with_capacity(new.len());
         for run in new.chunk_by(|a, b| a.0 == b.0) {
             let Some(&(code, _)) = run.first() else {
