@@ -2,6 +2,7 @@
 //! prints, on the OpenIntent fixtures.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -751,7 +752,7 @@ fn costs_come_from_the_price_table_and_since_selects_by_time() {
 #[test]
 fn trace_shows_the_tree_of_a_trace_with_its_spans() {
     let (dir, file) = imported("openintent_chained.jsonl");
-    let trace = "6aa8b9e0231b3e14729135bdd70a39d1";
+    let trace = TRACE;
     let in_trace: Vec<Value> = fixture_events("openintent_chained.jsonl")
         .into_iter()
         .filter(|e| field(e, "trace_id") == trace)
@@ -1329,4 +1330,76 @@ fn a_file_whose_writer_was_killed_is_repaired_and_read() {
     assert!(run.stderr.contains("repaired it"), "{}", run.stderr);
     let stats: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(stats["events"], 54);
+}
+
+/// A trace in the chained fixture.
+const TRACE: &str = "6aa8b9e0231b3e14729135bdd70a39d1";
+
+#[test]
+fn output_is_never_written_over_the_store_it_reads() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let before = oidb(&["export", &text(&file)]).ok().stdout;
+    let run = oidb(&["export", &text(&file), "--out", &text(&file)]).failed(1);
+    assert!(
+        run.stderr.contains("which this command reads") && run.stderr.contains("another path"),
+        "{}",
+        run.stderr
+    );
+    // The same file by another name is the same file.
+    let link = dir.path().join("link.oidb");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let run = oidb(&["trace", &text(&file), TRACE, "--otlp", &text(&link)]).failed(1);
+    assert!(
+        run.stderr.contains("which this command reads"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(oidb(&["export", &text(&file)]).ok().stdout, before);
+    assert!(!dir.path().join("events.oidb.partial").exists());
+}
+
+#[test]
+fn output_through_a_symbolic_link_replaces_the_file_it_points_to() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let target = dir.path().join("target.jsonl");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink("target.jsonl", &link).unwrap();
+    oidb(&["export", &text(&file), "--out", &text(&link)]).ok();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(written, oidb(&["export", &text(&file)]).ok().stdout);
+    assert!(!dir.path().join("target.jsonl.partial").exists());
+}
+
+#[test]
+fn output_into_a_named_pipe_is_written_into_it() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let pipe = dir.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success());
+    let reading = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read_to_string(pipe).unwrap())
+    };
+    oidb(&["export", &text(&file), "--out", &text(&pipe)]).ok();
+    let read = reading.join().unwrap();
+    assert_eq!(read, oidb(&["export", &text(&file)]).ok().stdout);
+    assert!(std::fs::symlink_metadata(&pipe)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+#[test]
+fn an_output_that_cannot_be_written_is_named_and_left_absent() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let out = dir.path().join("no-such-dir").join("trace.json");
+    let run = oidb(&["trace", &text(&file), TRACE, "--otlp", &text(&out)]).failed(1);
+    assert!(run.stderr.contains(&text(&out)), "{}", run.stderr);
+    let run = oidb(&["export", &text(&file), "--out", &text(dir.path())]).failed(1);
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
 }

@@ -14,6 +14,7 @@ mod command;
 mod failure;
 mod open;
 mod output;
+mod output_file;
 mod progress;
 mod table;
 

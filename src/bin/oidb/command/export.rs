@@ -1,13 +1,12 @@
 //! `oidb export FILE [--out F] [filters]`: events as OpenIntent JSONL.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
 
 use crate::args::ExportArgs;
 use crate::command::each_event;
 use crate::failure::{Failure, Outcome};
 use crate::open;
+use crate::output_file;
 use crate::progress::{Progress, Unit};
 use crate::table::count;
 
@@ -28,21 +27,8 @@ pub fn run(args: &ExportArgs) -> Outcome {
         out.flush()?;
         return Ok(());
     };
-    // Written beside the target and renamed at the end: the target is whole or untouched.
-    let partial = partial_path(out_path);
-    let written = (|| {
-        let file = File::create(&partial).map_err(|e| cannot_write(&partial, &e))?;
-        let mut out = BufWriter::new(file);
-        let n = write_events(&reader, &query, &mut out, true, total)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| cannot_write(&partial, e.error()))?;
-        file.sync_all().map_err(|e| cannot_write(&partial, &e))?;
-        std::fs::rename(&partial, out_path).map_err(|e| cannot_write(out_path, &e))?;
-        Ok::<u64, Failure>(n)
-    })();
-    let written = written.inspect_err(|_| {
-        let _ = std::fs::remove_file(&partial);
+    let written = output_file::write_whole(out_path, &args.file, |out| {
+        write_events(&reader, &query, out, true, total)
     })?;
     eprintln!(
         "exported {} event{} from {} to {}",
@@ -57,7 +43,7 @@ pub fn run(args: &ExportArgs) -> Outcome {
 fn write_events(
     reader: &oidb::ReadOnlyStore,
     query: &oidb::Query,
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     show_progress: bool,
     total: Option<u64>,
 ) -> Result<u64, Failure> {
@@ -72,14 +58,4 @@ fn write_events(
     })?;
     progress.finish();
     Ok(written)
-}
-
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
-fn cannot_write(path: &Path, error: &std::io::Error) -> Failure {
-    Failure::Error(format!("cannot write {}: {error}", path.display()))
 }

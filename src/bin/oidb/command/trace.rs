@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use oidb::trace::{Outcome as SpanOutcome, SpanKind, SpanTiming};
@@ -15,6 +14,7 @@ use serde_json::{json, Value};
 use crate::args::TraceArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
+use crate::output_file;
 use crate::table::{brief, count, duration_ms, shorten, shorten_middle, time};
 
 /// How many branchings deep the outline indents; deeper branches stay in that column.
@@ -65,10 +65,9 @@ fn write_otlp(store: &Store, args: &TraceArgs, out: &Path) -> Outcome {
         stdout.flush()?;
         return Ok(());
     }
-    let cannot = |e: std::io::Error| Failure::Error(format!("cannot write {}: {e}", out.display()));
-    let mut file = BufWriter::new(File::create(out).map_err(cannot)?);
-    let spans = store.export_otlp_json(args.trace_id.as_str(), &mut file)?;
-    file.flush().map_err(cannot)?;
+    let spans = output_file::write_whole(out, &args.file, |file| {
+        Ok(store.export_otlp_json(args.trace_id.as_str(), file)?)
+    })?;
     println!(
         "wrote {} of trace {} to {} (OTLP/JSON: POST it to a collector's /v1/traces)",
         if spans == 1 {
