@@ -84,7 +84,7 @@ impl ReadOnlyStore {
         // A write-ahead log beside a file no writer holds was left by a writer that stopped
         // without closing: it may hold acknowledged events the file does not have yet, and
         // only a writable open replays it.
-        if crate::wal::path_for(&path).exists() {
+        if crate::wal::path_beside(&path)?.exists() {
             return Err(Error::NeedsRepair { path });
         }
         Ok(ReadOnlyStore { db, path })

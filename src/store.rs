@@ -174,7 +174,7 @@ impl StoreBuilder {
             builder.create(&path)
         };
         let db = opened.map_err(|e| open_error(&path, e))?;
-        let wal = Some(crate::wal::path_for(&path));
+        let wal = Some(crate::wal::path_beside(&path)?);
         self.finish_open(db, path, wal)
     }
 

@@ -65,6 +65,21 @@ pub(crate) fn path_for(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The log's path for the store file at `store`, which exists: beside the file itself, wherever
+/// `store` was named from. A relative path would follow the process's working directory when it
+/// changes, and a symbolic link would put the log beside the link, where opening the file by its
+/// own name would not find it.
+///
+/// # Errors
+/// [`Error::Open`] when the file's real path cannot be found.
+pub(crate) fn path_beside(store: &Path) -> Result<PathBuf> {
+    let real = std::fs::canonicalize(store).map_err(|source| Error::Open {
+        path: store.to_path_buf(),
+        source,
+    })?;
+    Ok(path_for(&real))
+}
+
 /// The number of an entry written to the log, counted from 1 since the log was created:
 /// entries are durable up to some ticket.
 pub(crate) type Ticket = u64;
@@ -86,17 +101,32 @@ pub(crate) struct Wal {
 }
 
 impl Wal {
-    /// Creates the log for the store `store_id` at `path` (replacing any file there), its header
-    /// and directory entry on disk.
+    /// Creates the log for the store `store_id` at `path`, its header and directory entry on
+    /// disk. A file already there is left alone: the store replayed and removed its own log when
+    /// it opened, so one found now was put there by something else, and may be all it has.
     pub(crate) fn create(path: &Path, store_id: &str) -> Result<Wal> {
         let error = |e: std::io::Error| wal_error(path, &e.to_string());
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(path)
-            .map_err(error)?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => wal_error(
+                    path,
+                    "appeared after the store opened, and this store did not write it; it is \
+                     left as it is: close the store, then look at what wrote it",
+                ),
+                std::io::ErrorKind::PermissionDenied => wal_error(
+                    path,
+                    &format!(
+                        "cannot be created ({e}): a store appended to with \
+                         Durability::Immediate writes its log beside its file, so their \
+                         directory must be writable"
+                    ),
+                ),
+                _ => error(e),
+            })?;
         let file = Arc::new(file);
         let header = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
         file.write_all_at(&header, 0).map_err(error)?;
@@ -325,11 +355,19 @@ pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecor
         if next.is_some_and(|n| n != first) {
             break;
         }
-        let mut position = first;
-        for record in entry {
-            records.push((position, record.to_vec()));
-            position += 1;
-        }
+        // An entry whose positions would run past the last there is was not written by oidb.
+        let Some(position) = u64::try_from(entry.len())
+            .ok()
+            .and_then(|count| first.checked_add(count))
+        else {
+            break;
+        };
+        records.extend(
+            entry
+                .into_iter()
+                .zip(first..)
+                .map(|(r, at)| (at, r.to_vec())),
+        );
         next = Some(position);
         rest = after;
     }
@@ -494,6 +532,17 @@ mod tests {
         file.write_all_at(&[0xff], end - 1).unwrap();
         let read = read(&path, "s").unwrap().unwrap();
         assert_eq!(read.len(), 2);
+    }
+
+    #[test]
+    fn an_entry_whose_positions_run_past_the_last_ends_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let mut wal = Wal::create(&path, "s").unwrap();
+        write_durably(&mut wal, u64::MAX - 1, &refs(&records(1))).unwrap();
+        write_durably(&mut wal, u64::MAX, &refs(&records(2))).unwrap();
+        let read = read(&path, "s").unwrap().unwrap();
+        assert_eq!(read.len(), 1);
     }
 
     #[test]

@@ -302,13 +302,12 @@ impl WalSlot {
         if self.full {
             return Ok(());
         }
-        self.unconfirmed = true;
-        let wal = self.get()?;
-        if !wal.has_room_for(&records) {
+        if !self.get()?.has_room_for(&records) {
             self.full = true;
             return Ok(());
         }
-        wal.write(first, &records)?;
+        self.unconfirmed = true;
+        self.get()?.write(first, &records)?;
         Ok(())
     }
 
@@ -827,10 +826,12 @@ impl Writer {
                         Err(_) => state.failed = Some(message.clone()),
                     }
                 }
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let failure = match answer {
-                        Ok(_) => Error::NeedsReopen(message.clone()).into(),
-                        Err(own) => own,
+                // The requests after the one the transaction failed in have no answer yet.
+                let mut answers = answers.into_iter();
+                for reply in replies {
+                    let failure = match answers.next() {
+                        Some(Err(own)) => own,
+                        Some(Ok(_)) | None => Error::NeedsReopen(message.clone()).into(),
                     };
                     reply.send(Signal::Done(Err(failure)));
                 }

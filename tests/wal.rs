@@ -191,6 +191,45 @@ fn a_crash_loses_nothing_the_log_holds_and_the_reopened_store_is_whole() {
 }
 
 #[test]
+fn a_store_opened_by_another_name_keeps_its_log_beside_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let path = dir.path().join("real").join("agent.oidb");
+    let link = dir.path().join("link.oidb");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let before = run_child(&link);
+    assert!(wal_path(&path).exists(), "the log is beside the file");
+    assert!(!wal_path(&link).exists(), "not beside the link");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(export_of(&store), before);
+}
+
+#[test]
+fn a_log_that_appears_after_the_store_opened_is_left_alone_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.oidb");
+    let store = Store::open(&path).unwrap();
+    let wal = wal_path(&path);
+    std::fs::write(&wal, b"another program's bytes").unwrap();
+    let refused = store
+        .append(NewEvent::new("i", EventType::Comment, "a"))
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains(&wal.display().to_string()) && message.contains("did not write it"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&wal).unwrap(), b"another program's bytes");
+    assert_eq!(store.last_position().unwrap(), 0);
+    // Once it is moved away, appends go on.
+    std::fs::remove_file(&wal).unwrap();
+    store
+        .append(NewEvent::new("i", EventType::Comment, "a"))
+        .unwrap();
+    assert_eq!(store.last_position().unwrap(), 1);
+}
+
+#[test]
 fn a_torn_last_entry_was_never_acknowledged_and_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.oidb");

@@ -140,7 +140,10 @@ fn refuse_store(target: &Path, store: &Path) -> Result<(), Failure> {
     let Ok(written) = std::fs::metadata(target) else {
         return Ok(());
     };
-    let mut wal = store.as_os_str().to_owned();
+    // The log is beside the store's file, wherever the store was named from.
+    let mut wal = std::fs::canonicalize(store)
+        .unwrap_or_else(|_| store.to_path_buf())
+        .into_os_string();
     wal.push("-wal");
     for read in [store, Path::new(&wal)] {
         if std::fs::metadata(read)
