@@ -163,13 +163,21 @@ fn read_lines(text: &str) -> Result<Vec<(usize, Value)>, (usize, String)> {
 }
 
 fn read_array(text: &str) -> Result<Vec<(usize, Value)>, (usize, String)> {
-    let line_at = |offset: usize| {
-        1 + text
+    // Offsets only grow, so each line is counted once: counting from the start for every
+    // element made a large array's import quadratic.
+    let mut counted = (0, 1);
+    let mut line_at = |offset: usize| {
+        let (from, line) = counted;
+        let (from, line) = if offset < from { (0, 1) } else { (from, line) };
+        let newlines = text
             .as_bytes()
+            .get(from..offset)
+            .unwrap_or_default()
             .iter()
-            .take(offset)
             .filter(|b| **b == b'\n')
-            .count()
+            .count();
+        counted = (offset.max(from), line + newlines);
+        counted.1
     };
     let start = text.find('[').map_or(0, |i| i + 1);
     let mut offset = start;

@@ -189,6 +189,30 @@ fn a_json_array_imports_and_errors_name_its_lines() {
 }
 
 #[test]
+fn an_array_element_is_named_by_the_line_it_starts_on() {
+    let (_dir, store) = store();
+    let mut events = lines(&fixture("openintent_events.jsonl"));
+    let last = events.len() - 1;
+    events[last]["payload"] = Value::from(5);
+    let text = serde_json::to_string_pretty(&events).unwrap();
+    let id_line = text
+        .lines()
+        .position(|l| l.contains(events[last]["id"].as_str().unwrap()))
+        .unwrap();
+    let starts_on = 1 + text
+        .lines()
+        .take(id_line)
+        .collect::<Vec<_>>()
+        .iter()
+        .rposition(|l| *l == "  {")
+        .unwrap();
+    match store.import_json(text.as_bytes()).unwrap_err() {
+        Error::Import { line, .. } => assert_eq!(line, starts_on),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
 fn bad_lines_are_named() {
     let (_dir, store) = store();
     let good = fixture("openintent_events.jsonl")
