@@ -1104,6 +1104,19 @@ fn demo_writes_a_run_live_reads_it_back_and_replaces_itself() {
 }
 
 #[test]
+fn demo_never_replaces_a_store_it_did_not_write() {
+    let (_dir, file) = imported("openintent_chained.jsonl");
+    let before = oidb(&["export", &text(&file)]).ok().stdout;
+    let run = oidb(&["demo", &text(&file)]).failed(1);
+    assert!(
+        run.stderr.contains("events the demo did not write") && run.stderr.contains("another path"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(oidb(&["export", &text(&file)]).ok().stdout, before);
+}
+
+#[test]
 fn demo_never_overwrites_a_file_that_is_not_oidb() {
     let dir = tempfile::tempdir().unwrap();
     let notes = dir.path().join("notes.txt");

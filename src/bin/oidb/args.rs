@@ -51,7 +51,7 @@ pub enum Command {
 /// `oidb demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the run (an existing oidb file there is replaced)
+    /// Where to write the run (a file an earlier demo wrote there is replaced; any other file is left alone)
     #[arg(default_value = "demo.oidb")]
     pub path: PathBuf,
 }

@@ -13,11 +13,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use oidb::{CheckpointScope, Error, ReadOnlyStore, Store};
+use oidb::{CheckpointScope, Error, EventType, ReadOnlyStore, Store};
 
 use crate::args::DemoArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
+use crate::table::count;
 
 pub fn run(args: &DemoArgs) -> Outcome {
     let path = &args.path;
@@ -60,26 +61,49 @@ pub fn run(args: &DemoArgs) -> Outcome {
     report.verdict()
 }
 
-/// Removes an earlier demo file at `path`; refuses to touch a file that is not an oidb store.
-/// Returns whether there was one.
+/// Removes an earlier demo file at `path`; refuses to touch any other file, an oidb store the
+/// demo did not write included. Returns whether there was one.
 fn remove_old_demo(path: &Path) -> Result<bool, Failure> {
     if !path.exists() {
         return Ok(false);
     }
-    match ReadOnlyStore::open(path) {
-        Ok(_)
-        | Err(
-            Error::NeedsRepair { .. } | Error::UnsupportedFormat { .. } | Error::Corrupt { .. },
-        ) => {}
+    let not_replaced = |what: String| {
+        Failure::Error(format!(
+            "{} exists and {what}; the demo replaces only a file an earlier demo wrote: give it \
+             another path, as in `oidb demo run.oidb`",
+            path.display()
+        ))
+    };
+    let reader = match ReadOnlyStore::open(path) {
+        Ok(reader) => reader,
         Err(Error::NotAnOidbFile { reason, .. }) => {
-            return Err(Failure::Error(format!(
-                "{} exists and is not an oidb file ({reason}); the demo replaces only an earlier \
-                 demo: give it another path, as in `oidb demo run.oidb`",
-                path.display()
+            return Err(not_replaced(format!("is not an oidb file ({reason})")))
+        }
+        Err(
+            e @ (Error::NeedsRepair { .. }
+            | Error::UnsupportedFormat { .. }
+            | Error::Corrupt { .. }),
+        ) => {
+            return Err(not_replaced(format!(
+                "cannot be read to tell whether an earlier demo wrote it ({e}); remove it \
+                 yourself if one did"
             )))
         }
         Err(other) => return Err(open::explain(path, other)),
+    };
+    let first = reader.get_at(1)?;
+    let written_by_demo = first.is_some_and(|event| {
+        event.event_type == EventType::IntentCreated
+            && event.actor == script::FIRST_ACTOR
+            && event.payload["title"] == script::RESEARCH_TITLE
+    });
+    if !written_by_demo {
+        return Err(not_replaced(format!(
+            "holds {} events the demo did not write",
+            count(reader.last_position()?)
+        )));
     }
+    drop(reader);
     std::fs::remove_file(path)
         .map_err(|e| Failure::Error(format!("cannot replace {}: {e}", path.display())))?;
     Ok(true)

@@ -215,6 +215,12 @@ const CODE: [EventType; 3] = [EventType::CodeStart, EventType::Code, EventType::
 /// Writes the run: prices and a budget, a research intent (plan, search, a failed request
 /// retried as a stream, a page read, a decision) and a sub-intent that drafts the
 /// recommendation.
+/// The title of the intent a run's first event creates: what tells an earlier run's file apart.
+pub const RESEARCH_TITLE: &str = "Compare embedded vector databases for agent memory";
+
+/// The actor of a run's first event.
+pub const FIRST_ACTOR: &str = "alice";
+
 pub fn write(store: &Store) -> Result<Run, Failure> {
     store.set_prices(&prices())?;
     let research_id = Uuid::now_v7().to_string();
@@ -223,7 +229,7 @@ pub fn write(store: &Store) -> Result<Run, Failure> {
         store,
         trace: TraceContext::new_root(),
     };
-    let research = "Compare embedded vector databases for agent memory";
+    let research = RESEARCH_TITLE;
     let drafting = "Draft the recommendation";
     let alice = Agent {
         intent: &research_id,
