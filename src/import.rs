@@ -169,13 +169,10 @@ fn read_array(text: &str) -> Result<Vec<(usize, Value)>, (usize, String)> {
     let mut line_at = |offset: usize| {
         let (from, line) = counted;
         let (from, line) = if offset < from { (0, 1) } else { (from, line) };
+        // Offsets come from the text's own slicing, so they fall between characters.
         let newlines = text
-            .as_bytes()
             .get(from..offset)
-            .unwrap_or_default()
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count();
+            .map_or(0, |t| t.matches('\n').count());
         counted = (offset.max(from), line + newlines);
         counted.1
     };

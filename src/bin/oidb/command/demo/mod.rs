@@ -95,7 +95,11 @@ fn remove_old_demo(path: &Path) -> Result<bool, Failure> {
     let written_by_demo = first.is_some_and(|event| {
         event.event_type == EventType::IntentCreated
             && event.actor == script::FIRST_ACTOR
-            && event.payload["title"] == script::RESEARCH_TITLE
+            && event
+                .payload
+                .get("title")
+                .and_then(serde_json::Value::as_str)
+                == Some(script::RESEARCH_TITLE)
     });
     if !written_by_demo {
         return Err(not_replaced(format!(
