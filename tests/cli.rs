@@ -190,9 +190,23 @@ fn a_tampered_chained_import_names_the_line_and_writes_nothing() {
         "{}",
         run.stderr
     );
-    let stats: Value =
-        serde_json::from_str(&oidb(&["stats", &text(&file), "--json"]).ok().stdout).unwrap();
-    assert_eq!(stats["events"], 0);
+    assert!(
+        !file.exists(),
+        "nothing was imported, so the new file is not kept"
+    );
+}
+
+/// An event as a JSONL line, its id made from `i`.
+fn numbered_line(i: usize) -> String {
+    json!({
+        "id": format!("00000000-0000-4000-8000-{i:012}"),
+        "intent_id": format!("intent-{}", i % 7),
+        "event_type": "comment",
+        "actor": "agent",
+        "payload": {"i": i},
+        "created_at": "2026-11-20T09:00:00.000000",
+    })
+    .to_string()
 }
 
 #[test]
@@ -200,18 +214,7 @@ fn a_large_import_that_stops_midway_goes_on_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("big.jsonl");
     let file = dir.path().join("big.oidb");
-    let line = |i: usize| {
-        json!({
-            "id": format!("00000000-0000-4000-8000-{i:012}"),
-            "intent_id": format!("intent-{}", i % 7),
-            "event_type": "comment",
-            "actor": "agent",
-            "payload": {"i": i},
-            "created_at": "2026-11-20T09:00:00.000000",
-        })
-        .to_string()
-    };
-    let mut lines: Vec<String> = (1..=5_003).map(line).collect();
+    let mut lines: Vec<String> = (1..=5_003).map(numbered_line).collect();
     lines[5_001] = "{ not json".to_owned(); // line 5002
     std::fs::write(&input, lines.join("\n")).unwrap();
     let run = oidb(&["import", &text(&file), &text(&input)]).failed(1);
@@ -222,13 +225,59 @@ fn a_large_import_that_stops_midway_goes_on_where_it_stopped() {
         run.stderr
     );
 
-    lines[5_001] = line(5_002);
+    lines[5_001] = numbered_line(5_002);
     std::fs::write(&input, lines.join("\n")).unwrap();
     let run = oidb(&["import", &text(&file), &text(&input), "--json"]).ok();
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["read"], 5_003);
     assert_eq!(report["appended"], 3);
     assert_eq!(report["already_present"], 5_000);
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_is_named_by_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.jsonl");
+    let file = dir.path().join("big.oidb");
+    let mut bytes = Vec::new();
+    for i in 1..=5_010 {
+        let mut line = numbered_line(i).into_bytes();
+        if i == 5_007 {
+            line.push(0xff);
+        }
+        bytes.extend_from_slice(&line);
+        bytes.push(b'\n');
+    }
+    std::fs::write(&input, bytes).unwrap();
+    let run = oidb(&["import", &text(&file), &text(&input)]).failed(1);
+    assert!(
+        run.stderr.contains("line 5007") && run.stderr.contains("UTF-8"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("first 5,000 lines are imported"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_failed_import_into_a_new_file_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("new.oidb");
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, "{ not json\n").unwrap();
+    let run = oidb(&["import", &text(&file), &text(&input)]).failed(1);
+    assert!(run.stderr.contains("line 1"), "{}", run.stderr);
+    assert!(!file.exists(), "the import created {}", file.display());
+    let run = oidb(&["import", &text(&file), &text(dir.path())]).failed(1);
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    assert!(!file.exists());
+    // A file that was there before stays, even when the import adds nothing to it.
+    oidb(&["import", &text(&file), &fixture("openintent_events.jsonl")]).ok();
+    oidb(&["import", &text(&file), &text(&input)]).failed(1);
+    assert!(file.exists());
 }
 
 #[test]

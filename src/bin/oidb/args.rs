@@ -127,7 +127,8 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The .oidb file (created if missing)
     pub file: PathBuf,
-    /// OpenIntent events: JSONL or one JSON array (GL events with --gl); `-` reads stdin
+    /// OpenIntent events: JSONL (imported 5,000 lines per transaction; run again to resume
+    /// after an error) or one JSON array (imported whole); GL events with --gl; `-` reads stdin
     pub input: PathBuf,
     /// INPUT is a GL LM-invoker stream (one GL event a line), written into the intent --intent
     #[arg(long, requires = "intent")]

@@ -55,9 +55,17 @@ pub fn run(args: &ImportArgs) -> Outcome {
     } else {
         let file = File::open(&args.input)
             .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
-        let size = file.metadata().ok().map(|m| m.len());
-        (Box::new(file), size)
+        let meta = file
+            .metadata()
+            .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
+        if meta.is_dir() {
+            return Err(Failure::Error(format!(
+                "cannot read {name}: it is a directory; give a JSONL or JSON file (or - for stdin)"
+            )));
+        }
+        (Box::new(file), Some(meta.len()))
     };
+    let created = !args.file.exists();
     let store = open::for_writing(&args.file, true)?;
     let progress = Progress::new(!args.json, size, Unit::Bytes, "importing");
     let totals = match (&args.intent, args.gl) {
@@ -65,7 +73,15 @@ pub fn run(args: &ImportArgs) -> Outcome {
         _ => import(&store, BufReader::new(input), &name, &progress),
     };
     progress.finish();
-    let totals = totals?;
+    let totals = totals.inspect_err(|_| {
+        // A file this import created and put nothing in is not left behind.
+        if created && store.last_position().is_ok_and(|last| last == 0) {
+            let closed = store.close().is_ok();
+            if closed {
+                let _ = std::fs::remove_file(&args.file);
+            }
+        }
+    })?;
     drop(store);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -104,39 +120,38 @@ fn import(
     progress: &Progress,
 ) -> Result<Totals, Failure> {
     let mut totals = Totals::default();
-    let mut chunk = String::new();
+    // Bytes, not text: the library names the line of any byte that is not UTF-8.
+    let mut chunk = Vec::new();
     let mut chunk_lines = 0;
     let mut lines_before_chunk = 0;
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut first_content = true;
     loop {
         line.clear();
         let read = input
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
         if read == 0 {
             break;
         }
-        if first_content && !line.trim().is_empty() {
+        if first_content && !line.trim_ascii().is_empty() {
             first_content = false;
-            if line
-                .trim_start()
-                .trim_start_matches('\u{feff}')
-                .starts_with('[')
-            {
+            let content = line.trim_ascii_start();
+            let content = content.strip_prefix(b"\xef\xbb\xbf").unwrap_or(content);
+            if content.starts_with(b"[") {
                 // A JSON array: read it whole and import it in one transaction.
-                chunk.push_str(&line);
+                chunk.extend_from_slice(&line);
                 input
-                    .read_to_string(&mut chunk)
+                    .read_to_end(&mut chunk)
                     .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
                 let report = store
-                    .import_json_named(chunk.as_bytes(), name)
+                    .import_json_named(chunk.as_slice(), name)
                     .map_err(|e| located(e, lines_before_chunk, &totals))?;
                 totals.add(report);
                 return Ok(totals);
             }
         }
-        chunk.push_str(&line);
+        chunk.extend_from_slice(&line);
         chunk_lines += 1;
         if chunk_lines == CHUNK_LINES {
             import_chunk(store, &chunk, name, lines_before_chunk, &mut totals)?;
@@ -186,13 +201,13 @@ impl<R: Read> Read for Counted<'_, R> {
 
 fn import_chunk(
     store: &Store,
-    chunk: &str,
+    chunk: &[u8],
     name: &str,
     lines_before: usize,
     totals: &mut Totals,
 ) -> Result<(), Failure> {
     let report = store
-        .import_json_named(chunk.as_bytes(), name)
+        .import_json_named(chunk, name)
         .map_err(|e| located(e, lines_before, totals))?;
     totals.add(report);
     Ok(())
