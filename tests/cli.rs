@@ -590,6 +590,27 @@ fn verify_exits_3_on_a_tampered_file_and_names_the_break() {
 }
 
 #[test]
+fn verify_exits_3_on_a_tampered_file_even_when_no_one_reads_its_report() {
+    let (_dir, file) = imported("openintent_chained.jsonl");
+    change_record(&file, 28, b"deepseek", b'D');
+    for command in [
+        vec!["verify", &text(&file)],
+        vec!["show", &text(&file), "28"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oidb"))
+            .args(&command)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Whoever reads the output is gone before it is written, as in `oidb verify f | true`.
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(3), "{command:?}");
+    }
+}
+
+#[test]
 fn verify_checks_checkpoints_in_the_file_and_kept_outside_it() {
     let (dir, file) = imported("openintent_chained.jsonl");
     let store = Store::open(&file).unwrap();

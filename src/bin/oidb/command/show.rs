@@ -31,23 +31,29 @@ pub fn run(args: &ShowArgs) -> Outcome {
             event.id, event.position
         ))
     })?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &event)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{}", as_text(&event, &recomputed))?;
-    }
-    out.flush()?;
+    let written = write_event(args, &event, &recomputed);
     if recomputed == event.event_hash {
-        Ok(())
+        written
     } else {
+        // The verdict is the exit status, whether or not anyone read the event.
         Err(Failure::Verification(format!(
             "event {} (position {}): its content hashes to {recomputed}, not to the stored \
              event_hash {}; the event was changed after it was written",
             event.id, event.position, event.event_hash
         )))
     }
+}
+
+fn write_event(args: &ShowArgs, event: &Event, recomputed: &str) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, event)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", as_text(event, recomputed))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn as_text(event: &Event, recomputed: &str) -> String {

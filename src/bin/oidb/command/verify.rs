@@ -50,19 +50,24 @@ pub fn run(args: &VerifyArgs) -> Outcome {
     let report = report?;
     drop(store);
 
+    let written = write_report(args, &report);
+    if !report.valid() {
+        // The verdict is the exit status, whether or not anyone read the report.
+        return Err(Failure::Verification(verdict(&args.file, &report)));
+    }
+    written
+}
+
+fn write_report(args: &VerifyArgs, report: &Report) -> Outcome {
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &as_json(&args.file, &report))?;
+        serde_json::to_writer_pretty(&mut out, &as_json(&args.file, report))?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", as_text(&args.file, &report))?;
+        write!(out, "{}", as_text(&args.file, report))?;
     }
     out.flush()?;
-    if report.valid() {
-        Ok(())
-    } else {
-        Err(Failure::Verification(verdict(&args.file, &report)))
-    }
+    Ok(())
 }
 
 /// Runs every check in one go, reporting progress by stage.
