@@ -293,3 +293,22 @@ fn latency_falls_back_to_the_time_between_start_and_finish() {
     let unknown = report.group("unknown").unwrap();
     assert_eq!(unknown.tools.latency_ms.p50, Some(2.5));
 }
+
+#[test]
+fn token_sums_stop_at_the_largest_count_instead_of_wrapping() {
+    let store = Store::in_memory().unwrap();
+    for prompt_tokens in [u64::MAX, 2] {
+        store
+            .append(
+                NewEvent::new("i", EventType::LlmRequestCompleted, "agent-a").payload(json!({
+                    "request_id": uuid::Uuid::new_v4().to_string(), "provider": "p",
+                    "model": "m", "prompt_tokens": prompt_tokens, "completion_tokens": 1})),
+            )
+            .unwrap();
+    }
+    let report = store.usage_report(&UsageQuery::new()).unwrap();
+    let llm = &report.group("all").unwrap().llm;
+    assert_eq!(llm.input_tokens, u64::MAX);
+    assert_eq!(llm.output_tokens, 2);
+    assert_eq!(llm.total_tokens, u64::MAX);
+}

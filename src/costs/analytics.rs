@@ -369,13 +369,19 @@ impl Store {
                     } else {
                         llm.completed += 1;
                     }
-                    let input = payload::count(p, "prompt_tokens").unwrap_or(0);
-                    let output = payload::count(p, "completion_tokens").unwrap_or(0);
-                    llm.input_tokens += input;
-                    llm.output_tokens += output;
-                    llm.cached_tokens += payload::count(p, "cached_tokens").unwrap_or(0);
-                    llm.reasoning_tokens += payload::count(p, "reasoning_tokens").unwrap_or(0);
-                    llm.total_tokens += payload::count(p, "total_tokens").unwrap_or(input + output);
+                    // Counts come from payloads anyone may write: a sum stops at u64::MAX
+                    // instead of wrapping around.
+                    let tokens = |name| payload::count(p, name).unwrap_or(0);
+                    let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
+                    llm.input_tokens = llm.input_tokens.saturating_add(input);
+                    llm.output_tokens = llm.output_tokens.saturating_add(output);
+                    llm.cached_tokens = llm.cached_tokens.saturating_add(tokens("cached_tokens"));
+                    llm.reasoning_tokens = llm
+                        .reasoning_tokens
+                        .saturating_add(tokens("reasoning_tokens"));
+                    let total = payload::count(p, "total_tokens")
+                        .unwrap_or_else(|| input.saturating_add(output));
+                    llm.total_tokens = llm.total_tokens.saturating_add(total);
                     let latency = payload::number(p, "duration_ms").or_else(|| {
                         start
                             .as_ref()

@@ -185,9 +185,9 @@ impl SummaryBuilder {
                 input_tokens: 0,
                 output_tokens: 0,
             });
-        slot.requests += counts.0;
-        slot.input_tokens += counts.1;
-        slot.output_tokens += counts.2;
+        slot.requests = slot.requests.saturating_add(counts.0);
+        slot.input_tokens = slot.input_tokens.saturating_add(counts.1);
+        slot.output_tokens = slot.output_tokens.saturating_add(counts.2);
     }
 
     fn add_entry(&mut self, entry: &CostEntry) {

@@ -199,7 +199,7 @@ impl Report {
                 "  {}/{} has no price in the table: its {} tokens are counted, its cost is unknown (not zero)",
                 u.provider.as_deref().unwrap_or("?"),
                 u.model.as_deref().unwrap_or("?"),
-                count(u.input_tokens + u.output_tokens)
+                count(u.input_tokens.saturating_add(u.output_tokens))
             ));
         }
         if let Some(budget) = &self.budget {
