@@ -212,6 +212,24 @@ pub struct LlmUsage {
     pub time_to_first_token_ms: Latency,
 }
 
+impl LlmUsage {
+    /// Adds the token counts a finished request's payload reports. Counts come from payloads
+    /// anyone may write: a sum stops at `u64::MAX` instead of wrapping around.
+    fn add_tokens(&mut self, payload: &serde_json::Value) {
+        let tokens = |name| payload::count(payload, name).unwrap_or(0);
+        let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
+        self.input_tokens = self.input_tokens.saturating_add(input);
+        self.output_tokens = self.output_tokens.saturating_add(output);
+        self.cached_tokens = self.cached_tokens.saturating_add(tokens("cached_tokens"));
+        self.reasoning_tokens = self
+            .reasoning_tokens
+            .saturating_add(tokens("reasoning_tokens"));
+        let total =
+            payload::count(payload, "total_tokens").unwrap_or_else(|| input.saturating_add(output));
+        self.total_tokens = self.total_tokens.saturating_add(total);
+    }
+}
+
 /// Tool calls of one group.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[non_exhaustive]
@@ -369,19 +387,7 @@ impl Store {
                     } else {
                         llm.completed += 1;
                     }
-                    // Counts come from payloads anyone may write: a sum stops at u64::MAX
-                    // instead of wrapping around.
-                    let tokens = |name| payload::count(p, name).unwrap_or(0);
-                    let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
-                    llm.input_tokens = llm.input_tokens.saturating_add(input);
-                    llm.output_tokens = llm.output_tokens.saturating_add(output);
-                    llm.cached_tokens = llm.cached_tokens.saturating_add(tokens("cached_tokens"));
-                    llm.reasoning_tokens = llm
-                        .reasoning_tokens
-                        .saturating_add(tokens("reasoning_tokens"));
-                    let total = payload::count(p, "total_tokens")
-                        .unwrap_or_else(|| input.saturating_add(output));
-                    llm.total_tokens = llm.total_tokens.saturating_add(total);
+                    llm.add_tokens(p);
                     let latency = payload::number(p, "duration_ms").or_else(|| {
                         start
                             .as_ref()
