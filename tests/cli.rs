@@ -1245,6 +1245,25 @@ fn a_missing_file_is_named_and_not_created() {
 }
 
 #[test]
+fn a_missing_directory_is_named_instead_of_advising_the_command_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-such-dir").join("x.oidb");
+    for args in [
+        vec!["import", &text(&file), &fixture("openintent_events.jsonl")],
+        vec!["demo", &text(&file)],
+        vec!["stats", &text(&file)],
+    ] {
+        let run = oidb(&args).failed(1);
+        assert!(
+            run.stderr.contains("no directory") && run.stderr.contains("no-such-dir"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("oidb import"), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn a_file_that_is_not_oidb_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.oidb");

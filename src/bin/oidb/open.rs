@@ -61,6 +61,16 @@ pub fn explain(path: &Path, error: Error) -> Failure {
 }
 
 fn missing(path: &Path) -> Failure {
+    if let Some(directory) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        return Failure::Error(format!(
+            "{}: no such file, and no directory {} to hold it; check the path",
+            path.display(),
+            directory.display()
+        ));
+    }
     Failure::Error(format!(
         "{}: no such file; `oidb import {} EVENTS.jsonl` creates one from OpenIntent events, \
          `oidb demo` writes an example",
