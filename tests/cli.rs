@@ -1264,6 +1264,41 @@ fn a_missing_directory_is_named_instead_of_advising_the_command_that_failed() {
 }
 
 #[test]
+fn control_characters_in_stored_data_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.oidb");
+    let store = Store::open(&file).unwrap();
+    let event = store
+        .append(
+            NewEvent::new(
+                "intent\u{1b}]0;title\u{7}",
+                EventType::Comment,
+                "a\u{1b}[31mRED",
+            )
+            .payload(json!({"text": "hi\u{1b}[2J\rOVERWRITE\u{9b}"})),
+        )
+        .unwrap();
+    drop(store);
+    let id = event.id.to_string();
+    for args in [
+        vec!["events", &text(&file), "--wide"],
+        vec!["show", &text(&file), &id],
+        vec!["stats", &text(&file)],
+    ] {
+        let run = oidb(&args).ok();
+        assert!(
+            !run.stdout.contains(['\u{1b}', '\r', '\u{7}', '\u{9b}']),
+            "{args:?}: {:?}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("␛"), "{args:?}: {}", run.stdout);
+    }
+    // Programs get the data exactly, as JSON escapes.
+    let exported = oidb(&["export", &text(&file)]).ok().jsonl();
+    assert_eq!(exported[0]["actor"], "a\u{1b}[31mRED");
+}
+
+#[test]
 fn a_file_that_is_not_oidb_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.oidb");

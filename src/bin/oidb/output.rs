@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use oidb::Event;
 
 use crate::args::Format;
-use crate::table::Columns;
+use crate::table::{printable, Columns};
 
 /// The forms events can be printed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl<W: Write> EventPrinter<W> {
                 if self.printed == 0 {
                     writeln!(self.out, "{}", self.columns.header())?;
                 }
-                writeln!(self.out, "{}", self.columns.row(event))?;
+                writeln!(self.out, "{}", printable(&self.columns.row(event)))?;
             }
             EventFormat::Json => {
                 self.out

@@ -1,8 +1,34 @@
 //! Text for people: event rows, payload summaries, times, sizes and counts.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 use oidb::{Event, EventType, Level};
 use serde_json::Value;
+
+/// `text` as it may reach a terminal: every control character but newline and tab shown as a
+/// visible sign, so that stored data printed for people (an escape sequence in an actor's name,
+/// a carriage return in a payload) cannot recolour, clear or overwrite the screen. C0 controls
+/// show as their control pictures (ESC as `␛`), DEL as `␡`, and C1 controls as `\u{9b}`.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let shown_as_is = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(shown_as_is) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if shown_as_is(c) => out.push(c),
+            '\u{0}'..='\u{1f}' => out.push(char::from_u32(0x2400 + u32::from(c)).unwrap_or('?')),
+            '\u{7f}' => out.push('␡'),
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Widths of the event table's columns.
 #[derive(Debug, Clone, Copy)]
@@ -407,6 +433,13 @@ mod tests {
             summarize(&completed),
             "model=gpt-4o finish_reason=stop tokens=1840+96 duration_ms=349 provider=openai tools_available=[2]"
         );
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_signs() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(printable("a\u{1b}[31m\r\u{0}"), "a␛[31m␍␀");
+        assert_eq!(printable("\u{7f}\u{9b}é"), "␡\\u{9b}é");
     }
 
     #[test]

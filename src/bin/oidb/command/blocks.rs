@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::args::{BlockChoice, BlocksArgs};
 use crate::failure::Outcome;
 use crate::open;
-use crate::table::{duration_ms, time};
+use crate::table::{duration_ms, printable, time};
 
 pub fn run(args: &BlocksArgs) -> Outcome {
     let store = open::for_analysis(&args.file)?;
@@ -39,7 +39,7 @@ pub fn run(args: &BlocksArgs) -> Outcome {
             args.intent
         );
     } else {
-        write!(out, "{}", as_text(&args.intent, &blocks))?;
+        write!(out, "{}", printable(&as_text(&args.intent, &blocks)))?;
     }
     out.flush()?;
     Ok(())

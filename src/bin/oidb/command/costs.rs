@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::args::{CostGrouping, CostsArgs};
 use crate::failure::{Failure, Outcome};
 use crate::open;
-use crate::table::{count, shorten_middle, time};
+use crate::table::{count, printable, shorten_middle, time};
 
 /// One row: a model, agent, intent or cost type, with its usage and what it cost in each unit.
 #[derive(Debug, Default)]
@@ -48,7 +48,7 @@ pub fn run(args: &CostsArgs) -> Outcome {
         serde_json::to_writer_pretty(&mut out, &as_json(args, &costs))?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", as_text(args, &costs))?;
+        write!(out, "{}", printable(&as_text(args, &costs)))?;
     }
     out.flush()?;
     Ok(())

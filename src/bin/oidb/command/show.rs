@@ -8,6 +8,7 @@ use oidb::Event;
 use crate::args::{EventRef, ShowArgs};
 use crate::failure::{Failure, Outcome};
 use crate::open;
+use crate::table::printable;
 
 pub fn run(args: &ShowArgs) -> Outcome {
     let reader = open::for_reading(&args.file)?;
@@ -50,7 +51,7 @@ fn write_event(args: &ShowArgs, event: &Event, recomputed: &str) -> Outcome {
         serde_json::to_writer_pretty(&mut out, event)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", as_text(event, recomputed))?;
+        write!(out, "{}", printable(&as_text(event, recomputed)))?;
     }
     out.flush()?;
     Ok(())

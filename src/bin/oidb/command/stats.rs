@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::args::StatsArgs;
 use crate::failure::Outcome;
 use crate::open;
-use crate::table::{bytes, count, span, time};
+use crate::table::{bytes, count, printable, span, time};
 
 pub fn run(args: &StatsArgs) -> Outcome {
     let stats = open::for_reading(&args.file)?.stats()?;
@@ -17,7 +17,7 @@ pub fn run(args: &StatsArgs) -> Outcome {
         serde_json::to_writer_pretty(&mut out, &as_json(&stats))?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", as_text(&stats))?;
+        write!(out, "{}", printable(&as_text(&stats)))?;
     }
     out.flush()?;
     Ok(())

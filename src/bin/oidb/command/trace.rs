@@ -15,7 +15,7 @@ use crate::args::TraceArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
 use crate::output_file;
-use crate::table::{brief, count, duration_ms, shorten, shorten_middle, time};
+use crate::table::{brief, count, duration_ms, printable, shorten, shorten_middle, time};
 
 /// How many branchings deep the outline indents; deeper branches stay in that column.
 const MAX_INDENT: usize = 24;
@@ -38,7 +38,7 @@ pub fn run(args: &TraceArgs) -> Outcome {
         serde_json::to_writer_pretty(&mut out, &as_json(&tree))?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", as_text(&tree))?;
+        write!(out, "{}", printable(&as_text(&tree)))?;
     }
     out.flush()?;
     Ok(())

@@ -15,7 +15,7 @@ use crate::args::VerifyArgs;
 use crate::failure::{Failure, Outcome};
 use crate::open;
 use crate::progress::{Progress, Unit};
-use crate::table::count;
+use crate::table::{count, printable};
 
 /// A checkpoint and what checking it found; `source` is the file it came from, when it was not
 /// read from the store.
@@ -64,7 +64,7 @@ fn write_report(args: &VerifyArgs, report: &Report) -> Outcome {
         serde_json::to_writer_pretty(&mut out, &as_json(&args.file, report))?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", as_text(&args.file, report))?;
+        write!(out, "{}", printable(&as_text(&args.file, report)))?;
     }
     out.flush()?;
     Ok(())
