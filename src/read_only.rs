@@ -137,6 +137,16 @@ impl ReadOnlyStore {
         let txn = self.db.begin_read()?;
         stats::read(&txn, &self.path)
     }
+
+    /// The id the store was given when its file was created ([`Stats::store_id`], read alone):
+    /// a file at the same path with another id is another store, such as one that replaced it.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn store_id(&self) -> Result<Option<String>> {
+        let txn = self.db.begin_read()?;
+        stats::store_id(&txn)
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,14 @@ impl Store {
     }
 }
 
+/// The id the store was given when its file was created, as `txn` sees it.
+pub(crate) fn store_id(txn: &ReadTransaction) -> Result<Option<String>> {
+    Ok(txn
+        .open_table(META)?
+        .get(META_STORE_ID)?
+        .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+}
+
 /// Reads the summary of the store `txn` sees; `path` names the file.
 pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
     let meta = txn.open_table(META)?;
@@ -106,7 +114,7 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
     Ok(Stats {
         path: path.to_path_buf(),
         format_version,
-        store_id: text(META_STORE_ID)?,
+        store_id: store_id(txn)?,
         created_by: text(META_CREATED_BY)?,
         events: events.len()?,
         last_position: format::last_position(&events)?,

@@ -1035,6 +1035,22 @@ fn tail_follow_shows_events_written_after_it_started() {
         assert_eq!(event["position"], position);
         assert_eq!(event["payload"]["i"], position - 1);
     }
+
+    // Another store written in its place (which may get the same inode number) is followed
+    // from its start.
+    std::fs::remove_file(&file).unwrap();
+    let store = Store::open(&file).unwrap();
+    for i in 0..8 {
+        store
+            .log_event("other", EventType::Comment, json!({"i": i}))
+            .unwrap();
+    }
+    drop(store);
+    for position in 1..=8 {
+        let event = next();
+        assert_eq!(event["position"], position);
+        assert_eq!(event["intent_id"], "other");
+    }
     child.kill().unwrap();
     child.wait().unwrap();
 }

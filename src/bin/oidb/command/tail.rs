@@ -33,6 +33,7 @@ pub fn run(args: &TailArgs) -> Outcome {
     let seen = FileState::of(&args.file);
     let reader = open::for_reading(&args.file)?;
     let last_position = reader.last_position()?;
+    let store_id = reader.store_id()?;
     let mut last_events = reader
         .query(&query.clone().newest_first().limit(args.count))?
         .events;
@@ -49,7 +50,14 @@ pub fn run(args: &TailArgs) -> Outcome {
         return Ok(());
     }
     printer.flush()?;
-    follow(&args.file, &query, &mut printer, last_position, seen)
+    follow(
+        &args.file,
+        &query,
+        &mut printer,
+        last_position,
+        seen,
+        store_id,
+    )
 }
 
 /// What says a file has changed since it was last read.
@@ -87,6 +95,7 @@ fn follow<W: std::io::Write>(
     printer: &mut EventPrinter<W>,
     mut after: Position,
     mut seen: Option<FileState>,
+    mut store_id: Option<String>,
 ) -> Outcome {
     let mut said_waiting = false;
     let mut more_waiting = false;
@@ -119,10 +128,13 @@ fn follow<W: std::io::Write>(
         };
         said_waiting = false;
         let last = reader.last_position()?;
+        // A file removed and written anew can get the same inode number; its store id differs.
+        let id = reader.store_id()?;
         let replaced = match (&seen, &now) {
             (Some(before), Some(now)) => before.identity != now.identity,
             _ => false,
-        };
+        } || matches!((&store_id, &id), (Some(before), Some(now)) if before != now);
+        store_id = id;
         if last < after || replaced {
             eprintln!("(the file was replaced; following the new one from its start)");
             after = 0;
