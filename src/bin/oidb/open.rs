@@ -56,6 +56,9 @@ pub fn explain(path: &Path, error: Error) -> Failure {
         Error::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             missing(path)
         }
+        Error::Open { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Failure::Error(not_writable(path, &source))
+        }
         other => Failure::from(other),
     }
 }
@@ -77,6 +80,17 @@ fn missing(path: &Path) -> Failure {
         path.display(),
         path.display()
     ))
+}
+
+fn not_writable(path: &Path, source: &std::io::Error) -> String {
+    format!(
+        "cannot open {path} for writing ({source}).\n  \
+         `oidb import`, `compact` and `demo` write to the file; `verify`, `costs`, `trace` and \
+         `blocks` hold it as a writer does; and a file whose writer stopped without closing it \
+         is repaired, which writes to it, before anything reads it.\n  \
+         Run this as a user who may write the file, or on a copy: `cp {path} copy.oidb`.",
+        path = path.display()
+    )
 }
 
 fn in_use(path: &Path) -> String {
@@ -137,5 +151,30 @@ mod holder {
     #[cfg(not(target_os = "linux"))]
     pub fn describe(_path: &Path) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_cannot_be_opened_for_writing_says_why_it_must_be_and_what_to_do() {
+        let path = Path::new("/data/agent.oidb");
+        let error = Error::Open {
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let Failure::Error(message) = explain(path, error) else {
+            panic!("not an error");
+        };
+        for part in [
+            "cannot open /data/agent.oidb for writing",
+            "`verify`, `costs`, `trace` and `blocks` hold it as a writer does",
+            "repaired",
+            "cp /data/agent.oidb copy.oidb",
+        ] {
+            assert!(message.contains(part), "{part:?} not in {message}");
+        }
     }
 }
