@@ -837,68 +837,71 @@ fn create(
     repair_log_event(store, scope, key)?;
     // The write transaction is the lock: checkpoints of a scope are made one at a time, each
     // starting where the previous one ended.
-    let txn = store.inner().db.begin_write()?;
-    let previous = last_in_scope_write(&txn, scope)?;
-    let first = previous
-        .as_ref()
-        .map_or(1, |p| p.checkpoint.last_sequence + 1);
-    let leaves = {
-        // A read snapshot of the same state, so the batch reader is shared with verification.
-        let snapshot = store.inner().db.begin_read()?;
-        let last = match scope {
-            CheckpointScope::Intent(id) => {
-                intent_head(&snapshot, id)?.map_or(0, |h| h.last_sequence)
-            }
-            CheckpointScope::Store => format::last_position(&snapshot.open_table(EVENTS)?)?,
-        };
-        if last < first {
-            Vec::new()
-        } else {
-            let leaves = read_batch(&snapshot, scope, first, last)?;
-            let link = match (scope, first) {
-                (CheckpointScope::Intent(_), 2..) => {
-                    read_batch(&snapshot, scope, first - 1, first - 1)?
-                        .pop()
-                        .map(|l| l.event.event_hash)
+    let stored = store.inner().writer.write_exclusive(|txn| {
+        let previous = last_in_scope_write(txn, scope)?;
+        let first = previous
+            .as_ref()
+            .map_or(1, |p| p.checkpoint.last_sequence + 1);
+        let leaves = {
+            // A read snapshot of the same state, so the batch reader is shared with verification.
+            let snapshot = store.inner().db.begin_read()?;
+            let last = match scope {
+                CheckpointScope::Intent(id) => {
+                    intent_head(&snapshot, id)?.map_or(0, |h| h.last_sequence)
                 }
-                _ => None,
+                CheckpointScope::Store => format::last_position(&snapshot.open_table(EVENTS)?)?,
             };
-            check_batch(scope, first, last, link, &leaves)?;
-            leaves
+            if last < first {
+                Vec::new()
+            } else {
+                let leaves = read_batch(&snapshot, scope, first, last)?;
+                let link = match (scope, first) {
+                    (CheckpointScope::Intent(_), 2..) => {
+                        read_batch(&snapshot, scope, first - 1, first - 1)?
+                            .pop()
+                            .map(|l| l.event.event_hash)
+                    }
+                    _ => None,
+                };
+                check_batch(scope, first, last, link, &leaves)?;
+                leaves
+            }
+        };
+        // Nothing new, or nothing but the events that logged earlier checkpoints: nothing to seal.
+        let only_logs = leaves
+            .iter()
+            .all(|l| l.event.event_type == EventType::LogCheckpointCreated);
+        let digests: Vec<Digest32> = leaves.iter().map(|l| l.stored).collect();
+        let (Some(root), Some(last_leaf), false) =
+            (merkle::merkle_root(&digests), leaves.last(), only_logs)
+        else {
+            return Ok(None);
+        };
+        let mut checkpoint = LogCheckpoint {
+            checkpoint_id: Uuid::now_v7().to_string(),
+            scope: scope.clone(),
+            merkle_root: format_hash(&root),
+            event_count: leaves.len() as u64,
+            first_sequence: first,
+            last_sequence: last_leaf.at,
+            created_at: time::now(),
+            signed_by: None,
+            signature: None,
+            anchor: None,
+        };
+        if let Some(key) = key {
+            seal(&mut checkpoint, key)?;
         }
-    };
-    // Nothing new, or nothing but the events that logged earlier checkpoints: nothing to seal.
-    let only_logs = leaves
-        .iter()
-        .all(|l| l.event.event_type == EventType::LogCheckpointCreated);
-    let digests: Vec<Digest32> = leaves.iter().map(|l| l.stored).collect();
-    let (Some(root), Some(last_leaf), false) =
-        (merkle::merkle_root(&digests), leaves.last(), only_logs)
-    else {
-        txn.abort()?;
+        let stored = StoredCheckpoint {
+            checkpoint,
+            log_event_id,
+        };
+        store_checkpoint(txn, scope, &stored)?;
+        Ok(Some(stored))
+    })?;
+    let Some(stored) = stored else {
         return Ok(None);
     };
-    let mut checkpoint = LogCheckpoint {
-        checkpoint_id: Uuid::now_v7().to_string(),
-        scope: scope.clone(),
-        merkle_root: format_hash(&root),
-        event_count: leaves.len() as u64,
-        first_sequence: first,
-        last_sequence: last_leaf.at,
-        created_at: time::now(),
-        signed_by: None,
-        signature: None,
-        anchor: None,
-    };
-    if let Some(key) = key {
-        seal(&mut checkpoint, key)?;
-    }
-    let stored = StoredCheckpoint {
-        checkpoint,
-        log_event_id,
-    };
-    store_checkpoint(&txn, scope, &stored)?;
-    txn.commit()?;
     store.append(log_event(store, &stored, key))?;
     Ok(Some(stored.checkpoint))
 }

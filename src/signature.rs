@@ -284,20 +284,18 @@ impl Store {
             });
         }
         let did = did_key(key);
-        let txn = self.inner().db.begin_write()?;
-        let micros = {
+        let micros = self.inner().writer.write_exclusive(|txn| {
             let mut keys = txn.open_table(AGENT_KEYS)?;
             let existing = keys.get((actor, did.as_str()))?.map(|g| g.value());
-            match existing {
+            Ok(match existing {
                 Some(micros) => micros,
                 None => {
                     let micros = time::to_micros(time::now());
                     keys.insert((actor, did.as_str()), micros)?;
                     micros
                 }
-            }
-        };
-        txn.commit()?;
+            })
+        })?;
         AgentIdentity::new(actor, &did, micros)
     }
 
@@ -329,11 +327,11 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn require_signatures(&self, required: bool) -> Result<()> {
-        let txn = self.inner().db.begin_write()?;
-        txn.open_table(SIGNATURE_POLICY)?
-            .insert(REQUIRE_SIGNATURES, u8::from(required))?;
-        txn.commit()?;
-        Ok(())
+        self.inner().writer.write_exclusive(|txn| {
+            txn.open_table(SIGNATURE_POLICY)?
+                .insert(REQUIRE_SIGNATURES, u8::from(required))?;
+            Ok(())
+        })
     }
 
     /// Whether the store requires signatures from actors with a registered key.

@@ -485,3 +485,24 @@ fn a_filtered_subscriber_takes_only_its_events_of_a_commit_in_order() {
         .unwrap();
     assert_eq!(live_events(&mut sub, 1)[0].position, 5);
 }
+
+#[test]
+fn after_close_nothing_writes_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("closed.oidb")).unwrap();
+    store.log_event("i", EventType::Comment, json!({})).unwrap();
+    store.close().unwrap();
+    let prices = oidb::costs::PriceTable::new("USD");
+    assert!(matches!(
+        store.set_prices(&prices),
+        Err(oidb::Error::Closed)
+    ));
+    assert!(matches!(store.recompute_costs(), Err(oidb::Error::Closed)));
+    assert!(matches!(
+        store.create_checkpoint(&oidb::checkpoint::CheckpointScope::Store),
+        Err(oidb::Error::Closed)
+    ));
+    assert_eq!(store.prices().unwrap(), None);
+    let scope = oidb::checkpoint::CheckpointScope::Store;
+    assert_eq!(store.checkpoints(&scope).unwrap().len(), 0);
+}

@@ -388,8 +388,7 @@ impl Store {
     /// [`Error::InvalidPrices`] naming the entry at fault; a storage error.
     pub fn set_prices(&self, table: &PriceTable) -> Result<u64> {
         table.check()?;
-        let txn = self.inner().db.begin_write()?;
-        let version = {
+        self.inner().writer.write_exclusive(|txn| {
             let mut prices = txn.open_table(COST_PRICES)?;
             let version = prices.last()?.map_or(0, |(v, _)| v.value()) + 1;
             let stored = PriceVersion {
@@ -399,10 +398,8 @@ impl Store {
             };
             let bytes = serde_json::to_vec(&stored).map_err(|e| invalid(e.to_string()))?;
             prices.insert(version, bytes.as_slice())?;
-            version
-        };
-        txn.commit()?;
-        Ok(version)
+            Ok(version)
+        })
     }
 
     /// The current price table, if one was set.
@@ -446,9 +443,8 @@ impl Store {
     /// # Errors
     /// A storage error, or a damaged ledger entry.
     pub fn recompute_costs(&self) -> Result<Recomputed> {
-        let txn = self.inner().db.begin_write()?;
-        let report = {
-            let mut tables = LedgerTables::open(&txn);
+        self.inner().writer.write_exclusive(|txn| {
+            let mut tables = LedgerTables::open(txn);
             let prices = tables.current_prices()?;
             let mut plan = LedgerPlan::default();
             let mut report = Recomputed {
@@ -475,10 +471,8 @@ impl Store {
                 plan.put_entry(key, repriced);
             }
             plan.apply(&mut tables)?;
-            report
-        };
-        txn.commit()?;
-        Ok(report)
+            Ok(report)
+        })
     }
 }
 
