@@ -326,14 +326,23 @@ pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecor
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| wal_error(path, &e.to_string()))?;
+    let expected = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
     let Some(found) = bytes.get(..HEADER_LEN as usize) else {
-        // Created but never given its header: nothing was ever acknowledged through it.
-        return Ok(Some(Vec::new()));
+        // Created but not given its whole header: nothing was ever acknowledged through it. What
+        // is there must be the start of that header (or zeros); anything else is another file.
+        let torn_header = expected.starts_with(&bytes) || bytes.iter().all(|&b| b == 0);
+        if torn_header {
+            return Ok(Some(Vec::new()));
+        }
+        return Err(wal_error(
+            path,
+            "is not an oidb write-ahead log; move it away if it is not one (oidb creates \
+             and removes it beside the store)",
+        ));
     };
     if found.iter().all(|&b| b == 0) {
         return Ok(Some(Vec::new()));
     }
-    let expected = header(store_id).ok_or_else(|| wal_error(path, "the store id is too long"))?;
     if found.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
         return Err(wal_error(
             path,
@@ -543,6 +552,17 @@ mod tests {
         write_durably(&mut wal, u64::MAX, &refs(&records(2))).unwrap();
         let read = read(&path, "s").unwrap().unwrap();
         assert_eq!(read.len(), 1);
+    }
+
+    #[test]
+    fn a_short_file_is_a_torn_header_only_when_it_starts_like_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let expected = header("s").unwrap();
+        std::fs::write(&path, &expected[..20]).unwrap();
+        assert_eq!(read(&path, "s").unwrap(), Some(Vec::new()));
+        std::fs::write(&path, b"notes").unwrap();
+        assert!(matches!(read(&path, "s"), Err(Error::Wal { .. })));
     }
 
     #[test]
