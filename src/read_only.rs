@@ -56,7 +56,8 @@ impl ReadOnlyStore {
     /// [`Error::Open`] when the file is missing or the operating system refuses;
     /// [`Error::FileInUse`] when a [`Store`](crate::Store) has it open;
     /// [`Error::NeedsRepair`] when its writer stopped without closing it (the file needs
-    /// repair, or its write-ahead log, `<path>-wal`, is there to replay);
+    /// repair, or its write-ahead log, `<path>-wal`, is there to replay); [`Error::Wal`] when the
+    /// file beside it at that path is not its log;
     /// [`Error::NotAnOidbFile`] and [`Error::UnsupportedFormat`] as [`Store::open`](crate::Store::open).
     pub fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore> {
         let path = path.as_ref().to_path_buf();
@@ -84,7 +85,12 @@ impl ReadOnlyStore {
         // A write-ahead log beside a file no writer holds was left by a writer that stopped
         // without closing: it may hold acknowledged events the file does not have yet, and
         // only a writable open replays it.
-        if crate::wal::path_beside(&path)?.exists() {
+        let wal = crate::wal::path_beside(&path)?;
+        if wal.exists() {
+            // One a writable open would refuse (another store's, or not a log) is named as such:
+            // a repair would not get past it.
+            let store_id = stats::store_id(&db.begin_read()?)?.unwrap_or_default();
+            crate::wal::read(&wal, &store_id)?;
             return Err(Error::NeedsRepair { path });
         }
         Ok(ReadOnlyStore { db, path })

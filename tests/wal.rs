@@ -268,6 +268,9 @@ fn another_stores_log_is_refused_and_nothing_is_changed() {
     assert!(message.contains("another store"), "{message}");
     assert!(message.contains("other.oidb-wal"), "{message}");
     assert_eq!(std::fs::read(wal_path(&other)).unwrap(), log_before);
+    // A read-only open says the same, rather than asking for a repair that would not get past it.
+    let error = oidb::ReadOnlyStore::open(&other).unwrap_err();
+    assert!(matches!(error, Error::Wal { .. }), "{error:?}");
 
     // Moved away, the store opens as it was.
     std::fs::remove_file(wal_path(&other)).unwrap();
