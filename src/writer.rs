@@ -231,6 +231,8 @@ struct WriterState {
     names: Names,
     unflushed: bool,
     failed: Option<String>,
+    /// The store is closed and its write-ahead log gone: nothing more is written.
+    closed: bool,
     /// The threads whose requests the last commit answered: most call again at once.
     last_callers: HashSet<ThreadId>,
     /// How long the last commit took.
@@ -356,6 +358,7 @@ impl WriterState {
                 names: Names::default(),
                 unflushed: false,
                 failed: None,
+                closed: false,
                 last_callers: HashSet::new(),
                 last_commit: Duration::ZERO,
                 wal: None,
@@ -656,7 +659,14 @@ impl Writer {
         // `flush` hands off whatever was queued after the group above.
         self.flush()?;
         // Everything is durable in the file: the write-ahead log has nothing left to give.
-        let slot = self.state.lock().wal.take();
+        let slot = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            state.wal.take()
+        };
+        // An append that found the store open just before it closed may have queued since the
+        // flush let go: whoever leads it now answers it Closed.
+        self.hand_off();
         match slot.and_then(|slot| slot.open) {
             Some(wal) => wal.remove(),
             None => Ok(()),
@@ -751,6 +761,12 @@ impl Writer {
     /// here.
     fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) -> Option<Pending> {
         if group.is_empty() {
+            return None;
+        }
+        if state.closed {
+            for request in group {
+                request.reply.send(Signal::Done(Err(Error::Closed.into())));
+            }
             return None;
         }
         if let Some(reason) = &state.failed {

@@ -506,3 +506,38 @@ fn after_close_nothing_writes_to_the_file() {
     let scope = oidb::checkpoint::CheckpointScope::Store;
     assert_eq!(store.checkpoints(&scope).unwrap().len(), 0);
 }
+
+#[test]
+fn appends_racing_close_each_get_an_answer() {
+    for _round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("race.oidb")).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    loop {
+                        match store.log_event("i", EventType::Comment, json!({})) {
+                            Ok(_) => {}
+                            Err(oidb::Error::Closed) => break,
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                    done.send(()).unwrap();
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(5));
+        store.close().unwrap();
+        for _ in &threads {
+            finished
+                .recv_timeout(Duration::from_secs(60))
+                .expect("an append racing close never returned");
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    }
+}
