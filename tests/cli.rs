@@ -1223,6 +1223,12 @@ fn bad_arguments_exit_2_and_say_what_is_wrong() {
         (vec!["events", &f, "--level", "LOUD"], "use TRACE, DEBUG"),
         (vec!["events", &f, "--after", "ten"], "cursor"),
         (vec!["events", &f, "--type", "l*m*"], "trailing `*`"),
+        (vec!["events", &f, "--type", "a*b"], "trailing `*`"),
+        (
+            vec!["trace", &f, "00000000000000000000000000000000"],
+            "not all zero",
+        ),
+        (vec!["events", &f, "--limit", "0"], "at least 1"),
         (
             vec!["events", &f, "--json", "--jsonl"],
             "cannot be used with",

@@ -313,7 +313,7 @@ impl Selection {
 #[command(next_help_heading = "Paging")]
 pub struct Paging {
     /// At most N events (then the next page's cursor is printed on stderr)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
     pub limit: Option<usize>,
     /// Newest first
     #[arg(long)]
@@ -372,9 +372,12 @@ fn parse_type(text: &str) -> Result<TypeSpec, String> {
     if text.is_empty() {
         return Err("give an event type such as `comment`, or a prefix such as `llm_*`".into());
     }
+    let only_trailing = || Err("only a trailing `*` is supported, as in `llm_*`".into());
     Ok(match text.strip_suffix('*') {
         Some(prefix) if !prefix.contains('*') => TypeSpec::Prefix(prefix.to_owned()),
-        Some(_) => return Err("only a trailing `*` is supported, as in `llm_*`".into()),
+        Some(_) => return only_trailing(),
+        // No event type holds a `*`: one inside the name is a pattern this does not read.
+        None if text.contains('*') => return only_trailing(),
         None => TypeSpec::Exact(EventType::parse(text)),
     })
 }
@@ -429,18 +432,28 @@ fn parse_age(text: &str) -> Option<Result<Duration, String>> {
     Some(duration.ok_or_else(|| format!("{text:?} is too long")))
 }
 
-/// Reads a trace id: 32 lowercase hex digits.
+/// Reads a trace id: 32 lowercase hex digits, not all zero (W3C's invalid trace id).
 pub fn parse_trace(text: &str) -> Result<String, String> {
     let well_formed = text.len() == 32
         && text
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && text.bytes().any(|b| b != b'0');
     if well_formed {
         Ok(text.to_owned())
     } else {
         Err(format!(
-            "{text:?} is not a trace id; a trace id is 32 lowercase hex digits"
+            "{text:?} is not a trace id; a trace id is 32 lowercase hex digits, not all zero"
         ))
+    }
+}
+
+/// Reads a page size: a whole number, at least 1.
+fn parse_limit(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("a page holds at least 1 event".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a number of events")),
     }
 }
 
