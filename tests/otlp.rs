@@ -335,3 +335,39 @@ fn half_pairs_and_cross_trace_parents() {
         Err(oidb::Error::InvalidTraceId(_))
     ));
 }
+
+#[test]
+fn a_span_dated_outside_otlp_times_is_refused_naming_its_event() {
+    let store = Store::in_memory().unwrap();
+    let trace = TraceContext::new_root();
+    let at = oidb::time::parse("1969-12-31T23:59:59Z").unwrap();
+    store
+        .append(
+            NewEvent::new("i", EventType::LlmRequestStarted, "agent")
+                .payload(json!({"request_id": "r1", "model": "m"}))
+                .created_at(at)
+                .in_trace(&trace),
+        )
+        .unwrap();
+    // The request ends in 1970, but began before it: its start cannot be held.
+    store
+        .append(
+            NewEvent::new("i", EventType::LlmRequestCompleted, "agent")
+                .payload(json!({"request_id": "r1"}))
+                .created_at(at + TimeDelta::seconds(2))
+                .in_trace(&trace),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    let error = store
+        .export_otlp_json(trace.trace_id(), &mut out)
+        .unwrap_err();
+    match &error {
+        oidb::Error::InvalidEvent { field, reason } => {
+            assert_eq!(*field, "created_at");
+            assert!(reason.contains("1969-12-31"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(out.is_empty(), "nothing is written");
+}

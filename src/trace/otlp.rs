@@ -247,9 +247,22 @@ fn intent_trace_id(intent_id: &str) -> String {
     hex(&id)
 }
 
-#[allow(clippy::cast_sign_loss)] // clamped at zero first
-fn unix_nanos(t: chrono::DateTime<chrono::Utc>) -> u64 {
-    (time::to_micros(t).max(0) as u64).saturating_mul(1000)
+/// An event's time in nanoseconds since 1970, as OTLP counts it (a `u64`: 1970 to 2554); an
+/// error naming the event when its time is outside.
+fn unix_nanos(event: &Event) -> Result<u64> {
+    u64::try_from(time::to_micros(event.created_at))
+        .ok()
+        .and_then(|micros| micros.checked_mul(1000))
+        .ok_or_else(|| Error::InvalidEvent {
+            field: "created_at",
+            reason: format!(
+                "event {} (position {}) is at {}, which OTLP cannot hold (it counts nanoseconds \
+                 from 1970 to 2554): export a query that leaves it out",
+                event.id,
+                event.position,
+                time::format(event.created_at)
+            ),
+        })
 }
 
 /// The spans among some events and how they hang together: pair `p`'s parent is `parents[p]`.
@@ -357,10 +370,10 @@ impl<'a> SpanEvents<'a> {
     }
 
     /// Start and end, in nanoseconds since the epoch; the end never before the start.
-    fn times(&self) -> (u64, u64) {
-        let end = self.end.map(|e| unix_nanos(e.created_at));
+    fn times(&self) -> Result<(u64, u64)> {
+        let end = self.end.map(unix_nanos).transpose()?;
         let start = match (self.start, end) {
-            (Some(s), _) => unix_nanos(s.created_at),
+            (Some(s), _) => unix_nanos(s)?,
             (None, Some(end)) => {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // finite, ≥ 0
                 let back = payload::number(self.ep, "duration_ms")
@@ -369,7 +382,7 @@ impl<'a> SpanEvents<'a> {
             }
             (None, None) => 0,
         };
-        (start, end.unwrap_or(start).max(start))
+        Ok((start, end.unwrap_or(start).max(start)))
     }
 
     /// The span's name and kind, and its `gen_ai.operation.name`.
@@ -500,9 +513,9 @@ fn build_span(
     trace_id: String,
     id: String,
     parent: Option<(String, String)>,
-) -> Span {
+) -> Result<Span> {
     let span = SpanEvents::new(events, pair);
-    let (start, end) = span.times();
+    let (start, end) = span.times()?;
     let mut attributes = Attributes::default();
     let (name, kind) = span.name_and_kind(&mut attributes);
     span.attributes(first, &mut attributes);
@@ -518,7 +531,7 @@ fn build_span(
         ),
         None => (String::new(), Vec::new()),
     };
-    Span {
+    Ok(Span {
         trace_id,
         id,
         parent_span_id,
@@ -529,7 +542,7 @@ fn build_span(
         attributes: attributes.0,
         links,
         status,
-    }
+    })
 }
 
 impl Store {
@@ -558,8 +571,9 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidTraceId`] for a malformed trace id; [`Error::Output`] when writing fails;
-    /// a storage error.
+    /// [`Error::InvalidTraceId`] for a malformed trace id; [`Error::InvalidEvent`] (field
+    /// `created_at`) when a span's event is dated before 1970 or after 2554, which OTLP's times
+    /// cannot hold (nothing is written); [`Error::Output`] when writing fails; a storage error.
     pub fn export_otlp_json(
         &self,
         source: impl Into<SpanSource>,
@@ -583,7 +597,7 @@ impl Store {
                 .copied()
                 .flatten()
                 .and_then(|q| Some((graph.trace_id(q), graph.span_id(q)?)));
-            let span = build_span(&events, pair, first, graph.trace_id(p), id, parent);
+            let span = build_span(&events, pair, first, graph.trace_id(p), id, parent)?;
             by_service
                 .entry(first.actor.clone())
                 .or_default()
