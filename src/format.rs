@@ -792,13 +792,16 @@ impl<'txn, K: redb::Key + 'static, V: redb::Value + 'static> LazyTable<'txn, K, 
 }
 
 /// The store's id, from its meta table (written when the store was created).
-pub(crate) fn store_id(db: &redb::Database) -> Result<String> {
-    let txn = db.begin_read()?;
-    let meta = txn.open_table(META)?;
-    let id = meta
+pub(crate) fn store_id(db: &impl ReadableDatabase) -> Result<String> {
+    Ok(read_store_id(&db.begin_read()?)?.unwrap_or_default())
+}
+
+/// The id the store was given when its file was created, as `txn` sees it.
+pub(crate) fn read_store_id(txn: &redb::ReadTransaction) -> Result<Option<String>> {
+    Ok(txn
+        .open_table(META)?
         .get(META_STORE_ID)?
-        .map(|v| String::from_utf8_lossy(v.value()).into_owned());
-    Ok(id.unwrap_or_default())
+        .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
 }
 
 /// Creates every table and writes the meta rows: the first write transaction of a new store.

@@ -89,8 +89,7 @@ impl ReadOnlyStore {
         if wal.exists() {
             // One a writable open would refuse (another store's, or not a log) is named as such:
             // a repair would not get past it.
-            let store_id = stats::store_id(&db.begin_read()?)?.unwrap_or_default();
-            crate::wal::read(&wal, &store_id)?;
+            crate::wal::read(&wal, &format::store_id(&db)?)?;
             return Err(Error::NeedsRepair { path });
         }
         Ok(ReadOnlyStore { db, path })
@@ -150,8 +149,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error.
     pub fn store_id(&self) -> Result<Option<String>> {
-        let txn = self.db.begin_read()?;
-        stats::store_id(&txn)
+        format::read_store_id(&self.db.begin_read()?)
     }
 }
 

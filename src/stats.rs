@@ -8,7 +8,6 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetada
 
 use crate::format::{
     self, NameKind, BY_TIME, CODES, EVENTS, INTENTS, META, META_CREATED_BY, META_FORMAT_VERSION,
-    META_STORE_ID,
 };
 use crate::postings::{self, Code, Index};
 use crate::{time, Error, EventType, Position, Result, Store};
@@ -79,14 +78,6 @@ impl Store {
     }
 }
 
-/// The id the store was given when its file was created, as `txn` sees it.
-pub(crate) fn store_id(txn: &ReadTransaction) -> Result<Option<String>> {
-    Ok(txn
-        .open_table(META)?
-        .get(META_STORE_ID)?
-        .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
-}
-
 /// Reads the summary of the store `txn` sees; `path` names the file.
 pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
     let meta = txn.open_table(META)?;
@@ -114,7 +105,7 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
     Ok(Stats {
         path: path.to_path_buf(),
         format_version,
-        store_id: store_id(txn)?,
+        store_id: format::read_store_id(txn)?,
         created_by: text(META_CREATED_BY)?,
         events: events.len()?,
         last_position: format::last_position(&events)?,

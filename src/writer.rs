@@ -439,7 +439,7 @@ impl Writer {
     /// (what a crash took from the file), makes it durable, and removes the log; then, under
     /// [`Durability::Immediate`], readies a new log for the commits to come.
     fn recover(&self, path: PathBuf) -> Result<()> {
-        let store_id = format::store_id(&self.db)?;
+        let store_id = format::store_id(&*self.db)?;
         let mut state = self.state.lock();
         if let Some(records) = wal::read(&path, &store_id)? {
             let last = state.next_position - 1;
