@@ -65,6 +65,11 @@ pub struct Stats {
     pub live_bytes: u64,
     /// Bytes lost to partly filled pages inside the tables.
     pub fragmented_bytes: u64,
+    /// Write-ahead logs kept beside the file (`<file>-wal.damaged`, …) because, when the store
+    /// was opened after a crash, an entry in one was damaged with intact entries after it: the
+    /// store was opened with the events before the damage, and events acknowledged after it may
+    /// be missing. Nothing removes these files; see docs/format.md.
+    pub damaged_logs: Vec<PathBuf>,
 }
 
 impl Store {
@@ -117,6 +122,9 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
         file_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
         live_bytes: table_bytes(txn, |s| s.stored_bytes() + s.metadata_bytes())?,
         fragmented_bytes: table_bytes(txn, redb::TableStats::fragmented_bytes)?,
+        damaged_logs: std::fs::canonicalize(path)
+            .map(|real| crate::wal::damaged_beside(&crate::wal::path_for(&real)))
+            .unwrap_or_default(),
     })
 }
 

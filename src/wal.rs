@@ -51,6 +51,8 @@ const CHECKSUM_LEN: usize = 16;
 pub(crate) const CAPACITY: u64 = 4 << 20;
 /// How much zeroed space is added at a time.
 const GROWTH: u64 = 1 << 20;
+/// Added to a log's name when it is kept aside as damaged.
+const DAMAGED_SUFFIX: &str = ".damaged";
 
 /// A record read back from the log, with its position.
 pub(crate) type LoggedRecord = (Position, Vec<u8>);
@@ -308,8 +310,27 @@ impl Sync {
     }
 }
 
-/// The records an existing log holds, in position order, from its first entry to its last valid
-/// one that continues the one before; `None` when there is no log at `path`.
+/// What an existing log holds.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Logged {
+    /// Its records, in position order, from its first entry to its last valid one that continues
+    /// the one before.
+    pub(crate) records: Vec<LoggedRecord>,
+    /// The highest first position of the intact entries found after the point where `records`
+    /// end. Entries from before the log last started over hold positions the store's file has;
+    /// one beyond everything the file and `records` hold was cut off by damage before it.
+    pub(crate) intact_beyond: Option<Position>,
+}
+
+/// The records an existing log holds, as [`read_all`] reads them; `None` when there is no log.
+///
+/// # Errors
+/// As [`read_all`].
+pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecord>>> {
+    Ok(read_all(path, store_id)?.map(|logged| logged.records))
+}
+
+/// What an existing log holds; `None` when there is no log at `path`.
 ///
 /// An entry torn by a crash (short, or failing its checksum) ends the log: it was never
 /// acknowledged. Entries left from before the log last started over hold positions that do not
@@ -317,7 +338,7 @@ impl Sync {
 ///
 /// # Errors
 /// [`Error::Wal`] when the file cannot be read, or is not the log of the store `store_id`.
-pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecord>>> {
+pub(crate) fn read_all(path: &Path, store_id: &str) -> Result<Option<Logged>> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -332,7 +353,7 @@ pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecor
         // is there must be the start of that header (or zeros); anything else is another file.
         let torn_header = expected.starts_with(&bytes) || bytes.iter().all(|&b| b == 0);
         if torn_header {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Logged::default()));
         }
         return Err(wal_error(
             path,
@@ -341,7 +362,7 @@ pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecor
         ));
     };
     if found.iter().all(|&b| b == 0) {
-        return Ok(Some(Vec::new()));
+        return Ok(Some(Logged::default()));
     }
     if found.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
         return Err(wal_error(
@@ -380,7 +401,72 @@ pub(crate) fn read(path: &Path, store_id: &str) -> Result<Option<Vec<LoggedRecor
         next = Some(position);
         rest = after;
     }
-    Ok(Some(records))
+    Ok(Some(Logged {
+        records,
+        intact_beyond: intact_entries_in(rest).max(),
+    }))
+}
+
+/// The first positions of the intact entries anywhere in `bytes`.
+fn intact_entries_in(bytes: &[u8]) -> impl Iterator<Item = Position> + '_ {
+    bytes
+        .windows(ENTRY_MAGIC.len())
+        .enumerate()
+        .filter(|(_, window)| *window == ENTRY_MAGIC)
+        .filter_map(|(at, _)| decode_entry(bytes.get(at..)?))
+        .map(|(first, _, _)| first)
+}
+
+/// Moves a log that was damaged before entries it still holds intact to `<log>.damaged` (or
+/// `.damaged.2`, and so on, beside earlier ones), where nothing removes it; returns its new path.
+///
+/// # Errors
+/// [`Error::Wal`] when it cannot be moved.
+pub(crate) fn keep_damaged(path: &Path) -> Result<PathBuf> {
+    let aside = (1..=u32::MAX)
+        .map(|n| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(DAMAGED_SUFFIX);
+            if n > 1 {
+                name.push(format!(".{n}"));
+            }
+            PathBuf::from(name)
+        })
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| path.to_path_buf());
+    std::fs::rename(path, &aside)
+        .and_then(|()| sync_directory(path))
+        .map_err(|e| wal_error(path, &format!("cannot move it to {}: {e}", aside.display())))?;
+    Ok(aside)
+}
+
+/// Damaged logs kept beside the store whose log is at `path` ([`keep_damaged`]).
+pub(crate) fn damaged_beside(path: &Path) -> Vec<PathBuf> {
+    let (Some(directory), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(DAMAGED_SUFFIX);
+    let directory = if directory.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        directory
+    };
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(std::result::Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .as_encoded_bytes()
+                .starts_with(prefix.as_encoded_bytes())
+        })
+        .map(|entry| entry.path())
+        .collect();
+    found.sort();
+    found
 }
 
 /// The 64-byte header naming the store; `None` if its id does not fit.
@@ -563,6 +649,29 @@ mod tests {
         assert_eq!(read(&path, "s").unwrap(), Some(Vec::new()));
         std::fs::write(&path, b"notes").unwrap();
         assert!(matches!(read(&path, "s"), Err(Error::Wal { .. })));
+    }
+
+    #[test]
+    fn intact_entries_past_a_damaged_one_are_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.oidb-wal");
+        let mut wal = Wal::create(&path, "s").unwrap();
+        write_durably(&mut wal, 1, &refs(&records(2))).unwrap();
+        write_durably(&mut wal, 3, &refs(&records(2))).unwrap();
+        let second_end = wal.end;
+        write_durably(&mut wal, 5, &refs(&records(2))).unwrap();
+        // Damage the second entry's last byte: the third is intact past it.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, second_end - 1).unwrap();
+        file.write_all_at(&[!byte[0]], second_end - 1).unwrap();
+        let logged = read_all(&path, "s").unwrap().unwrap();
+        assert_eq!(logged.records.len(), 2);
+        assert_eq!(logged.intact_beyond, Some(5));
     }
 
     #[test]

@@ -441,9 +441,10 @@ impl Writer {
     fn recover(&self, path: PathBuf) -> Result<()> {
         let store_id = format::store_id(&*self.db)?;
         let mut state = self.state.lock();
-        if let Some(records) = wal::read(&path, &store_id)? {
+        if let Some(logged) = wal::read_all(&path, &store_id)? {
             let last = state.next_position - 1;
-            let events = records
+            let events = logged
+                .records
                 .into_iter()
                 .filter(|(position, _)| *position > last)
                 .map(|(position, record)| format::decode_record(position, &record))
@@ -462,10 +463,20 @@ impl Writer {
                 self.replay(&mut state, events)
                     .map_err(|e| wal_refusal(&path, &format!("replaying it failed: {e}")))?;
             }
-            std::fs::remove_file(&path).map_err(|e| Error::Wal {
-                path: path.clone(),
-                reason: format!("cannot remove it after replaying it: {e}"),
-            })?;
+            let replayed_to = state.next_position - 1;
+            if logged
+                .intact_beyond
+                .is_some_and(|first| first > replayed_to)
+            {
+                // An entry was damaged with intact ones after it, which may hold acknowledged
+                // events: the store opens with what came before the damage, and the log is kept.
+                wal::keep_damaged(&path)?;
+            } else {
+                std::fs::remove_file(&path).map_err(|e| Error::Wal {
+                    path: path.clone(),
+                    reason: format!("cannot remove it after replaying it: {e}"),
+                })?;
+            }
         }
         if self.config.durability == Durability::Immediate {
             state.wal = Some(WalSlot {

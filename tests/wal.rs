@@ -230,6 +230,46 @@ fn a_log_that_appears_after_the_store_opened_is_left_alone_and_named() {
 }
 
 #[test]
+fn a_log_damaged_before_intact_entries_is_kept_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.oidb");
+    let before = run_child(&path);
+    let wal = wal_path(&path);
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let entries: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"OIWE")
+        .map(|(at, _)| at)
+        .collect();
+    assert!(entries.len() > 10, "{} entries", entries.len());
+    // The third entry's checksum no longer matches; every entry after it is intact.
+    bytes[entries[2] + 30] ^= 0xff;
+    std::fs::write(&wal, &bytes).unwrap();
+
+    let store = Store::open(&path).unwrap();
+    let kept = dir.path().join("agent.oidb-wal.damaged");
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        bytes,
+        "the log is kept as it was"
+    );
+    assert!(!wal.exists());
+    let replayed = store.last_position().unwrap();
+    assert!(replayed < before.lines().count() as u64, "{replayed}");
+    assert_eq!(store.stats().unwrap().damaged_logs, vec![kept.clone()]);
+    drop(store);
+
+    let run = Command::new(env!("CARGO_BIN_EXE_oidb"))
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(3));
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    assert!(stdout.contains("agent.oidb-wal.damaged"), "{stdout}");
+}
+
+#[test]
 fn a_torn_last_entry_was_never_acknowledged_and_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.oidb");

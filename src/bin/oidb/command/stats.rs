@@ -44,6 +44,7 @@ fn as_json(stats: &Stats) -> Value {
         "file_bytes": stats.file_bytes,
         "live_bytes": stats.live_bytes,
         "fragmented_bytes": stats.fragmented_bytes,
+        "damaged_logs": stats.damaged_logs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     })
 }
 
@@ -114,6 +115,13 @@ fn as_text(stats: &Stats) -> String {
             .collect(),
         &mut lines,
     );
+    for log in &stats.damaged_logs {
+        lines.push(format!(
+            "warning       {} is a write-ahead log kept because it was damaged: events \
+             acknowledged after the damage may be missing from this file",
+            log.display()
+        ));
+    }
     let mut text = lines.join("\n");
     text.push('\n');
     text

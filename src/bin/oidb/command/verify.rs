@@ -29,11 +29,15 @@ struct CheckedCheckpoint {
 struct Report {
     store: StoreVerification,
     checkpoints: Vec<CheckedCheckpoint>,
+    /// Write-ahead logs kept beside the file because they were damaged ([`oidb::Stats`]).
+    damaged_logs: Vec<std::path::PathBuf>,
 }
 
 impl Report {
     fn valid(&self) -> bool {
-        self.store.valid && self.checkpoints.iter().all(|c| c.verification.valid)
+        self.store.valid
+            && self.checkpoints.iter().all(|c| c.verification.valid)
+            && self.damaged_logs.is_empty()
     }
 }
 
@@ -111,6 +115,7 @@ fn check(
     Ok(Report {
         store: verification,
         checkpoints,
+        damaged_logs: store.stats()?.damaged_logs,
     })
 }
 
@@ -206,6 +211,13 @@ fn as_text(file: &Path, report: &Report) -> String {
     });
     checkpoint_lines(report, &mut lines);
     damage_lines(report, &mut lines);
+    for log in &report.damaged_logs {
+        lines.push(format!(
+            "  log          {} was kept because it was damaged when the store was opened after a \
+             crash: events acknowledged after the damage may be missing (docs/format.md)",
+            log.display()
+        ));
+    }
     let mut text = lines.join("\n");
     text.push('\n');
     text
@@ -338,6 +350,12 @@ fn verdict(file: &Path, report: &Report) -> String {
             report.checkpoints.len()
         ));
     }
+    if !report.damaged_logs.is_empty() {
+        parts.push(format!(
+            "{} kept beside it",
+            plural(report.damaged_logs.len(), "damaged write-ahead log")
+        ));
+    }
     format!("{}: {} (see above)", file.display(), parts.join(", "))
 }
 
@@ -370,5 +388,6 @@ fn as_json(file: &Path, report: &Report) -> Value {
         "chains": report.store.chains,
         "problems": report.store.problems,
         "checkpoints": checkpoints,
+        "damaged_logs": report.damaged_logs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     })
 }
