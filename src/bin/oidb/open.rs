@@ -59,6 +59,10 @@ pub fn explain(path: &Path, error: Error) -> Failure {
         Error::Open { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Failure::Error(not_writable(path, &source))
         }
+        // These do not name the file themselves.
+        other @ (Error::Storage(_) | Error::Corrupt { .. }) => {
+            Failure::Error(format!("{}: {other}", path.display()))
+        }
         other => Failure::from(other),
     }
 }
@@ -157,6 +161,19 @@ mod holder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_file_is_named() {
+        let path = Path::new("/data/agent.oidb");
+        let error = Error::Corrupt {
+            position: 0,
+            reason: "format version is not 4 bytes".into(),
+        };
+        let Failure::Error(message) = explain(path, error) else {
+            panic!("not an error");
+        };
+        assert!(message.starts_with("/data/agent.oidb: "), "{message}");
+    }
 
     #[test]
     fn a_file_that_cannot_be_opened_for_writing_says_why_it_must_be_and_what_to_do() {
