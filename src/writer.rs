@@ -1589,10 +1589,14 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
         }
     }
     if let Some(trace_id) = &new.trace_id {
-        if format::trace_code(trace_id).is_none() {
+        // W3C Trace Context and OTLP hold an all-zero trace id invalid: such an event could be
+        // stored but never read back by its trace nor exported as a span.
+        if format::trace_code(trace_id).is_none_or(|code| code == 0) {
             return Err(invalid(
                 "trace_id",
-                format!("{trace_id:?} must be 32 lowercase hex digits (RFC-0020 / W3C trace id)"),
+                format!(
+                    "{trace_id:?} must be 32 lowercase hex digits, not all zero (RFC-0020 / W3C trace id)"
+                ),
             ));
         }
     }
