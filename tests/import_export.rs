@@ -331,3 +331,88 @@ fn export_follows_the_query() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "position order");
 }
+
+/// `depth` nested objects `{"k":{"k":…{}}}` (the outermost is level 1), built without recursion.
+fn nested_objects(depth: usize) -> Value {
+    let mut value = Value::Object(serde_json::Map::new());
+    for _ in 1..depth {
+        let mut outer = serde_json::Map::new();
+        outer.insert("k".into(), value);
+        value = Value::Object(outer);
+    }
+    value
+}
+
+/// `depth` nested arrays, built without recursion.
+fn nested_arrays(depth: usize) -> Value {
+    let mut value = Value::Array(Vec::new());
+    for _ in 1..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+/// `event` with a proof nested `depth` deep that the store accepts: signed where the store checks
+/// signatures (the signature does not cover the proof, so a member added to it keeps it valid).
+fn with_proof_nested(event: oidb::NewEvent, depth: usize) -> oidb::NewEvent {
+    let event = event.id(uuid::Uuid::now_v7()).created_at(oidb::time::now());
+    #[cfg(feature = "signatures")]
+    let mut proof = {
+        let key = oidb::signature::SigningKey::from_bytes(&[7; 32]);
+        let signed = Store::in_memory()
+            .unwrap()
+            .append(event.clone().sign(&key))
+            .unwrap();
+        signed.proof.unwrap()
+    };
+    #[cfg(not(feature = "signatures"))]
+    let mut proof = serde_json::json!({"type": "example"});
+    proof["deep"] = nested_arrays(depth - 1);
+    event.proof(proof)
+}
+
+/// An exported line holds the payload and the proof one level deeper than they are, and JSON
+/// readers stop at 128 levels: a payload nested 127 deep was stored, but its export did not
+/// import back ("recursion limit exceeded"). The deepest value the store accepts round-trips.
+#[test]
+fn the_deepest_payload_and_proof_accepted_export_and_import_back() {
+    let deepest = 126;
+    let (_dir, store) = store();
+    store
+        .append(with_proof_nested(
+            oidb::NewEvent::new("i", EventType::Comment, "a").payload(nested_objects(deepest)),
+            deepest,
+        ))
+        .unwrap();
+    let exported = export(&store, &Query::new());
+    let event: oidb::Event = serde_json::from_str(exported.trim_end()).unwrap();
+    assert_eq!(event.payload, nested_objects(deepest));
+
+    let (_other_dir, other) = self::store();
+    let report = other.import_json(exported.as_bytes()).unwrap();
+    assert_eq!((report.read, report.appended), (1, 1));
+    let copied = other.query(&Query::new()).unwrap();
+    assert_eq!(copied.events[0].payload, nested_objects(deepest));
+    assert_eq!(copied.events[0].proof, event.proof);
+    assert_eq!(copied.events[0].event_hash, event.event_hash);
+
+    for (new, name) in [
+        oidb::NewEvent::new("i", EventType::Comment, "a").payload(nested_objects(deepest + 1)),
+        with_proof_nested(
+            oidb::NewEvent::new("i", EventType::Comment, "a"),
+            deepest + 1,
+        ),
+    ]
+    .into_iter()
+    .zip(["payload", "proof"])
+    {
+        match store.append(new).unwrap_err() {
+            Error::InvalidEvent { field, reason } => {
+                assert_eq!(field, name);
+                assert!(reason.contains("deeper than 126 levels"), "{reason}");
+            }
+            other => panic!("expected InvalidEvent, got {other}"),
+        }
+    }
+    assert_eq!(store.last_position().unwrap(), 1);
+}

@@ -389,7 +389,8 @@ fn a_live_gl_event_reads_back_as_itself() {
 }
 
 /// An event the store refuses (not the GL reader) is named by its line too: a GL import said only
-/// "field `event_type` is 300 bytes", without the line.
+/// "field `event_type` is 300 bytes", without the line, and took a value nested so deep that its
+/// export could not be imported back.
 #[test]
 fn an_event_the_store_refuses_names_its_line() {
     let store = store();
@@ -419,4 +420,14 @@ fn an_event_the_store_refuses_names_its_line() {
     let (source, line, reason) = refused(gl_line(None, &"t".repeat(300), "x", "02.0"));
     assert_eq!((source.as_str(), line), ("stream.jsonl", 22), "{reason}");
     assert!(reason.contains("300 bytes"), "{reason}");
+
+    // The payload holds the value one level deeper: 126 levels of value are 127 of payload.
+    let mut deep = json!([]);
+    for _ in 1..126 {
+        deep = json!([deep]);
+    }
+    let too_deep = json!({"type": "status", "value": deep, "timestamp": "2026-11-20T09:00:03"});
+    let (_, line, reason) = refused(too_deep.to_string());
+    assert_eq!(line, 22, "{reason}");
+    assert!(reason.contains("deeper than 126"), "{reason}");
 }

@@ -190,8 +190,8 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Import`] naming the line of input that cannot be read or whose event the store
-    /// refuses (an empty intent id, a `type` over 255 bytes, a value over the payload limit); a
-    /// storage error.
+    /// refuses (an empty intent id, a `type` over 255 bytes, a value over the payload limit or
+    /// nested too deep); a storage error.
     pub fn import_gl(&self, input: impl BufRead, intent_id: &str) -> Result<ImportReport> {
         self.import_gl_named(input, intent_id, "GL input")
     }
