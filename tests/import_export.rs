@@ -220,6 +220,8 @@ fn bad_lines_are_named() {
         .next()
         .unwrap()
         .to_owned();
+    let mut changed: Value = serde_json::from_str(&good).unwrap();
+    changed["payload"] = serde_json::json!({"changed": true});
     let cases = [
         (format!("{good}\n{{not json\n"), 2, "not JSON"),
         ("\n\n{\"intent_id\": \"i\", \"event_type\": \"comment\"}\n".to_owned(), 3, "`id`"),
@@ -234,7 +236,7 @@ fn bad_lines_are_named() {
             1,
             "event_hash",
         ),
-        (format!("{good}\n{good}\n"), 2, "line 1"),
+        (format!("{good}\n{changed}\n"), 2, "line 1"),
     ];
     for (input, line, needle) in cases {
         match store.import_json(input.as_bytes()).unwrap_err() {
@@ -415,4 +417,42 @@ fn the_deepest_payload_and_proof_accepted_export_and_import_back() {
         }
     }
     assert_eq!(store.last_position().unwrap(), 1);
+}
+
+/// A server-style event line (no sequence, no hashes) with `id` and `payload`.
+fn wire_line(id: &str, payload: &str) -> String {
+    format!(
+        "{{\"id\": \"{id}\", \"intent_id\": \"i\", \"event_type\": \"comment\", \"actor\": \"a\", \
+         \"payload\": {payload}, \"created_at\": \"2026-11-20T09:00:07.097374Z\"}}"
+    )
+}
+
+/// An event stored before is skipped on import; the same event repeated within one input was
+/// refused instead ("the same id is already on line 6"), so a chunked CLI import passed or failed
+/// by how far apart the repeats fell. A repeat is skipped; other content under the id is refused.
+#[test]
+fn an_event_repeated_in_one_input_is_skipped_and_a_changed_one_is_refused() {
+    let (_dir, store) = store();
+    let a = wire_line("81e74ef5-e8e2-4d94-8ed9-000000000001", "{\"n\": 1}");
+    let b = wire_line("81e74ef5-e8e2-4d94-8ed9-000000000002", "{\"n\": 2}");
+    let input = format!("{a}\n{b}\n\n{a}\n");
+    let report = store.import_json(input.as_bytes()).unwrap();
+    assert_eq!(
+        (report.read, report.appended, report.already_present),
+        (3, 2, 1)
+    );
+    assert_eq!(store.last_position().unwrap(), 2);
+
+    let (_other_dir, other) = self::store();
+    let changed = wire_line("81e74ef5-e8e2-4d94-8ed9-000000000001", "{\"n\": 3}");
+    let input = format!("{a}\n{b}\n{changed}\n");
+    match other.import_json(input.as_bytes()).unwrap_err() {
+        Error::Import { line, reason, .. } => {
+            assert_eq!(line, 3, "{reason}");
+            assert!(reason.contains("line 1"), "{reason}");
+            assert!(reason.contains("other content"), "{reason}");
+        }
+        other => panic!("expected Import, got {other}"),
+    }
+    assert_eq!(other.last_position().unwrap(), 0);
 }
