@@ -456,3 +456,28 @@ fn an_event_repeated_in_one_input_is_skipped_and_a_changed_one_is_refused() {
     }
     assert_eq!(other.last_position().unwrap(), 0);
 }
+
+/// `export_json` is documented to write oldest first, and a chained import needs that order; it
+/// followed `Query::newest_first`, and importing its output failed with a hint about gaps.
+#[test]
+fn export_writes_oldest_first_even_for_a_newest_first_query() {
+    let (_dir, store) = store();
+    store
+        .import_json(fixture("openintent_chained.jsonl").as_bytes())
+        .unwrap();
+    let positions = |text: &str| -> Vec<u64> {
+        lines(text)
+            .iter()
+            .map(|r| r["position"].as_u64().unwrap())
+            .collect()
+    };
+
+    let all = export(&store, &Query::new().newest_first());
+    assert_eq!(positions(&all), (1..=54).collect::<Vec<u64>>());
+    let (_other_dir, other) = self::store();
+    let report = other.import_json(all.as_bytes()).unwrap();
+    assert_eq!(report.appended, 54);
+
+    let newest = export(&store, &Query::new().newest_first().limit(3));
+    assert_eq!(positions(&newest), vec![52, 53, 54]);
+}
