@@ -31,7 +31,8 @@
 //! instead of 9 and still decodes to the same `f64`.
 //!
 //! Decoding trusts nothing: every length and count is checked against the bytes that remain
-//! before anything is allocated for it, nesting is limited to [`MAX_DEPTH`] (as on append), and
+//! before anything is allocated for it, nesting is limited to [`MAX_DEPTH`] (append writes two
+//! levels less, but records written before it took more still decode), and
 //! any fault is a [`DecodeError`] naming its byte offset.
 
 use std::fmt;
@@ -130,8 +131,9 @@ fn common_name(name: &str) -> Option<u64> {
         .map(|&(_, code)| code)
 }
 
-/// The deepest nesting of arrays and objects encoded or decoded, as on append
-/// ([`crate::jcs::MAX_DEPTH`]; a top-level array or object is level 1).
+/// The deepest nesting of arrays and objects encoded or decoded ([`crate::jcs::MAX_DEPTH`]; a
+/// top-level array or object is level 1). Append refuses values two levels shallower first (see
+/// `writer::MAX_VALUE_DEPTH`); decoding keeps this limit, so records written before still read.
 pub(crate) const MAX_DEPTH: usize = crate::jcs::MAX_DEPTH;
 
 const NULL: u8 = 0x00;

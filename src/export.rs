@@ -1,25 +1,43 @@
-//! Export: events as OpenIntent JSONL, in position order, for any query.
+//! Export: events as OpenIntent JSONL, oldest first, for any query.
 
 use std::io::Write;
 
-use crate::{Error, Query, Result, Store};
+use crate::{Error, Event, Order, Query, Result, Store};
 
 impl Store {
-    /// Writes the events a query matches as JSONL (one wire-form event a line), in position
-    /// order, and returns how many were written. The output imports into another store with
-    /// every `event_hash` unchanged.
+    /// Writes the events a query matches as JSONL (one wire-form event a line), oldest first
+    /// (ascending position), and returns how many were written. The output imports into another
+    /// store with every `event_hash` unchanged.
+    ///
+    /// A query asked for newest first selects the same events as it would for a page (with
+    /// [`Query::newest_first`] and [`Query::limit`], the newest ones), but they are written
+    /// oldest first all the same: a chained import needs each intent's events in order.
     ///
     /// # Errors
     /// [`Error::Output`] when writing fails; a storage error.
     pub fn export_json(&self, mut out: impl Write, query: &Query) -> Result<u64> {
-        let mut count = 0;
         let mut line = Vec::with_capacity(1024);
-        for event in self.query_iter(query)? {
+        let mut write = |event: &Event| -> Result<()> {
             line.clear();
-            serde_json::to_writer(&mut line, &event?).map_err(|e| Error::Output(e.into()))?;
+            serde_json::to_writer(&mut line, event).map_err(|e| Error::Output(e.into()))?;
             line.push(b'\n');
-            out.write_all(&line).map_err(Error::Output)?;
-            count += 1;
+            out.write_all(&line).map_err(Error::Output)
+        };
+        let mut count = 0;
+        if query.order == Order::NewestFirst && (query.limit.is_some() || query.after.is_some()) {
+            // A limit or cursor counted from the newest end picks the events: read them, then
+            // write them the other way round.
+            let mut events = self.query_iter(query)?.collect::<Result<Vec<Event>>>()?;
+            events.reverse();
+            for event in &events {
+                write(event)?;
+                count += 1;
+            }
+        } else {
+            for event in self.query_iter(&query.clone().order(Order::OldestFirst))? {
+                write(&event?)?;
+                count += 1;
+            }
         }
         out.flush().map_err(Error::Output)?;
         Ok(count)

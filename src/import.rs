@@ -18,7 +18,8 @@ pub struct ImportReport {
     pub read: u64,
     /// Events written (new to this store).
     pub appended: u64,
-    /// Events already in the store with the same content (written before; skipped).
+    /// Events already in the store with the same content (written before; skipped), and events
+    /// repeated with the same content within the input (skipped).
     pub already_present: u64,
 }
 
@@ -33,7 +34,9 @@ impl Store {
     /// one JSON array. Server-style events (no `sequence`, no hashes) are chained as they are
     /// appended; chained events must continue the intent's chain in this store and hash to their
     /// `event_hash`, which is then kept as it is. Ids already stored with the same content are
-    /// skipped, so importing a file twice writes nothing new.
+    /// skipped, so importing a file twice writes nothing new; so is an event repeated with the
+    /// same content within the input (both are counted in [`ImportReport::already_present`]).
+    /// An id given again with other content is refused, naming both lines.
     ///
     /// The import is atomic: on any error nothing of it is written, and the error names the line,
     /// the event id and what is wrong.
@@ -53,7 +56,7 @@ impl Store {
         input: impl BufRead,
         source_name: &str,
     ) -> Result<ImportReport> {
-        let events = read_input(input, source_name)?;
+        let (events, repeated) = read_input(input, source_name)?;
         let origins: Vec<Origin> = events
             .iter()
             .map(|(line, wire)| Origin {
@@ -61,7 +64,7 @@ impl Store {
                 id: wire.id,
             })
             .collect();
-        let read = events.len() as u64;
+        let read = (events.len() + repeated) as u64;
         let batch: Vec<NewEvent> = events.into_iter().map(|(_, wire)| wire.event).collect();
         let appended = self
             .inner()
@@ -101,9 +104,14 @@ fn locate(refused: Refused, origins: &[Origin], source_name: &str) -> Error {
     }
 }
 
-/// Reads every event of the input, with the line each starts on. Checks what needs no store:
-/// JSON syntax, field types, and that an id is not given twice with different content.
-fn read_input(mut input: impl BufRead, source_name: &str) -> Result<Vec<(usize, WireEvent)>> {
+/// Reads every event of the input, with the line each starts on, and how many events repeated
+/// an earlier one with the same content (they are left out, as an event already stored is
+/// skipped). Checks what needs no store: JSON syntax, field types, and that an id is not given
+/// twice with different content.
+fn read_input(
+    mut input: impl BufRead,
+    source_name: &str,
+) -> Result<(Vec<(usize, WireEvent)>, usize)> {
     let error = |line: usize, event_id: Option<String>, reason: String| Error::Import {
         source_name: source_name.to_owned(),
         line,
@@ -131,22 +139,32 @@ fn read_input(mut input: impl BufRead, source_name: &str) -> Result<Vec<(usize, 
     } else {
         read_lines(text).map_err(|(line, reason)| error(line, None, reason))?
     };
-    let mut events = Vec::with_capacity(values.len());
+    let mut events: Vec<(usize, WireEvent)> = Vec::with_capacity(values.len());
+    let mut repeated = 0;
+    // Each id's first event, by its index in `events`.
     let mut seen: HashMap<Uuid, usize> = HashMap::new();
     for (line, value) in values {
         let event_id = value.get("id").and_then(Value::as_str).map(str::to_owned);
         let wire =
             WireEvent::from_value(value).map_err(|reason| error(line, event_id.clone(), reason))?;
-        if let Some(first) = seen.insert(wire.id, line) {
-            return Err(error(
-                line,
-                event_id,
-                format!("the same id is already on line {first}; ids are unique"),
-            ));
+        if let Some((first_line, first)) = seen.get(&wire.id).and_then(|i| events.get(*i)) {
+            if first.event != wire.event {
+                return Err(error(
+                    line,
+                    event_id,
+                    format!(
+                        "the same id is on line {first_line} with other content; an id names one \
+                         event: give this one a new id or remove one of the two"
+                    ),
+                ));
+            }
+            repeated += 1;
+            continue;
         }
+        seen.insert(wire.id, events.len());
         events.push((line, wire));
     }
-    Ok(events)
+    Ok((events, repeated))
 }
 
 fn read_lines(text: &str) -> Result<Vec<(usize, Value)>, (usize, String)> {

@@ -41,14 +41,17 @@ impl Serialize for Event {
 }
 
 impl<'de> Deserialize<'de> for Event {
-    /// Reads the wire form back. `sequence` and `event_hash` are required (an event without them
-    /// was never stored: import it instead); `position` is 0 when absent.
+    /// Reads the wire form back. `created_at`, `sequence` and `event_hash` are required (an event
+    /// without them was never stored: import it instead); `position` is 0 when absent.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let wire = WireEvent::from_value(value).map_err(D::Error::custom)?;
         let chain = wire
             .chain
             .ok_or_else(|| D::Error::custom("missing `sequence` or `event_hash`"))?;
+        let created_at = wire.event.created_at.ok_or_else(|| {
+            D::Error::custom("field `created_at` is missing (a stored event has its time)")
+        })?;
         Ok(Event {
             position: wire.position.unwrap_or(0),
             id: wire.id,
@@ -56,7 +59,7 @@ impl<'de> Deserialize<'de> for Event {
             event_type: wire.event.event_type,
             actor: wire.event.actor,
             payload: wire.event.payload,
-            created_at: wire.event.created_at.unwrap_or_default(),
+            created_at,
             sequence: chain.sequence,
             previous_event_hash: chain.previous_event_hash,
             event_hash: chain.event_hash,
@@ -121,7 +124,12 @@ impl WireEvent {
             None => Level::Info,
         };
         let proof = object.remove("proof").filter(|p| !p.is_null());
-        let position = object.remove("position").and_then(|p| p.as_u64());
+        let position = match object.remove("position") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                format!("field `position`: expected a whole number from 0, found {v}")
+            })?),
+        };
 
         let chain = match (sequence, event_hash) {
             (Some(sequence), Some(event_hash)) => Some(GivenChain {
@@ -177,5 +185,63 @@ pub(crate) fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::Event;
+
+    fn stored() -> Value {
+        json!({
+            "id": "81e74ef5-e8e2-4d94-8ed9-04759531985d",
+            "intent_id": "i",
+            "event_type": "comment",
+            "actor": "a",
+            "payload": {},
+            "created_at": "2026-11-20T09:00:07.097374Z",
+            "sequence": 1,
+            "event_hash": "sha256:00",
+            "position": 7
+        })
+    }
+
+    fn error_of(value: Value) -> String {
+        serde_json::from_value::<Event>(value)
+            .expect_err("an event that was never stored")
+            .to_string()
+    }
+
+    #[test]
+    fn a_stored_event_reads_back() {
+        let event: Event = serde_json::from_value(stored()).unwrap();
+        assert_eq!(event.position, 7);
+        assert_eq!(
+            crate::time::format(event.created_at),
+            "2026-11-20T09:00:07.097374Z"
+        );
+    }
+
+    /// It read as 1970-01-01 instead.
+    #[test]
+    fn an_event_without_created_at_is_an_error_naming_it() {
+        let mut value = stored();
+        value.as_object_mut().unwrap().remove("created_at");
+        assert!(error_of(value).contains("`created_at`"));
+    }
+
+    /// It read as position 0 instead.
+    #[test]
+    fn a_position_that_is_not_a_whole_number_is_an_error_naming_it() {
+        for position in [json!("7"), json!(-1), json!(1.5)] {
+            let mut value = stored();
+            value["position"] = position;
+            assert!(error_of(value).contains("`position`"));
+        }
+        let mut value = stored();
+        value["position"] = Value::Null;
+        assert_eq!(serde_json::from_value::<Event>(value).unwrap().position, 0);
     }
 }

@@ -33,6 +33,21 @@ use crate::{binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
 
+/// How deep arrays and objects may nest in a payload or proof written from now on (a top-level
+/// array or object is level 1). An exported event holds its payload one level deeper than the
+/// payload itself, and JSON readers (`serde_json`, and so import) stop below 128 levels, so this
+/// is two under [`jcs::MAX_DEPTH`]: every event the store accepts exports as a line that imports
+/// back. Records are still decoded up to [`jcs::MAX_DEPTH`], so older files read as before.
+pub(crate) const MAX_VALUE_DEPTH: usize = jcs::MAX_DEPTH - 2;
+
+/// Why a payload or proof nested deeper than [`MAX_VALUE_DEPTH`] is refused.
+fn too_deep_reason() -> String {
+    format!(
+        "value nests arrays/objects deeper than {MAX_VALUE_DEPTH} levels; an exported event \
+         holds it one level deeper, and JSON readers stop at 128 levels"
+    )
+}
+
 /// What an append did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Appended {
@@ -1569,21 +1584,21 @@ fn check_given_chain(event: &Event, given: &GivenChain) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a request with a payload or proof nested deeper than a hash can be computed over
-/// ([`jcs::MAX_DEPTH`]), before anything serializes or drops it recursively: a value nested
-/// 100,000 deep would overflow the stack. The refused values are torn down without recursion.
-fn refuse_too_deep(events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
-    let too_deep = |value: &Value| json_depth::exceeds(value, jcs::MAX_DEPTH);
-    let field = events.iter().find_map(|event| {
+/// Refuses a request with a payload or proof nested deeper than [`MAX_VALUE_DEPTH`], naming the
+/// event, before anything serializes or drops it recursively: a value nested 100,000 deep would
+/// overflow the stack. The refused values are torn down without recursion.
+fn refuse_too_deep(events: Vec<NewEvent>) -> std::result::Result<Vec<NewEvent>, Refused> {
+    let too_deep = |value: &Value| json_depth::exceeds(value, MAX_VALUE_DEPTH);
+    let refused = events.iter().enumerate().find_map(|(index, event)| {
         if too_deep(&event.payload) {
-            Some("payload")
+            Some((index, "payload"))
         } else if event.proof.as_ref().is_some_and(too_deep) {
-            Some("proof")
+            Some((index, "proof"))
         } else {
             None
         }
     });
-    let Some(field) = field else {
+    let Some((index, field)) = refused else {
         return Ok(events);
     };
     for event in events {
@@ -1592,9 +1607,12 @@ fn refuse_too_deep(events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
             json_depth::dismantle(proof);
         }
     }
-    Err(Error::InvalidEvent {
-        field,
-        reason: jcs::NotCanonicalizable::TooDeep.to_string(),
+    Err(Refused {
+        index: Some(index),
+        error: Box::new(Error::InvalidEvent {
+            field,
+            reason: too_deep_reason(),
+        }),
     })
 }
 
@@ -1616,10 +1634,14 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
         }
     }
     if let Some(trace_id) = &new.trace_id {
-        if format::trace_code(trace_id).is_none() {
+        // W3C Trace Context and OTLP hold an all-zero trace id invalid: such an event could be
+        // stored but never read back by its trace nor exported as a span.
+        if format::trace_code(trace_id).is_none_or(|code| code == 0) {
             return Err(invalid(
                 "trace_id",
-                format!("{trace_id:?} must be 32 lowercase hex digits (RFC-0020 / W3C trace id)"),
+                format!(
+                    "{trace_id:?} must be 32 lowercase hex digits, not all zero (RFC-0020 / W3C trace id)"
+                ),
             ));
         }
     }
@@ -1632,7 +1654,7 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
             ),
         ));
     }
-    let too_deep = |field| invalid(field, jcs::NotCanonicalizable::TooDeep.to_string());
+    let too_deep = |field| invalid(field, too_deep_reason());
     let mut payload_binary = Vec::with_capacity(256);
     let payload_json_len =
         binary_json::encode(&new.payload, &mut payload_binary).map_err(|_| too_deep("payload"))?;

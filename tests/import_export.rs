@@ -220,6 +220,8 @@ fn bad_lines_are_named() {
         .next()
         .unwrap()
         .to_owned();
+    let mut changed: Value = serde_json::from_str(&good).unwrap();
+    changed["payload"] = serde_json::json!({"changed": true});
     let cases = [
         (format!("{good}\n{{not json\n"), 2, "not JSON"),
         ("\n\n{\"intent_id\": \"i\", \"event_type\": \"comment\"}\n".to_owned(), 3, "`id`"),
@@ -234,7 +236,7 @@ fn bad_lines_are_named() {
             1,
             "event_hash",
         ),
-        (format!("{good}\n{good}\n"), 2, "line 1"),
+        (format!("{good}\n{changed}\n"), 2, "line 1"),
     ];
     for (input, line, needle) in cases {
         match store.import_json(input.as_bytes()).unwrap_err() {
@@ -330,4 +332,152 @@ fn export_follows_the_query() {
         .map(|r| r["position"].as_u64().unwrap())
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "position order");
+}
+
+/// `depth` nested objects `{"k":{"k":…{}}}` (the outermost is level 1), built without recursion.
+fn nested_objects(depth: usize) -> Value {
+    let mut value = Value::Object(serde_json::Map::new());
+    for _ in 1..depth {
+        let mut outer = serde_json::Map::new();
+        outer.insert("k".into(), value);
+        value = Value::Object(outer);
+    }
+    value
+}
+
+/// `depth` nested arrays, built without recursion.
+fn nested_arrays(depth: usize) -> Value {
+    let mut value = Value::Array(Vec::new());
+    for _ in 1..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+/// `event` with a proof nested `depth` deep that the store accepts: signed where the store checks
+/// signatures (the signature does not cover the proof, so a member added to it keeps it valid).
+fn with_proof_nested(event: oidb::NewEvent, depth: usize) -> oidb::NewEvent {
+    let event = event.id(uuid::Uuid::now_v7()).created_at(oidb::time::now());
+    #[cfg(feature = "signatures")]
+    let mut proof = {
+        let key = oidb::signature::SigningKey::from_bytes(&[7; 32]);
+        let signed = Store::in_memory()
+            .unwrap()
+            .append(event.clone().sign(&key))
+            .unwrap();
+        signed.proof.unwrap()
+    };
+    #[cfg(not(feature = "signatures"))]
+    let mut proof = serde_json::json!({"type": "example"});
+    proof["deep"] = nested_arrays(depth - 1);
+    event.proof(proof)
+}
+
+/// An exported line holds the payload and the proof one level deeper than they are, and JSON
+/// readers stop at 128 levels: a payload nested 127 deep was stored, but its export did not
+/// import back ("recursion limit exceeded"). The deepest value the store accepts round-trips.
+#[test]
+fn the_deepest_payload_and_proof_accepted_export_and_import_back() {
+    let deepest = 126;
+    let (_dir, store) = store();
+    store
+        .append(with_proof_nested(
+            oidb::NewEvent::new("i", EventType::Comment, "a").payload(nested_objects(deepest)),
+            deepest,
+        ))
+        .unwrap();
+    let exported = export(&store, &Query::new());
+    let event: oidb::Event = serde_json::from_str(exported.trim_end()).unwrap();
+    assert_eq!(event.payload, nested_objects(deepest));
+
+    let (_other_dir, other) = self::store();
+    let report = other.import_json(exported.as_bytes()).unwrap();
+    assert_eq!((report.read, report.appended), (1, 1));
+    let copied = other.query(&Query::new()).unwrap();
+    assert_eq!(copied.events[0].payload, nested_objects(deepest));
+    assert_eq!(copied.events[0].proof, event.proof);
+    assert_eq!(copied.events[0].event_hash, event.event_hash);
+
+    for (new, name) in [
+        oidb::NewEvent::new("i", EventType::Comment, "a").payload(nested_objects(deepest + 1)),
+        with_proof_nested(
+            oidb::NewEvent::new("i", EventType::Comment, "a"),
+            deepest + 1,
+        ),
+    ]
+    .into_iter()
+    .zip(["payload", "proof"])
+    {
+        match store.append(new).unwrap_err() {
+            Error::InvalidEvent { field, reason } => {
+                assert_eq!(field, name);
+                assert!(reason.contains("deeper than 126 levels"), "{reason}");
+            }
+            other => panic!("expected InvalidEvent, got {other}"),
+        }
+    }
+    assert_eq!(store.last_position().unwrap(), 1);
+}
+
+/// A server-style event line (no sequence, no hashes) with `id` and `payload`.
+fn wire_line(id: &str, payload: &str) -> String {
+    format!(
+        "{{\"id\": \"{id}\", \"intent_id\": \"i\", \"event_type\": \"comment\", \"actor\": \"a\", \
+         \"payload\": {payload}, \"created_at\": \"2026-11-20T09:00:07.097374Z\"}}"
+    )
+}
+
+/// An event stored before is skipped on import; the same event repeated within one input was
+/// refused instead ("the same id is already on line 6"), so a chunked CLI import passed or failed
+/// by how far apart the repeats fell. A repeat is skipped; other content under the id is refused.
+#[test]
+fn an_event_repeated_in_one_input_is_skipped_and_a_changed_one_is_refused() {
+    let (_dir, store) = store();
+    let a = wire_line("81e74ef5-e8e2-4d94-8ed9-000000000001", "{\"n\": 1}");
+    let b = wire_line("81e74ef5-e8e2-4d94-8ed9-000000000002", "{\"n\": 2}");
+    let input = format!("{a}\n{b}\n\n{a}\n");
+    let report = store.import_json(input.as_bytes()).unwrap();
+    assert_eq!(
+        (report.read, report.appended, report.already_present),
+        (3, 2, 1)
+    );
+    assert_eq!(store.last_position().unwrap(), 2);
+
+    let (_other_dir, other) = self::store();
+    let changed = wire_line("81e74ef5-e8e2-4d94-8ed9-000000000001", "{\"n\": 3}");
+    let input = format!("{a}\n{b}\n{changed}\n");
+    match other.import_json(input.as_bytes()).unwrap_err() {
+        Error::Import { line, reason, .. } => {
+            assert_eq!(line, 3, "{reason}");
+            assert!(reason.contains("line 1"), "{reason}");
+            assert!(reason.contains("other content"), "{reason}");
+        }
+        other => panic!("expected Import, got {other}"),
+    }
+    assert_eq!(other.last_position().unwrap(), 0);
+}
+
+/// `export_json` is documented to write oldest first, and a chained import needs that order; it
+/// followed `Query::newest_first`, and importing its output failed with a hint about gaps.
+#[test]
+fn export_writes_oldest_first_even_for_a_newest_first_query() {
+    let (_dir, store) = store();
+    store
+        .import_json(fixture("openintent_chained.jsonl").as_bytes())
+        .unwrap();
+    let positions = |text: &str| -> Vec<u64> {
+        lines(text)
+            .iter()
+            .map(|r| r["position"].as_u64().unwrap())
+            .collect()
+    };
+
+    let all = export(&store, &Query::new().newest_first());
+    assert_eq!(positions(&all), (1..=54).collect::<Vec<u64>>());
+    let (_other_dir, other) = self::store();
+    let report = other.import_json(all.as_bytes()).unwrap();
+    assert_eq!(report.appended, 54);
+
+    let newest = export(&store, &Query::new().newest_first().limit(3));
+    assert_eq!(positions(&newest), vec![52, 53, 54]);
 }

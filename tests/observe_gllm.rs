@@ -387,3 +387,47 @@ fn a_live_gl_event_reads_back_as_itself() {
         .unwrap();
     assert_eq!(GlEvent::from_event(&comment), None);
 }
+
+/// An event the store refuses (not the GL reader) is named by its line too: a GL import said only
+/// "field `event_type` is 300 bytes", without the line, and took a value nested so deep that its
+/// export could not be imported back.
+#[test]
+fn an_event_the_store_refuses_names_its_line() {
+    let store = store();
+    let good = gl_line(None, "response", "hi", "01.0");
+    let mut lines: Vec<String> = (0..20).map(|_| good.clone()).collect();
+    lines.insert(5, String::new());
+    // Imports 21 lines (one blank), `bad` and a good one; returns the error's source, line, reason.
+    let refused = |bad: String| {
+        let mut input = lines.clone();
+        input.push(bad);
+        input.push(good.clone());
+        let err = store
+            .import_gl_named(input.join("\n").as_bytes(), "i", "stream.jsonl")
+            .unwrap_err();
+        assert_eq!(store.last_position().unwrap(), 0);
+        match err {
+            oidb::Error::Import {
+                source_name,
+                line,
+                reason,
+                ..
+            } => (source_name, line, reason),
+            other => panic!("expected Import, got {other:?}"),
+        }
+    };
+
+    let (source, line, reason) = refused(gl_line(None, &"t".repeat(300), "x", "02.0"));
+    assert_eq!((source.as_str(), line), ("stream.jsonl", 22), "{reason}");
+    assert!(reason.contains("300 bytes"), "{reason}");
+
+    // The payload holds the value one level deeper: 126 levels of value are 127 of payload.
+    let mut deep = json!([]);
+    for _ in 1..126 {
+        deep = json!([deep]);
+    }
+    let too_deep = json!({"type": "status", "value": deep, "timestamp": "2026-11-20T09:00:03"});
+    let (_, line, reason) = refused(too_deep.to_string());
+    assert_eq!(line, 22, "{reason}");
+    assert!(reason.contains("deeper than 126"), "{reason}");
+}

@@ -371,3 +371,44 @@ fn a_span_dated_outside_otlp_times_is_refused_naming_its_event() {
     }
     assert!(out.is_empty(), "nothing is written");
 }
+
+/// W3C and OTLP hold an all-zero trace id invalid. One such event, once stored, made
+/// `export_otlp_json(Query::new(), …)` fail for the whole store; it is refused when written.
+#[test]
+fn an_all_zero_trace_id_is_refused_on_append_and_import() {
+    const ZERO: &str = "00000000000000000000000000000000";
+    let store = Store::in_memory().unwrap();
+    store
+        .append(NewEvent::new("i", EventType::Comment, "a").trace_id(TRACE))
+        .unwrap();
+
+    let refused = store
+        .append(NewEvent::new("i", EventType::Comment, "a").trace_id(ZERO))
+        .unwrap_err();
+    match refused {
+        oidb::Error::InvalidEvent { field, reason } => {
+            assert_eq!(field, "trace_id");
+            assert!(reason.contains("not all zero"), "{reason}");
+        }
+        other => panic!("expected InvalidEvent, got {other}"),
+    }
+
+    let line = format!(
+        "{{\"id\": \"81e74ef5-e8e2-4d94-8ed9-000000000001\", \"intent_id\": \"i\", \
+         \"event_type\": \"comment\", \"actor\": \"a\", \"payload\": {{}}, \
+         \"created_at\": \"2026-11-20T09:00:07.097374Z\", \"trace_id\": \"{ZERO}\"}}\n"
+    );
+    let input = format!("\n{line}");
+    match store.import_json(input.as_bytes()).unwrap_err() {
+        oidb::Error::Import { line, reason, .. } => {
+            assert_eq!(line, 2);
+            assert!(reason.contains("trace_id"), "{reason}");
+        }
+        other => panic!("expected Import, got {other}"),
+    }
+
+    assert_eq!(store.last_position().unwrap(), 1);
+    // The whole store's OTLP export and the trace's tree still read.
+    export(&store, Query::new());
+    assert_eq!(store.trace_tree(TRACE).unwrap().trace_id(), TRACE);
+}

@@ -189,9 +189,9 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Import`] naming the line of input that cannot be read; [`Error::InvalidEvent`]
-    /// when the store refuses the events (an empty intent id, a value over the payload limit);
-    /// a storage error.
+    /// [`Error::Import`] naming the line of input that cannot be read or whose event the store
+    /// refuses (an empty intent id, a `type` over 255 bytes, a value over the payload limit or
+    /// nested too deep); a storage error.
     pub fn import_gl(&self, input: impl BufRead, intent_id: &str) -> Result<ImportReport> {
         self.import_gl_named(input, intent_id, "GL input")
     }
@@ -213,6 +213,7 @@ impl Store {
             reason,
         };
         let mut batch = Vec::new();
+        let mut lines = Vec::new();
         for (index, text) in input.lines().enumerate() {
             let line = index + 1;
             let text = text.map_err(|e| error(line, format!("cannot read: {e}")))?;
@@ -227,9 +228,15 @@ impl Store {
                 gl.to_new_event(intent_id, self.actor())
                     .id(line_id(intent_id, line, text)),
             );
+            lines.push(line);
         }
         let read = batch.len() as u64;
-        let appended = self.append_batch_outcome(batch)?;
+        let appended = self.inner().writer.append(batch).map_err(|refused| {
+            match refused.index.and_then(|index| lines.get(index).copied()) {
+                Some(line) => error(line, refused.into_error().to_string()),
+                None => refused.into_error(),
+            }
+        })?;
         let new = appended.iter().filter(|a| a.is_new()).count() as u64;
         Ok(ImportReport {
             read,
