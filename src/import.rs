@@ -27,6 +27,8 @@ pub struct ImportReport {
 struct Origin {
     line: usize,
     id: Uuid,
+    /// What of the event as written oidb keeps in another form ([`WireEvent::rewritten`]).
+    rewritten: Vec<String>,
 }
 
 impl Store {
@@ -62,6 +64,7 @@ impl Store {
             .map(|(line, wire)| Origin {
                 line: *line,
                 id: wire.id,
+                rewritten: wire.rewritten.clone(),
             })
             .collect();
         let read = (events.len() + repeated) as u64;
@@ -93,6 +96,16 @@ fn locate(refused: Refused, origins: &[Origin], source_name: &str) -> Error {
             "{reason} (an export filtered by type or time has gaps in its chains; import a whole \
              export, or remove `sequence` and the hashes to append the events as new links)"
         ),
+        Error::ChainMismatch { reason, .. }
+            if reason.contains("does not match its content") && !origin.rewritten.is_empty() =>
+        {
+            format!(
+                "{reason}, or hashed as written here while oidb keeps it in its own form ({}): \
+                 re-hash the event over that form, or remove `sequence` and the hashes to append \
+                 it as a new link",
+                origin.rewritten.join("; ")
+            )
+        }
         Error::ChainMismatch { reason, .. } => reason.clone(),
         other => other.to_string(),
     };

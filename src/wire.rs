@@ -78,6 +78,9 @@ pub(crate) struct WireEvent {
     pub(crate) position: Option<u64>,
     pub(crate) event: NewEvent,
     pub(crate) chain: Option<GivenChain>,
+    /// What of the object as written is kept in another form (or not at all): a hash computed
+    /// over the object as written does not match the event as stored.
+    pub(crate) rewritten: Vec<String>,
 }
 
 impl WireEvent {
@@ -87,24 +90,35 @@ impl WireEvent {
         let Value::Object(mut object) = value else {
             return Err(format!("expected a JSON object, found {}", kind(&value)));
         };
+        let mut rewritten = Vec::new();
         let id_text = required_string(&mut object, "id")?;
         let id = Uuid::parse_str(&id_text)
             .map_err(|e| format!("field `id`: {id_text:?} is not a UUID ({e})"))?;
+        if id_text != id.to_string() {
+            rewritten.push(format!("`id` {id_text:?} is kept as \"{id}\""));
+        }
         let intent_id = required_string(&mut object, "intent_id")?;
         let event_type = EventType::parse(&required_string(&mut object, "event_type")?);
         let actor = optional_string(&mut object, "actor")?.unwrap_or_default();
-        let payload = object.remove("payload").map_or_else(
-            || Value::Object(Map::new()),
-            |p| {
-                if p.is_null() {
-                    Value::Object(Map::new())
-                } else {
-                    p
-                }
-            },
-        );
+        let payload = match object.remove("payload") {
+            None => Value::Object(Map::new()),
+            Some(Value::Null) => {
+                rewritten.push("`payload` null is kept as {}".into());
+                Value::Object(Map::new())
+            }
+            Some(p) => p,
+        };
         let created_at = match optional_string(&mut object, "created_at")? {
-            Some(text) => Some(time::parse(&text).map_err(|e| format!("field `created_at`: {e}"))?),
+            Some(text) => {
+                let at = time::parse(&text).map_err(|e| format!("field `created_at`: {e}"))?;
+                if text != time::format(at) {
+                    rewritten.push(format!(
+                        "`created_at` {text:?} is kept as {:?}",
+                        time::format(at)
+                    ));
+                }
+                Some(at)
+            }
             None => None,
         };
         let sequence = match object.remove("sequence") {
@@ -152,11 +166,16 @@ impl WireEvent {
         event.parent_event_id = parent_event_id;
         event.proof = proof;
         event.chain.clone_from(&chain);
+        if !object.is_empty() {
+            let names: Vec<&str> = object.keys().map(String::as_str).collect();
+            rewritten.push(format!("fields {} are not kept", names.join(", ")));
+        }
         Ok(WireEvent {
             id,
             position,
             event,
             chain,
+            rewritten,
         })
     }
 }

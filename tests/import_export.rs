@@ -1,7 +1,8 @@
 //! Import and export of OpenIntent JSON, on the shared fixtures.
 
 use oidb::{Error, EventType, Query, Store};
-use serde_json::Value;
+use serde_json::{json, Value};
+use sha2::Digest as _;
 
 fn fixture(name: &str) -> String {
     let shared = format!("../shared/fixtures/{name}");
@@ -480,4 +481,36 @@ fn export_writes_oldest_first_even_for_a_newest_first_query() {
 
     let newest = export(&store, &Query::new().newest_first().limit(3));
     assert_eq!(positions(&newest), vec![52, 53, 54]);
+}
+
+#[test]
+fn a_hash_mismatch_names_what_oidb_keeps_in_its_own_form() {
+    let (_dir, store) = store();
+    let mut first = lines(&fixture("openintent_chained.jsonl")).remove(0);
+    let written = first["created_at"].as_str().unwrap().replace('Z', "+00:00");
+    first["created_at"] = Value::from(written.clone());
+    first["metadata"] = json!({});
+    // Hashed as written, as another producer would: over the object without its event_hash.
+    let mut hashed = first.clone();
+    hashed.as_object_mut().unwrap().remove("event_hash");
+    let canonical = oidb::jcs::to_canonical_vec(&hashed).unwrap();
+    let digest: [u8; 32] = sha2::Sha256::digest(&canonical).into();
+    first["event_hash"] = Value::from(oidb::chain::format_hash(&digest));
+    let error = store
+        .import_json(format!("{first}\n").as_bytes())
+        .unwrap_err();
+    match error {
+        Error::Import { line, reason, .. } => {
+            assert_eq!(line, 1);
+            for part in [
+                "does not match its content",
+                &format!("`created_at` {written:?} is kept as"),
+                "fields metadata are not kept",
+                "re-hash the event",
+            ] {
+                assert!(reason.contains(part), "{part:?} not in {reason}");
+            }
+        }
+        other => panic!("{other}"),
+    }
 }
