@@ -1562,3 +1562,17 @@ fn an_output_that_cannot_be_written_is_named_and_left_absent() {
     let run = oidb(&["export", &text(&file), "--out", &text(dir.path())]).failed(1);
     assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
 }
+
+#[test]
+fn verify_exits_3_on_a_store_too_damaged_to_open() {
+    let (dir, file) = imported("openintent_chained.jsonl");
+    let bytes = std::fs::read(&file).unwrap();
+    let truncated = dir.path().join("truncated.oidb");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let run = oidb(&["verify", &text(&truncated)]).failed(3);
+    assert!(run.stderr.contains("truncated"), "{}", run.stderr);
+    // A file of another kind stays an error, as for every command.
+    let notes = dir.path().join("notes.oidb");
+    std::fs::write(&notes, "just some text\n").unwrap();
+    oidb(&["verify", &text(&notes)]).failed(1);
+}

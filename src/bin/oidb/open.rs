@@ -27,6 +27,33 @@ pub fn for_reading(path: &Path) -> Result<ReadOnlyStore, Failure> {
 /// The file is first opened read-only, so that a file that is not an oidb store (an empty redb
 /// database included, which opening a `Store` would make one) is refused unchanged.
 pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
+    analysis_store(path, explain)
+}
+
+/// As [`for_analysis`], for `verify`: a store too damaged to open (truncated, or with damaged
+/// pages or records) did not verify, and says so with its exit status; a missing file, one in
+/// use, one the system refuses, or a file of another kind is an error as elsewhere.
+pub fn for_verification(path: &Path) -> Result<Store, Failure> {
+    analysis_store(path, |path, error| match error {
+        Error::Corrupt { .. } | Error::Storage(_) => {
+            Failure::Verification(format!("{}: {error}", path.display()))
+        }
+        // A redb file cut short or damaged (the library's words for it): the kinds of "not an
+        // oidb file" that were one.
+        Error::NotAnOidbFile { ref reason, .. }
+            if reason.starts_with("it is truncated")
+                || reason.starts_with("the file is damaged or truncated") =>
+        {
+            Failure::Verification(error.to_string())
+        }
+        other => explain(path, other),
+    })
+}
+
+fn analysis_store(
+    path: &Path,
+    explain: impl Fn(&Path, Error) -> Failure,
+) -> Result<Store, Failure> {
     match ReadOnlyStore::open(path) {
         Ok(reader) => drop(reader),
         Err(Error::NeedsRepair { .. }) => eprintln!(
@@ -35,11 +62,19 @@ pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
         ),
         Err(e) => return Err(explain(path, e)),
     }
-    for_writing(path, false)
+    writable(path, false, explain)
 }
 
 /// Opens a store to write to, creating the file if `create` and it is missing.
 pub fn for_writing(path: &Path, create: bool) -> Result<Store, Failure> {
+    writable(path, create, explain)
+}
+
+fn writable(
+    path: &Path,
+    create: bool,
+    explain: impl Fn(&Path, Error) -> Failure,
+) -> Result<Store, Failure> {
     if !create && !path.exists() {
         return Err(missing(path));
     }

@@ -47,7 +47,7 @@ pub fn run(args: &VerifyArgs) -> Outcome {
         .iter()
         .map(|path| read_checkpoints(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let store = open::for_analysis(&args.file)?;
+    let store = open::for_verification(&args.file)?;
     let progress = Progress::new(!args.json, Some(0), Unit::Steps, "verifying");
     let report = check(&store, outside, &progress);
     progress.finish();
