@@ -38,7 +38,8 @@ impl Store {
     /// `event_hash`, which is then kept as it is. Ids already stored with the same content are
     /// skipped, so importing a file twice writes nothing new; so is an event repeated with the
     /// same content within the input (both are counted in [`ImportReport::already_present`]).
-    /// An id given again with other content is refused, naming both lines.
+    /// An id given again with other content is refused, naming its line and how far above the
+    /// first one is.
     ///
     /// The import is atomic: on any error nothing of it is written, and the error names the line,
     /// the event id and what is wrong.
@@ -165,9 +166,15 @@ fn read_input(
                 return Err(error(
                     line,
                     event_id,
+                    // Counted back from this line, so that it stays true for a caller that
+                    // imports a file in pieces and adds the lines before each piece.
                     format!(
-                        "the same id is on line {first_line} with other content; an id names one \
-                         event: give this one a new id or remove one of the two"
+                        "the same id is {} above, with other content; an id names one event: \
+                         give this one a new id or remove one of the two",
+                        match line - first_line {
+                            1 => "1 line".to_owned(),
+                            n => format!("{n} lines"),
+                        }
                     ),
                 ));
             }

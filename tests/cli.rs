@@ -1576,3 +1576,22 @@ fn verify_exits_3_on_a_store_too_damaged_to_open() {
     std::fs::write(&notes, "just some text\n").unwrap();
     oidb(&["verify", &text(&notes)]).failed(1);
 }
+
+#[test]
+fn an_id_repeated_with_other_content_is_named_past_the_first_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.jsonl");
+    let file = dir.path().join("big.oidb");
+    let mut lines: Vec<String> = (1..=5_004).map(numbered_line).collect();
+    // Line 5004 gives line 5002's id to other content: both in the second 5,000-line chunk.
+    let mut changed: Value = serde_json::from_str(&numbered_line(5_002)).unwrap();
+    changed["payload"] = json!({"changed": true});
+    lines[5_003] = changed.to_string();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let run = oidb(&["import", &text(&file), &text(&input)]).failed(1);
+    assert!(
+        run.stderr.contains("line 5004") && run.stderr.contains("2 lines above"),
+        "{}",
+        run.stderr
+    );
+}

@@ -237,7 +237,7 @@ fn bad_lines_are_named() {
             1,
             "event_hash",
         ),
-        (format!("{good}\n{changed}\n"), 2, "line 1"),
+        (format!("{good}\n{changed}\n"), 2, "1 line above"),
     ];
     for (input, line, needle) in cases {
         match store.import_json(input.as_bytes()).unwrap_err() {
@@ -450,7 +450,7 @@ fn an_event_repeated_in_one_input_is_skipped_and_a_changed_one_is_refused() {
     match other.import_json(input.as_bytes()).unwrap_err() {
         Error::Import { line, reason, .. } => {
             assert_eq!(line, 3, "{reason}");
-            assert!(reason.contains("line 1"), "{reason}");
+            assert!(reason.contains("2 lines above"), "{reason}");
             assert!(reason.contains("other content"), "{reason}");
         }
         other => panic!("expected Import, got {other}"),
