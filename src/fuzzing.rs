@@ -12,10 +12,20 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{
-    binary_json, chain, format, time, Appended, Cursor, Error, Event, EventFilter, EventType,
-    Level, NewEvent, Query, Store,
-};
+use crate::engine::binary_json;
+use crate::engine::format;
+use crate::engine::writer::Appended;
+use crate::model::error::Error;
+use crate::model::event::Event;
+use crate::model::event::Level;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::model::filter::Cursor;
+use crate::model::filter::EventFilter;
+use crate::model::filter::Query;
+use crate::model::time;
+use crate::proof::chain;
+use crate::store::handle::Store;
 
 /// Decodes `data` as a stored record, and as an index block of each index; whatever decodes must
 /// encode and decode back to itself.
@@ -38,7 +48,7 @@ pub fn record_decoder(data: &[u8]) {
 /// Decodes `data` as a block of each of the four indexes, its key taken from its first entry:
 /// damaged bytes are `Error::Corrupt`, and what decodes encodes to a block that decodes the same.
 fn index_block_decoder(data: &[u8]) {
-    use crate::postings::{decode_block, encode_block, Code};
+    use crate::engine::postings::{decode_block, encode_block, Code};
     for code in [
         Code::Intent(1),
         Code::Type(2),
@@ -103,10 +113,10 @@ pub fn binary_json_of(value: &serde_json::Value) -> Vec<u8> {
 ///
 /// # Errors
 /// When the event cannot be encoded (a hash that is not a `sha256:` hash).
-pub fn record_of(event: &Event) -> crate::Result<Vec<u8>> {
-    let too_deep = |field: &'static str| crate::Error::InvalidEvent {
+pub fn record_of(event: &Event) -> crate::model::error::Result<Vec<u8>> {
+    let too_deep = |field: &'static str| crate::model::error::Error::InvalidEvent {
         field,
-        reason: crate::jcs::NotCanonicalizable::TooDeep.to_string(),
+        reason: crate::proof::jcs::NotCanonicalizable::TooDeep.to_string(),
     };
     let payload = binary_json::to_vec(&event.payload).map_err(|_| too_deep("payload"))?;
     let proof = event
@@ -116,9 +126,11 @@ pub fn record_of(event: &Event) -> crate::Result<Vec<u8>> {
         .transpose()
         .map_err(|_| too_deep("proof"))?;
     let digest = |text: &str, field: &'static str| {
-        crate::chain::parse_hash(text).ok_or_else(|| crate::Error::InvalidEvent {
-            field,
-            reason: format!("{text:?} is not a sha256: hash"),
+        crate::proof::chain::parse_hash(text).ok_or_else(|| {
+            crate::model::error::Error::InvalidEvent {
+                field,
+                reason: format!("{text:?} is not a sha256: hash"),
+            }
         })
     };
     let digests = format::Digests {
@@ -481,7 +493,7 @@ fn check_query(store: &Store, events: &[Event], spec: &FilterTerms) {
     let all: Vec<Event> = store
         .query_iter(&iterated)
         .expect("an iterator starts")
-        .collect::<crate::Result<_>>()
+        .collect::<crate::model::error::Result<_>>()
         .expect("an iterator reads");
     let wanted: Vec<&Event> = expected
         .iter()
@@ -585,7 +597,8 @@ impl Model {
         let mut planned: Vec<(NewEvent, Expected)> = Vec::new();
         let mut ids = HashSet::new();
         for new in request {
-            let valid_name = |s: &str| !s.is_empty() && s.len() <= crate::MAX_NAME_BYTES;
+            let valid_name =
+                |s: &str| !s.is_empty() && s.len() <= crate::engine::writer::MAX_NAME_BYTES;
             let valid_trace = new.trace_id.as_ref().is_none_or(|t| {
                 t.len() == 32 && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             });
@@ -895,7 +908,7 @@ pub fn store_model(data: &[u8]) {
                 let scanned: Vec<Event> = store
                     .scan(from)
                     .expect("a scan starts")
-                    .collect::<crate::Result<_>>()
+                    .collect::<crate::model::error::Result<_>>()
                     .expect("a scan reads");
                 let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
                 let expected: Vec<&Event> = model.events.iter().skip(skip).collect();
@@ -914,6 +927,6 @@ fn all_events(store: &Store) -> Vec<Event> {
     store
         .scan(1)
         .expect("a scan starts")
-        .collect::<crate::Result<_>>()
+        .collect::<crate::model::error::Result<_>>()
         .expect("a scan reads")
 }

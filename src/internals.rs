@@ -4,10 +4,17 @@
 
 use redb::Value as _;
 
-use crate::chain::{parse_hash, HashInput, HashStart};
-use crate::format::{self, Digests, Facts};
-use crate::postings;
-use crate::{binary_json, jcs, time, Error, Event, NewEvent, Position, Result};
+use crate::engine::binary_json;
+use crate::engine::format::{self, Digests, Facts};
+use crate::engine::postings;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event::Position;
+use crate::model::time;
+use crate::proof::chain::{parse_hash, HashInput, HashStart};
+use crate::proof::jcs;
 
 /// An event's encodings as the writer makes them before it takes the commit lock.
 #[derive(Debug, Clone)]

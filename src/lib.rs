@@ -45,62 +45,51 @@
 // A two-armed `match` on an Option often reads better than `if let … else`.
 #![allow(clippy::single_match_else)]
 
-mod binary_json;
-pub mod chain;
-pub mod checkpoint;
-mod compact;
-mod consumer;
+// The floors, each importing only from those listed before it (see docs/design.md).
+mod audit;
 pub mod costs;
-mod error;
-mod event;
-mod event_type;
-mod export;
-mod format;
+mod engine;
+mod model;
+pub mod observe;
+mod proof;
+mod store;
+mod subscribe;
+pub mod trace;
+
+// Test support, outside the public API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod import;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod internals;
-pub mod jcs;
-mod json_depth;
-pub mod merkle;
-pub mod observe;
-mod postings;
-mod query;
-mod read_only;
-#[cfg(feature = "signatures")]
-pub mod signature;
-mod stats;
-mod store;
-mod subscribe;
-pub mod time;
-pub mod trace;
-pub mod verify;
-mod wal;
-mod wire;
-mod writer;
 
-pub use checkpoint::{CheckpointScope, ConsistencyProof, LogCheckpoint};
-pub use compact::{compact, Compaction};
-pub use consumer::{Consumer, ConsumerInfo};
-pub use error::{Error, Result};
-pub use event::{Event, Level, NewEvent, Position, Sequence};
-pub use event_type::EventType;
-pub use format::FORMAT_VERSION;
-pub use import::ImportReport;
-pub use merkle::MerkleProof;
+pub use audit::{checkpoint, verify};
+pub use model::time;
+#[cfg(feature = "signatures")]
+pub use proof::signature;
+pub use proof::{chain, jcs, merkle};
+
+pub use audit::checkpoint::{CheckpointScope, ConsistencyProof, LogCheckpoint};
+pub use audit::verify::{ChainVerification, StoreVerification};
+pub use engine::format::FORMAT_VERSION;
+pub use engine::writer::{Appended, Durability, MAX_NAME_BYTES};
+pub use model::error::{Error, Result};
+pub use model::event::{Event, Level, NewEvent, Position, Sequence};
+pub use model::event_type::EventType;
+pub use model::filter::{Cursor, EventFilter, Order, Page, Query};
 pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
-pub use query::{Cursor, EventFilter, Order, Page, Query};
-pub use read_only::ReadOnlyStore;
-pub use stats::Stats;
-pub use store::{
+pub use proof::merkle::MerkleProof;
+pub use store::compact::{compact, Compaction};
+pub use store::handle::{
     Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
 };
-pub use subscribe::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
+pub use store::import::ImportReport;
+pub use store::read_only::ReadOnlyStore;
+pub use store::stats::Stats;
+pub use subscribe::consumer::{Consumer, ConsumerInfo};
+pub use subscribe::hub::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 pub use trace::{SpanSource, TraceContext, TraceTree};
-pub use verify::{ChainVerification, StoreVerification};
-pub use writer::{Appended, Durability, MAX_NAME_BYTES};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -19,8 +19,13 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::payload;
-use crate::{time, Event, EventType, Query, Result, Store};
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event_type::EventType;
+use crate::model::filter::Query;
+use crate::model::payload;
+use crate::model::time;
+use crate::store::handle::Store;
 
 /// A length of time to group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -26,11 +26,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::ledger::{CostEntry, Dimension};
 use super::record::USD;
-use super::{payload, Amount};
-use crate::format::{COST_BUDGETS, COST_TOTALS};
-use crate::{Error, Event, EventType, NewEvent, Result, Store, DEFAULT_ACTOR, MAX_NAME_BYTES};
+use crate::engine::format::{COST_BUDGETS, COST_TOTALS};
+use crate::engine::ledger::{CostEntry, Dimension};
+use crate::engine::writer::MAX_NAME_BYTES;
+use crate::model::amount::Amount;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::model::payload;
+use crate::store::handle::Store;
+use crate::store::handle::DEFAULT_ACTOR;
 
 /// The `rule` of budget policy and violation events.
 pub const MAX_COST_RULE: &str = "max_cost";

@@ -34,16 +34,13 @@
 //! # Ok::<(), oidb::Error>(())
 //! ```
 
-mod amount;
 pub mod analytics;
 pub mod budget;
-pub(crate) mod ledger;
-pub(crate) mod payload;
-mod prices;
-mod record;
+pub(crate) mod prices;
+pub(crate) mod record;
 mod summary;
 
-pub use amount::Amount;
+pub use crate::model::amount::Amount;
 pub use analytics::{
     GroupBy, Latency, LlmUsage, TimeBucket, ToolUsage, UsageGroup, UsageQuery, UsageReport,
 };

@@ -22,11 +22,16 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ledger::{LedgerPlan, LedgerTables};
 use super::record::USD;
-use super::{payload, Amount};
-use crate::format::COST_PRICES;
-use crate::{time, Error, Result, Store, MAX_NAME_BYTES};
+use crate::engine::format::COST_PRICES;
+use crate::engine::ledger::{LedgerPlan, LedgerTables};
+use crate::engine::writer::MAX_NAME_BYTES;
+use crate::model::amount::Amount;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::payload;
+use crate::model::time;
+use crate::store::handle::Store;
 
 /// The largest price accepted, per million tokens (a sanity bound, not a business rule).
 const MAX_PRICE_PER_MILLION: f64 = 1e9;
@@ -307,12 +312,12 @@ mod wire_time {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::time::format(*t))
+        s.serialize_str(&crate::model::time::format(*t))
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
-        crate::time::parse(&text).map_err(serde::de::Error::custom)
+        crate::model::time::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

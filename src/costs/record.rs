@@ -7,10 +7,17 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::payload;
-use super::Amount;
+use crate::engine::writer::MAX_NAME_BYTES;
+use crate::model::amount::Amount;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::model::payload;
+use crate::model::time;
+use crate::store::handle::Store;
 use crate::trace::TraceContext;
-use crate::{time, Error, Event, EventType, NewEvent, Result, Store, MAX_NAME_BYTES};
 
 /// The event type of a cost record: one cost, kept in the log so it is chained and audited.
 pub const COST_RECORDED: &str = "cost_recorded";

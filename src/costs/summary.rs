@@ -8,12 +8,18 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::ledger::{CostEntry, Dimension, Source, ALL_INTENTS};
 use super::record::COST_RECORDED;
-use super::{Amount, CostType, IntentCost};
-use crate::format::{COST_ENTRIES, COST_TOTALS, COST_UNPRICED};
-use crate::query::{self, Query, Records};
-use crate::{time, Event, EventType, Result, Store};
+use super::{CostType, IntentCost};
+use crate::engine::format::{COST_ENTRIES, COST_TOTALS, COST_UNPRICED};
+use crate::engine::ledger::{CostEntry, Dimension, Source, ALL_INTENTS};
+use crate::engine::reader::{self, Records};
+use crate::model::amount::Amount;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event_type::EventType;
+use crate::model::filter::Query;
+use crate::model::time;
+use crate::store::handle::Store;
 
 /// Which costs a summary covers: one intent or all, over a time range (by the events'
 /// `created_at`, `since` inclusive, `until` exclusive).
@@ -344,7 +350,7 @@ fn records(txn: &ReadTransaction, query: &CostQuery) -> Result<Vec<IntentCost>> 
     let mut after = None;
     loop {
         page.clear();
-        let next = query::select(txn, &events_query, after, 1024, None, &mut page)?;
+        let next = reader::select(txn, &events_query, after, 1024, None, &mut page)?;
         for event in &mut page {
             let event = event?;
             let key = (time::to_micros(event.created_at), event.position);

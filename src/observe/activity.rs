@@ -5,7 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::GlEvent;
-use crate::{EventType, Level, Query, Result, Sequence, Store};
+use crate::model::error::Result;
+use crate::model::event::Level;
+use crate::model::event::Sequence;
+use crate::model::event_type::EventType;
+use crate::model::filter::Query;
+use crate::store::handle::Store;
 
 /// A model-triggered activity, by its `type`.
 ///

@@ -6,7 +6,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::GlEvent;
-use crate::{EventType, Query, Result, Sequence, Store};
+use crate::model::error::Result;
+use crate::model::event::Sequence;
+use crate::model::event_type::EventType;
+use crate::model::filter::Query;
+use crate::store::handle::Store;
 
 /// What a block holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

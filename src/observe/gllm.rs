@@ -8,7 +8,15 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{time, Error, Event, EventType, ImportReport, Level, NewEvent, Result, Store};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::Level;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::model::time;
+use crate::store::handle::Store;
+use crate::store::import::ImportReport;
 
 /// One GL LM-invoker event.
 ///

@@ -8,7 +8,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{blank, drop_log, millis, read_payload, to_payload, StreamRecorderBuilder, Usage};
-use crate::{Event, EventType, NewEvent, Result, Store};
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::store::handle::Store;
 
 /// The payload of `llm_request_started`, `llm_request_completed` and `llm_request_failed`:
 /// OpenIntent's `LLMRequestPayload`, key for key, plus the counts it lacks.

@@ -68,7 +68,9 @@ pub use stream::{StreamChunk, StreamState, StreamStatus};
 pub use tool::{ToolCall, ToolCallBuilder, ToolCallHandle};
 pub use usage::{Usage, UsageShape};
 
-use crate::{Error, Event, Result};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
 
 /// Whether an optional text is left out of a payload: unset or empty, as the SDK's `if value:`.
 #[allow(clippy::ref_option)] // serde hands `skip_serializing_if` a reference to the field

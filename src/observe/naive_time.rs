@@ -6,7 +6,7 @@
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
-use crate::time;
+use crate::model::time;
 
 /// `t` as Python's `isoformat()` writes a naive time.
 pub(crate) fn format(t: DateTime<Utc>) -> String {

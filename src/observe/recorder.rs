@@ -9,7 +9,10 @@ use uuid::Uuid;
 use super::hooks::{HookFailure, HookName, HookSet, StreamHooks};
 use super::llm::dropped_reason;
 use super::{drop_log, LlmRequestBuilder, LlmRequestHandle, StreamState, ToolCall, Usage};
-use crate::{Event, EventType, Result, Store};
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event_type::EventType;
+use crate::store::handle::Store;
 
 impl Store {
     /// Starts describing a streamed LLM request: a shortcut for

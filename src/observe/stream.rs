@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{blank, read_payload, to_payload};
-use crate::{Error, Event, EventType, Result, Store};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event_type::EventType;
+use crate::store::handle::Store;
 
 /// Where a stream is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -134,14 +138,14 @@ impl StreamState {
         model: impl Into<String>,
     ) -> StreamState {
         let mut state = StreamState::new(intent_id, stream_id, agent_id, provider, model);
-        state.started_at = Some(crate::time::now());
+        state.started_at = Some(crate::model::time::now());
         state
     }
 
     /// Marks the stream completed now, with its final counts.
     pub fn complete(&mut self, chunks_received: u64, tokens_streamed: u64) -> &mut Self {
         self.status = StreamStatus::Completed;
-        self.completed_at = Some(crate::time::now());
+        self.completed_at = Some(crate::model::time::now());
         self.chunks_received = chunks_received;
         self.tokens_streamed = tokens_streamed;
         self
@@ -155,7 +159,7 @@ impl StreamState {
         tokens_streamed: u64,
     ) -> &mut Self {
         self.status = StreamStatus::Cancelled;
-        self.cancelled_at = Some(crate::time::now());
+        self.cancelled_at = Some(crate::model::time::now());
         self.cancel_reason = reason;
         self.chunks_received = chunks_received;
         self.tokens_streamed = tokens_streamed;
@@ -171,7 +175,7 @@ impl StreamState {
         tokens_streamed: u64,
     ) -> &mut Self {
         self.status = StreamStatus::Failed;
-        self.cancelled_at = Some(crate::time::now());
+        self.cancelled_at = Some(crate::model::time::now());
         self.error = Some(error.into());
         self.chunks_received = chunks_received;
         self.tokens_streamed = tokens_streamed;

@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use super::llm::{dropped_reason, Links};
 use super::{blank, drop_log, millis, read_payload, to_payload};
-use crate::{Event, EventType, Result, Store};
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event_type::EventType;
+use crate::store::handle::Store;
 
 /// The payload of `tool_call_started`, `tool_call_completed` and `tool_call_failed`:
 /// OpenIntent's `ToolCallPayload`, key for key.

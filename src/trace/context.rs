@@ -2,7 +2,11 @@
 
 use uuid::Uuid;
 
-use crate::{format, Error, Event, NewEvent, Result};
+use crate::engine::format;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
 
 /// Where the next event sits in a trace: the trace id (32 lowercase hex digits, as W3C Trace
 /// Context) and the id of the event that caused it.

@@ -33,8 +33,13 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::spans::{self, Outcome, Pair, SpanKind};
-use crate::costs::payload;
-use crate::{time, Error, Event, Query, Result, Store};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::filter::Query;
+use crate::model::payload;
+use crate::model::time;
+use crate::store::handle::Store;
 
 /// Which events [`Store::export_otlp_json`] exports: one trace, or whatever a query matches.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 
-use crate::costs::payload;
-use crate::{Event, EventType};
+use crate::model::event::Event;
+use crate::model::event_type::EventType;
+use crate::model::payload;
 
 /// What a span is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,11 +122,11 @@ pub(crate) fn pair(events: &[Event]) -> Vec<Pair> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewEvent;
+    use crate::model::event::NewEvent;
     use serde_json::json;
 
     fn event(event_type: EventType, payload: serde_json::Value) -> Event {
-        let store = crate::Store::in_memory().unwrap();
+        let store = crate::store::handle::Store::in_memory().unwrap();
         store
             .append(NewEvent::new("i", event_type, "a").payload(payload))
             .unwrap()

@@ -9,8 +9,11 @@ use uuid::Uuid;
 
 use super::context::check_trace_id;
 use super::spans::{self, Outcome, SpanKind};
-use crate::costs::payload;
-use crate::{Event, Query, Result, Store};
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::filter::Query;
+use crate::model::payload;
+use crate::store::handle::Store;
 
 /// The events of one trace as a tree: each event under the event its `parent_event_id` names.
 ///
@@ -272,7 +275,7 @@ impl fmt::Display for TraceTree {
             write!(
                 f,
                 "{} {} by {} in {}",
-                crate::time::format(event.created_at),
+                crate::model::time::format(event.created_at),
                 event.event_type,
                 event.actor,
                 event.intent_id,

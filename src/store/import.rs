@@ -6,9 +6,12 @@ use std::io::BufRead;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::wire::WireEvent;
-use crate::writer::Refused;
-use crate::{Error, NewEvent, Result, Store};
+use crate::engine::writer::Refused;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::NewEvent;
+use crate::model::wire::WireEvent;
+use crate::store::handle::Store;
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,9 +3,12 @@
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use crate::format::{self, CONSUMERS, EVENTS};
-use crate::subscribe::{Filter, Start, Subscription};
-use crate::{Error, Position, Result, Store};
+use crate::engine::format::{self, CONSUMERS, EVENTS};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Position;
+use crate::store::handle::Store;
+use crate::subscribe::hub::{Filter, Start, Subscription};
 
 /// A named, durable place in the log: from [`Store::consumer`].
 ///

@@ -6,9 +6,16 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::chain::{format_hash, Digest32};
-use crate::event::Level;
-use crate::{binary_json, postings, time, Error, Event, EventType, Position, Result};
+use crate::engine::binary_json;
+use crate::engine::postings;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::Level;
+use crate::model::event::Position;
+use crate::model::event_type::EventType;
+use crate::model::time;
+use crate::proof::chain::{format_hash, Digest32};
 
 /// The format version this build writes. It also reads (and, when it opens one for writing,
 /// upgrades) files of versions 1 to 3, whose records are of record versions 1 to 3 and whose
@@ -852,7 +859,7 @@ pub(crate) fn last_position(events: &impl ReadableTable<u64, &'static [u8]>) -> 
 /// (a number and a name in backquotes): the fixed lists that tests hold the code to.
 #[cfg(test)]
 pub(crate) fn table_in_format_doc(header: &str) -> Vec<(u64, &'static str)> {
-    include_str!("../docs/format.md")
+    include_str!("../../docs/format.md")
         .lines()
         .skip_while(|line| !line.starts_with(header))
         .skip(2)

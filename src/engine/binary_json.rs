@@ -134,7 +134,7 @@ fn common_name(name: &str) -> Option<u64> {
 /// The deepest nesting of arrays and objects encoded or decoded ([`crate::jcs::MAX_DEPTH`]; a
 /// top-level array or object is level 1). Append refuses values two levels shallower first (see
 /// `writer::MAX_VALUE_DEPTH`); decoding keeps this limit, so records written before still read.
-pub(crate) const MAX_DEPTH: usize = crate::jcs::MAX_DEPTH;
+pub(crate) const MAX_DEPTH: usize = crate::proof::jcs::MAX_DEPTH;
 
 const NULL: u8 = 0x00;
 const FALSE: u8 = 0x01;
@@ -806,7 +806,7 @@ mod tests {
             .map(|(name, place)| (place, name))
             .collect();
         assert_eq!(
-            crate::format::table_in_format_doc("| place | common name |"),
+            crate::engine::format::table_in_format_doc("| place | common name |"),
             known
         );
         for (place, name) in known {

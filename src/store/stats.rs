@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use crate::format::{
+use crate::engine::format::{
     self, NameKind, BY_TIME, CODES, EVENTS, INTENTS, META, META_CREATED_BY, META_FORMAT_VERSION,
 };
-use crate::postings::{self, Code, Index};
-use crate::{time, Error, EventType, Position, Result, Store};
+use crate::engine::postings::{self, Code, Index};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Position;
+use crate::model::event_type::EventType;
+use crate::model::time;
+use crate::store::handle::Store;
 
 /// A summary of a store, from [`Store::stats`] or
 /// [`ReadOnlyStore::stats`](crate::ReadOnlyStore::stats).
@@ -123,7 +128,7 @@ pub(crate) fn read(txn: &ReadTransaction, path: &Path) -> Result<Stats> {
         live_bytes: table_bytes(txn, |s| s.stored_bytes() + s.metadata_bytes())?,
         fragmented_bytes: table_bytes(txn, redb::TableStats::fragmented_bytes)?,
         damaged_logs: std::fs::canonicalize(path)
-            .map(|real| crate::wal::damaged_beside(&crate::wal::path_for(&real)))
+            .map(|real| crate::engine::wal::damaged_beside(&crate::engine::wal::path_for(&real)))
             .unwrap_or_default(),
     })
 }
@@ -165,7 +170,9 @@ fn table_bytes(txn: &ReadTransaction, measure: impl Fn(&redb::TableStats) -> u64
 mod tests {
     use serde_json::json;
 
-    use crate::{EventType, NewEvent, Store};
+    use crate::model::event::NewEvent;
+    use crate::model::event_type::EventType;
+    use crate::store::handle::Store;
 
     #[test]
     fn counts_by_type_and_actor_and_the_time_span() {
@@ -176,10 +183,10 @@ mod tests {
             (0, 0, 0)
         );
         assert!(empty.event_types.is_empty() && empty.first_event_at.is_none());
-        assert_eq!(empty.format_version, crate::FORMAT_VERSION);
+        assert_eq!(empty.format_version, crate::engine::format::FORMAT_VERSION);
         assert!(empty.created_by.unwrap().starts_with("oidb "));
 
-        let at = |s: &str| crate::time::parse(s).unwrap();
+        let at = |s: &str| crate::model::time::parse(s).unwrap();
         let events = [
             (
                 "a",

@@ -37,8 +37,14 @@ use uuid::Uuid;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use crate::format::{AGENT_KEYS, SIGNATURE_POLICY};
-use crate::{jcs, time, Error, Event, NewEvent, Result, Store};
+use crate::engine::format::{AGENT_KEYS, SIGNATURE_POLICY};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::time;
+use crate::proof::jcs;
+use crate::store::handle::Store;
 
 /// The proof type oidb writes and verifies.
 pub const PROOF_TYPE: &str = "Ed25519Signature2026";
@@ -274,12 +280,12 @@ impl Store {
     /// # Errors
     /// [`Error::InvalidEvent`] for an empty or overlong actor; a storage error.
     pub fn register_agent_key(&self, actor: &str, key: &VerifyingKey) -> Result<AgentIdentity> {
-        if actor.is_empty() || actor.len() > crate::MAX_NAME_BYTES {
+        if actor.is_empty() || actor.len() > crate::engine::writer::MAX_NAME_BYTES {
             return Err(Error::InvalidEvent {
                 field: "actor",
                 reason: format!(
                     "must be 1 to {} bytes to register a key",
-                    crate::MAX_NAME_BYTES
+                    crate::engine::writer::MAX_NAME_BYTES
                 ),
             });
         }
@@ -305,7 +311,7 @@ impl Store {
     /// A storage error.
     pub fn agent_keys(&self, actor: &str) -> Result<Vec<AgentIdentity>> {
         let txn = self.inner().db.begin_read()?;
-        let Some(keys) = crate::format::open_optional(&txn, AGENT_KEYS)? else {
+        let Some(keys) = crate::engine::format::open_optional(&txn, AGENT_KEYS)? else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
@@ -340,7 +346,7 @@ impl Store {
     /// A storage error.
     pub fn signatures_required(&self) -> Result<bool> {
         let txn = self.inner().db.begin_read()?;
-        let Some(policy) = crate::format::open_optional(&txn, SIGNATURE_POLICY)? else {
+        let Some(policy) = crate::engine::format::open_optional(&txn, SIGNATURE_POLICY)? else {
             return Ok(false);
         };
         Ok(policy

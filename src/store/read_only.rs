@@ -9,11 +9,16 @@ use std::path::{Path, PathBuf};
 use redb::ReadableDatabase;
 use uuid::Uuid;
 
-use crate::format::{self, EVENTS};
-use crate::query::{self, Page, Query};
-use crate::stats::{self, Stats};
-use crate::store::{check_existing_file, open_error};
-use crate::{Error, Event, Position, Result, DEFAULT_CACHE_BYTES};
+use crate::engine::format::{self, EVENTS};
+use crate::engine::reader::{self};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::Position;
+use crate::model::filter::{Page, Query};
+use crate::store::handle::DEFAULT_CACHE_BYTES;
+use crate::store::handle::{check_existing_file, open_error};
+use crate::store::stats::{self, Stats};
 
 /// A read-only handle on a `.oidb` file: it never creates, repairs or writes the file.
 ///
@@ -85,11 +90,11 @@ impl ReadOnlyStore {
         // A write-ahead log beside a file no writer holds was left by a writer that stopped
         // without closing: it may hold acknowledged events the file does not have yet, and
         // only a writable open replays it.
-        let wal = crate::wal::path_beside(&path)?;
+        let wal = crate::engine::wal::path_beside(&path)?;
         if wal.exists() {
             // One a writable open would refuse (another store's, or not a log) is named as such:
             // a repair would not get past it.
-            crate::wal::read(&wal, &format::store_id(&db)?)?;
+            crate::engine::wal::read(&wal, &format::store_id(&db)?)?;
             return Err(Error::NeedsRepair { path });
         }
         Ok(ReadOnlyStore { db, path })
@@ -115,7 +120,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        query::event_with_id(&self.db.begin_read()?, id)
+        reader::event_with_id(&self.db.begin_read()?, id)
     }
 
     /// The event at this position, if any.
@@ -123,7 +128,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        query::event_at(&self.db.begin_read()?, position)
+        reader::event_at(&self.db.begin_read()?, position)
     }
 
     /// One page of a query, as [`Store::query`](crate::Store::query).
@@ -131,7 +136,7 @@ impl ReadOnlyStore {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn query(&self, query: &Query) -> Result<Page> {
-        query::page(&self.db.begin_read()?, query)
+        reader::page(&self.db.begin_read()?, query)
     }
 
     /// What the file holds, as [`Store::stats`](crate::Store::stats).
@@ -157,7 +162,11 @@ impl ReadOnlyStore {
 mod tests {
     use serde_json::json;
 
-    use crate::{Error, EventType, Query, ReadOnlyStore, Store};
+    use crate::model::error::Error;
+    use crate::model::event_type::EventType;
+    use crate::model::filter::Query;
+    use crate::store::handle::Store;
+    use crate::store::read_only::ReadOnlyStore;
 
     #[test]
     fn a_missing_file_is_an_error_and_is_not_created() {

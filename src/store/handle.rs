@@ -8,11 +8,17 @@ use redb::ReadableDatabase;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::format::{self, EVENTS, INTENTS};
-use crate::query::{self, Cursor, EventFilter, Order, Page, PageOut as _, Query, Records};
-use crate::subscribe::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
-use crate::writer::{Appended, Durability, Refused, WriteConfig, Writer};
-use crate::{Error, Event, EventType, NewEvent, Position, Result};
+use crate::engine::format::{self, EVENTS, INTENTS};
+use crate::engine::reader::{self, PageOut as _, Records};
+use crate::engine::writer::{Appended, Durability, Refused, WriteConfig, Writer};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event::Position;
+use crate::model::event_type::EventType;
+use crate::model::filter::{Cursor, EventFilter, Order, Page, Query};
+use crate::subscribe::hub::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 
 /// The default size of redb's page cache: 32 MiB (redb's own default is 1 GiB, too much for a
 /// library embedded in an agent).
@@ -174,7 +180,7 @@ impl StoreBuilder {
             builder.create(&path)
         };
         let db = opened.map_err(|e| open_error(&path, e))?;
-        let wal = Some(crate::wal::path_beside(&path)?);
+        let wal = Some(crate::engine::wal::path_beside(&path)?);
         self.finish_open(db, path, wal)
     }
 
@@ -474,7 +480,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        query::event_with_id(&self.inner.db.begin_read()?, id)
+        reader::event_with_id(&self.inner.db.begin_read()?, id)
     }
 
     /// The event at this position, if any.
@@ -482,7 +488,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        query::event_at(&self.inner.db.begin_read()?, position)
+        reader::event_at(&self.inner.db.begin_read()?, position)
     }
 
     /// The position of the last event (0 when the log is empty).
@@ -516,7 +522,7 @@ impl Store {
     pub fn get_events(&self, intent_id: &str, filter: EventFilter) -> Result<Vec<Event>> {
         let query = Query::from_filter(intent_id, &filter);
         let txn = self.inner.db.begin_read()?;
-        Ok(query::execute(&txn, &query, None, filter.limit, None)?.events)
+        Ok(reader::execute(&txn, &query, None, filter.limit, None)?.events)
     }
 
     /// One page of a query: at most `limit` events (default 100), and the cursor of the next page.
@@ -536,7 +542,7 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn query(&self, query: &Query) -> Result<Page> {
-        query::page(&self.inner.db.begin_read()?, query)
+        reader::page(&self.inner.db.begin_read()?, query)
     }
 
     /// Every event a query matches (up to its limit, if it has one), read lazily a page at a time.
@@ -595,7 +601,7 @@ impl Events {
         }
         let txn = self.store.inner.db.begin_read()?;
         self.page.clear();
-        let next = query::select(
+        let next = reader::select(
             &txn,
             &self.query,
             self.after,

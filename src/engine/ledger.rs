@@ -19,14 +19,21 @@ use std::sync::Arc;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::budget::{self, BudgetRow, MAX_COST_RULE};
-use super::prices::{LoadedPrices, TokenUsage};
-use super::record::{RecordedCost, COST_RECORDED, USD};
-use super::{payload, Amount, CostType};
-use crate::format::{
+use crate::costs::budget::{self, BudgetRow, MAX_COST_RULE};
+use crate::costs::prices::{LoadedPrices, TokenUsage};
+use crate::costs::record::{RecordedCost, COST_RECORDED, USD};
+use crate::costs::CostType;
+use crate::engine::format::{
     LazyTable, COST_BUDGETS, COST_ENTRIES, COST_PRICES, COST_TOTALS, COST_UNPRICED,
 };
-use crate::{time, Error, Event, EventType, NewEvent, Result};
+use crate::model::amount::Amount;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::model::payload;
+use crate::model::time;
 
 /// The totals scope of the whole store (an intent id is never empty).
 pub(crate) const ALL_INTENTS: &str = "";

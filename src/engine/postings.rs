@@ -15,8 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
-use crate::format::{open_optional, Facts, LazyTable};
-use crate::{Error, Position, Result, Sequence};
+use crate::engine::format::{open_optional, Facts, LazyTable};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Position;
+use crate::model::event::Sequence;
 
 /// `intent_postings`: (intent code, first sequence in the block) -> block.
 pub(crate) const INTENT_POSTINGS: TableDefinition<(u64, u64), &[u8]> =

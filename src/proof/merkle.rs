@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::chain::{format_hash, parse_hash, Digest32};
+use crate::proof::chain::{format_hash, parse_hash, Digest32};
 
 /// Which side of the running hash a sibling sits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

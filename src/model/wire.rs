@@ -6,8 +6,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::event::{GivenChain, Level};
-use crate::{time, Event, EventType, NewEvent};
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event::{GivenChain, Level};
+use crate::model::event_type::EventType;
+use crate::model::time;
 
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -211,7 +214,7 @@ pub(crate) fn kind(value: &Value) -> &'static str {
 mod tests {
     use serde_json::{json, Value};
 
-    use crate::Event;
+    use crate::model::event::Event;
 
     fn stored() -> Value {
         json!({
@@ -238,7 +241,7 @@ mod tests {
         let event: Event = serde_json::from_value(stored()).unwrap();
         assert_eq!(event.position, 7);
         assert_eq!(
-            crate::time::format(event.created_at),
+            crate::model::time::format(event.created_at),
             "2026-11-20T09:00:07.097374Z"
         );
     }

@@ -2,8 +2,11 @@
 
 use std::path::Path;
 
-use crate::store::{check_existing_file, open_error};
-use crate::{Error, Result, Store, DEFAULT_CACHE_BYTES};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::store::handle::Store;
+use crate::store::handle::DEFAULT_CACHE_BYTES;
+use crate::store::handle::{check_existing_file, open_error};
 
 /// What [`compact`] did to a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,7 +32,9 @@ use std::thread::JoinHandle;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Position, Result};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Position;
 
 /// The first bytes of a log file.
 const MAGIC: &[u8; 16] = b"oidb-wal\0\0\0\0\0\0\0\x01";

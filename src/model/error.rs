@@ -151,11 +151,11 @@ pub enum Error {
         /// The budget's unit.
         unit: String,
         /// The budget.
-        max_cost: crate::costs::Amount,
+        max_cost: crate::model::amount::Amount,
         /// What the intent had spent before this cost.
-        spent: crate::costs::Amount,
+        spent: crate::model::amount::Amount,
         /// The refused cost.
-        attempted: crate::costs::Amount,
+        attempted: crate::model::amount::Amount,
     },
 
     /// A price table is not valid. Nothing of it was stored.

@@ -2,7 +2,12 @@
 
 use std::io::Write;
 
-use crate::{Error, Event, Order, Query, Result, Store};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::filter::Order;
+use crate::model::filter::Query;
+use crate::store::handle::Store;
 
 impl Store {
     /// Writes the events a query matches as JSONL (one wire-form event a line), oldest first

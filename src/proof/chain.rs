@@ -8,9 +8,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::event::Level;
-use crate::jcs;
-use crate::{time, Event, EventType, NewEvent};
+use crate::model::event::Event;
+use crate::model::event::Level;
+use crate::model::event::NewEvent;
+use crate::model::event_type::EventType;
+use crate::model::time;
+use crate::proof::jcs;
 
 /// A SHA-256 digest.
 pub type Digest32 = [u8; 32];
@@ -302,7 +305,7 @@ mod tests {
 
     #[test]
     fn hashes_begun_ahead_finish_as_the_whole_hash() {
-        let text = include_str!("../tests/data/openintent_chained.jsonl");
+        let text = include_str!("../../tests/data/openintent_chained.jsonl");
         let first: Event = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         let mut variants = vec![first.clone()];
         let mut every_member = first.clone();
@@ -326,7 +329,7 @@ mod tests {
 
     #[test]
     fn fixture_hashes_recompute() {
-        let text = include_str!("../tests/data/openintent_chained.jsonl");
+        let text = include_str!("../../tests/data/openintent_chained.jsonl");
         for line in text.lines() {
             let event: Event = serde_json::from_str(line).unwrap();
             assert_eq!(

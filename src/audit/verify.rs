@@ -13,12 +13,17 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::chain::{compute_event_hash, format_hash};
-use crate::format::{
+use crate::engine::format::{
     self, Facts, IntentHead, NameKind, BY_ID, BY_TIME, EVENTS, INTENTS, INTENT_NAMES, NAMES,
 };
-use crate::postings::{self, Code, Index};
-use crate::{time, Event, Position, Result, Sequence, Store};
+use crate::engine::postings::{self, Code, Index};
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::Position;
+use crate::model::event::Sequence;
+use crate::model::time;
+use crate::proof::chain::{compute_event_hash, format_hash};
+use crate::store::handle::Store;
 
 /// The result of verifying one intent's hash chain, in OpenIntent's `ChainVerification` JSON shape
 /// (`intent_id, valid, event_count, first_sequence, last_sequence, chain_valid, breaks`).
@@ -528,7 +533,7 @@ impl ChainWalk {
             ),
         }
         #[cfg(feature = "signatures")]
-        if let Err(e) = crate::signature::verify_event_signature(&event) {
+        if let Err(e) = crate::proof::signature::verify_event_signature(&event) {
             self.push(
                 sequence,
                 at,
@@ -898,7 +903,7 @@ impl<'t> StoreScan<'t> {
                 self.expect_row(table, position, row, facts, key);
                 Ok(())
             }
-            Err(e @ crate::Error::Corrupt { .. }) => {
+            Err(e @ crate::model::error::Error::Corrupt { .. }) => {
                 self.problem(
                     ProblemKind::IndexRowDisagrees,
                     table,
@@ -1005,9 +1010,9 @@ impl<'t> StoreScan<'t> {
         for entry in postings::all_entries(self.txn, index)? {
             match entry {
                 Ok(_) => count += 1,
-                Err(e @ crate::Error::Corrupt { .. }) => {
+                Err(e @ crate::model::error::Error::Corrupt { .. }) => {
                     let position = match &e {
-                        crate::Error::Corrupt { position, .. } => Some(*position),
+                        crate::model::error::Error::Corrupt { position, .. } => Some(*position),
                         _ => None,
                     };
                     self.problem(

@@ -19,16 +19,24 @@ use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::chain::{format_hash, parse_hash, Digest32, HashStart};
-use crate::costs::ledger::{LedgerPlan, LedgerTables};
-use crate::event::GivenChain;
-use crate::format::{
+use crate::engine::binary_json;
+use crate::engine::format::{
     self, Facts, IntentHead, LazyTable, NameKind, BY_ID, BY_TIME, CODES, EVENTS, INTENTS,
     INTENT_NAMES, NAMES,
 };
-use crate::postings;
-use crate::wal::{self, Ticket, Wal};
-use crate::{binary_json, jcs, json_depth, time, Error, Event, NewEvent, Position, Result};
+use crate::engine::ledger::{LedgerPlan, LedgerTables};
+use crate::engine::postings;
+use crate::engine::wal::{self, Ticket, Wal};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::GivenChain;
+use crate::model::event::NewEvent;
+use crate::model::event::Position;
+use crate::model::json_depth;
+use crate::model::time;
+use crate::proof::chain::{format_hash, parse_hash, Digest32, HashStart};
+use crate::proof::jcs;
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -1114,7 +1122,7 @@ struct Tables<'txn> {
     codes: LazyTable<'txn, (u8, u32), &'static str>,
     ledger: LedgerTables<'txn>,
     #[cfg(feature = "signatures")]
-    signing: crate::signature::SigningTables<'txn>,
+    signing: crate::proof::signature::SigningTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -1130,7 +1138,7 @@ impl<'txn> Tables<'txn> {
             codes: LazyTable::new(txn, CODES),
             ledger: LedgerTables::open(txn),
             #[cfg(feature = "signatures")]
-            signing: crate::signature::SigningTables::open(txn)?,
+            signing: crate::proof::signature::SigningTables::open(txn)?,
         })
     }
 
@@ -1396,7 +1404,7 @@ fn plan_event(
     let (mut event, given_chain) =
         placed(new, id, *next_position, last_sequence + 1, previous_digest);
     #[cfg(feature = "signatures")]
-    crate::signature::check_on_append(&tables.signing, &event)?;
+    crate::proof::signature::check_on_append(&tables.signing, &event)?;
     let digest = encoded
         .hash
         .finish(&event)
@@ -1650,7 +1658,7 @@ fn validate(new: &NewEvent, config: &WriteConfig) -> Result<Encoded> {
             "payload",
             format!(
                 "must be a JSON object, found {}; wrap it, e.g. {{\"value\": …}}",
-                crate::wire::kind(&new.payload)
+                crate::model::wire::kind(&new.payload)
             ),
         ));
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::EventType;
+use crate::model::event_type::EventType;
 
 /// A position in the log: global, contiguous, from 1, in commit order.
 pub type Position = u64;
@@ -212,7 +212,7 @@ impl NewEvent {
 
     /// Use this time instead of now (kept to the microsecond).
     pub fn created_at(mut self, created_at: DateTime<Utc>) -> Self {
-        self.created_at = Some(crate::time::truncate(created_at));
+        self.created_at = Some(crate::model::time::truncate(created_at));
         self
     }
 

@@ -35,17 +35,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::chain::{compute_event_hash, format_hash, parse_hash, Digest32};
-use crate::format::{
+use crate::engine::format::{
     self, IntentHead, NameKind, CHECKPOINTS, CHECKPOINT_IDS, CHECKPOINT_SCOPES, EVENTS, INTENTS,
     NAMES,
 };
-use crate::merkle::{self, MerkleProof};
-use crate::postings::{self, Code};
-use crate::{time, Error, Event, EventType, NewEvent, Position, Result, Store};
+use crate::engine::postings::{self, Code};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+use crate::model::event::Position;
+use crate::model::event_type::EventType;
+use crate::model::time;
+use crate::proof::chain::{compute_event_hash, format_hash, parse_hash, Digest32};
+use crate::proof::merkle::{self, MerkleProof};
+use crate::store::handle::Store;
 
 #[cfg(feature = "signatures")]
-use crate::signature::SigningKey;
+use crate::proof::signature::SigningKey;
 /// Without the `signatures` feature there is no key to sign with.
 #[cfg(not(feature = "signatures"))]
 #[derive(Debug, Clone)]
@@ -210,7 +217,7 @@ impl LogCheckpoint {
     /// The bytes a checkpoint signature covers: the JCS form of its JSON without `signature`.
     #[cfg(feature = "signatures")]
     pub(crate) fn signed_bytes(&self) -> Result<Vec<u8>> {
-        crate::jcs::to_canonical_vec(&self.to_json(false)).map_err(|e| Error::InvalidEvent {
+        crate::proof::jcs::to_canonical_vec(&self.to_json(false)).map_err(|e| Error::InvalidEvent {
             field: "anchor",
             reason: e.to_string(),
         })
@@ -465,9 +472,9 @@ fn load_by_id(txn: &ReadTransaction, checkpoint_id: &str) -> Result<StoredCheckp
 /// Signs a checkpoint in place (sets `signed_by`, then `signature`).
 #[cfg(feature = "signatures")]
 fn seal(checkpoint: &mut LogCheckpoint, key: &SigningKey) -> Result<()> {
-    checkpoint.signed_by = Some(crate::signature::did_key(&key.verifying_key()));
+    checkpoint.signed_by = Some(crate::proof::signature::did_key(&key.verifying_key()));
     let bytes = checkpoint.signed_bytes()?;
-    checkpoint.signature = Some(crate::signature::sign_bytes(key, &bytes));
+    checkpoint.signature = Some(crate::proof::signature::sign_bytes(key, &bytes));
     Ok(())
 }
 
@@ -813,8 +820,8 @@ impl LogCheckpoint {
         match (&self.signed_by, &self.signature) {
             (None, None) => Ok(()),
             (Some(did), Some(signature)) => {
-                let key = crate::signature::parse_did_key(did)?;
-                crate::signature::verify_bytes(&key, &self.signed_bytes()?, signature)
+                let key = crate::proof::signature::parse_did_key(did)?;
+                crate::proof::signature::verify_bytes(&key, &self.signed_bytes()?, signature)
                     .map_err(Error::InvalidKey)
             }
             _ => Err(Error::InvalidKey(
@@ -833,7 +840,7 @@ fn create(
     let log_event_id = Uuid::now_v7();
     // Refuse, before anything is stored, a checkpoint whose log event the store would refuse.
     #[cfg(feature = "signatures")]
-    crate::signature::check_signer(store, store.actor(), log_event_id, key)?;
+    crate::proof::signature::check_signer(store, store.actor(), log_event_id, key)?;
     repair_log_event(store, scope, key)?;
     // The write transaction is the lock: checkpoints of a scope are made one at a time, each
     // starting where the previous one ended.

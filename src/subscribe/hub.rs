@@ -26,11 +26,16 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use parking_lot::Mutex;
 use redb::ReadableDatabase;
 
-use crate::event::Level;
-use crate::format::{self, EVENTS};
-use crate::query::{self, PageOut as _, Query, Records};
-use crate::writer::CommitListener;
-use crate::{Error, Event, EventType, Position, Result};
+use crate::engine::format::{self, EVENTS};
+use crate::engine::reader::{self, PageOut as _, Records};
+use crate::engine::writer::CommitListener;
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::Level;
+use crate::model::event::Position;
+use crate::model::event_type::EventType;
+use crate::model::filter::Query;
 
 /// The default capacity of a subscriber's channel, in events.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
@@ -620,7 +625,7 @@ impl Subscription {
         };
         let txn = db.begin_read()?;
         self.history.clear();
-        let next = query::select(
+        let next = reader::select(
             &txn,
             &self.query,
             Some(self.buffered_to),
@@ -767,7 +772,7 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
+    use crate::store::handle::Store;
 
     /// Replaces the record at `position` with `bytes`, behind the writer's back.
     fn overwrite_record(store: &Store, position: Position, bytes: &[u8]) {
@@ -802,7 +807,7 @@ mod tests {
         // Two events in one commit, so that subscribers read it back from the file.
         store
             .append_batch((1..=2).map(|n| {
-                crate::NewEvent::new("i", EventType::Comment, "a")
+                crate::model::event::NewEvent::new("i", EventType::Comment, "a")
                     .payload(serde_json::json!({"n": n}))
             }))
             .unwrap();
