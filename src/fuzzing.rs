@@ -598,7 +598,7 @@ impl Model {
         let mut ids = HashSet::new();
         for new in request {
             let valid_name =
-                |s: &str| !s.is_empty() && s.len() <= crate::engine::writer::MAX_NAME_BYTES;
+                |s: &str| !s.is_empty() && s.len() <= crate::model::event::MAX_NAME_BYTES;
             let valid_trace = new.trace_id.as_ref().is_none_or(|t| {
                 t.len() == 32 && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             });

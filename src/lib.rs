@@ -73,21 +73,21 @@ pub use proof::{chain, jcs, merkle};
 pub use audit::checkpoint::{CheckpointScope, ConsistencyProof, LogCheckpoint};
 pub use audit::verify::{ChainVerification, StoreVerification};
 pub use engine::format::FORMAT_VERSION;
-pub use engine::writer::{Appended, Durability, MAX_NAME_BYTES};
+pub use engine::writer::{Appended, Durability};
 pub use model::error::{Error, Result};
-pub use model::event::{Event, Level, NewEvent, Position, Sequence};
+pub use model::event::{Event, Level, NewEvent, Position, Sequence, DEFAULT_ACTOR, MAX_NAME_BYTES};
 pub use model::event_type::EventType;
 pub use model::filter::{Cursor, EventFilter, Order, Page, Query};
 pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
 pub use proof::merkle::MerkleProof;
 pub use store::compact::{compact, Compaction};
-pub use store::handle::{
-    Events, Store, StoreBuilder, DEFAULT_ACTOR, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
-};
+pub use store::consumer::{Consumer, ConsumerInfo};
+pub use store::events::Events;
+pub use store::handle::{Store, StoreBuilder, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES};
 pub use store::import::ImportReport;
 pub use store::read_only::ReadOnlyStore;
+pub use store::snapshot::Snapshot;
 pub use store::stats::Stats;
-pub use subscribe::consumer::{Consumer, ConsumerInfo};
 pub use subscribe::hub::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 pub use trace::{SpanSource, TraceContext, TraceTree};
 

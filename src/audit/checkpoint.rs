@@ -53,6 +53,8 @@ use crate::store::handle::Store;
 
 #[cfg(feature = "signatures")]
 use crate::proof::signature::SigningKey;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 /// Without the `signatures` feature there is no key to sign with.
 #[cfg(not(feature = "signatures"))]
 #[derive(Debug, Clone)]
@@ -526,14 +528,16 @@ impl Store {
     ) -> Result<Option<LogCheckpoint>> {
         create(self, scope, Some(key))
     }
+}
 
+impl Snapshot {
     /// The checkpoint with this id.
     ///
     /// # Errors
     /// [`Error::CheckpointNotFound`]; a storage error.
     pub fn checkpoint(&self, checkpoint_id: &str) -> Result<LogCheckpoint> {
-        let txn = self.inner().db.begin_read()?;
-        Ok(load_by_id(&txn, checkpoint_id)?.checkpoint)
+        let txn = self.txn();
+        Ok(load_by_id(txn, checkpoint_id)?.checkpoint)
     }
 
     /// A scope's checkpoints, oldest first.
@@ -541,10 +545,10 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn checkpoints(&self, scope: &CheckpointScope) -> Result<Vec<LogCheckpoint>> {
-        let txn = self.inner().db.begin_read()?;
-        numbers(&txn, Some(scope))?
+        let txn = self.txn();
+        numbers(txn, Some(scope))?
             .into_iter()
-            .map(|n| load(&txn, n).map(|s| s.checkpoint))
+            .map(|n| load(txn, n).map(|s| s.checkpoint))
             .collect()
     }
 
@@ -553,10 +557,10 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn all_checkpoints(&self) -> Result<Vec<LogCheckpoint>> {
-        let txn = self.inner().db.begin_read()?;
-        numbers(&txn, None)?
+        let txn = self.txn();
+        numbers(txn, None)?
             .into_iter()
-            .map(|n| load(&txn, n).map(|s| s.checkpoint))
+            .map(|n| load(txn, n).map(|s| s.checkpoint))
             .collect()
     }
 
@@ -568,8 +572,8 @@ impl Store {
     /// [`Error::CheckpointNotFound`], [`Error::EventNotFound`], [`Error::NotInCheckpoint`], and
     /// [`Error::CheckpointMismatch`] when the checkpoint's events no longer hash to its root.
     pub fn inclusion_proof(&self, checkpoint_id: &str, event_id: Uuid) -> Result<MerkleProof> {
-        let txn = self.inner().db.begin_read()?;
-        let checkpoint = load_by_id(&txn, checkpoint_id)?.checkpoint;
+        let txn = self.txn();
+        let checkpoint = load_by_id(txn, checkpoint_id)?.checkpoint;
         let event = self.get(event_id)?.ok_or(Error::EventNotFound(event_id))?;
         let not_in = |reason: String| Error::NotInCheckpoint {
             event_id,
@@ -593,7 +597,7 @@ impl Store {
             )));
         }
         let leaves = read_batch(
-            &txn,
+            txn,
             &checkpoint.scope,
             checkpoint.first_sequence,
             checkpoint.last_sequence,
@@ -639,8 +643,8 @@ impl Store {
     /// # Errors
     /// A storage error or a damaged record.
     pub fn verify_checkpoint(&self, checkpoint: &LogCheckpoint) -> Result<CheckpointVerification> {
-        let txn = self.inner().db.begin_read()?;
-        verify_in(&txn, checkpoint)
+        let txn = self.txn();
+        verify_in(txn, checkpoint)
     }
 
     /// Checks that checkpoint `to` extends checkpoint `from`: same scope, `to` after `from`, both
@@ -650,9 +654,9 @@ impl Store {
     /// # Errors
     /// [`Error::CheckpointNotFound`]; a storage error or a damaged record.
     pub fn consistency(&self, from: &str, to: &str) -> Result<ConsistencyProof> {
-        let txn = self.inner().db.begin_read()?;
-        let older = load_by_id(&txn, from)?.checkpoint;
-        let newer = load_by_id(&txn, to)?.checkpoint;
+        let txn = self.txn();
+        let older = load_by_id(txn, from)?.checkpoint;
+        let newer = load_by_id(txn, to)?.checkpoint;
         let mut proof = ConsistencyProof {
             from_checkpoint: from.to_owned(),
             to_checkpoint: to.to_owned(),
@@ -675,18 +679,13 @@ impl Store {
             return Ok(proof);
         }
         for checkpoint in [&older, &newer] {
-            let check = verify_in(&txn, checkpoint)?;
+            let check = verify_in(txn, checkpoint)?;
             if let Some(problem) = check.problems.first() {
                 proof.reason = Some(format!("{}: {problem}", checkpoint.checkpoint_id));
                 return Ok(proof);
             }
         }
-        let between = read_batch(
-            &txn,
-            &older.scope,
-            older.last_sequence,
-            newer.first_sequence,
-        )?;
+        let between = read_batch(txn, &older.scope, older.last_sequence, newer.first_sequence)?;
         let expected = newer.first_sequence - older.last_sequence + 1;
         if between.len() as u64 != expected {
             proof.reason = Some(format!(
@@ -705,6 +704,24 @@ impl Store {
         proof.consistent = true;
         Ok(proof)
     }
+}
+
+read_on_handles! {
+    /// The checkpoint with this id.
+    fn checkpoint(&self, checkpoint_id: &str) -> Result<LogCheckpoint>;
+    /// A scope's checkpoints, oldest first.
+    fn checkpoints(&self, scope: &CheckpointScope) -> Result<Vec<LogCheckpoint>>;
+    /// Every checkpoint of every scope, in the order they were made.
+    fn all_checkpoints(&self) -> Result<Vec<LogCheckpoint>>;
+    /// A proof, in OpenIntent's `MerkleProof` shape, that event `event_id` is in checkpoint
+    /// `checkpoint_id`'s Merkle tree; [`MerkleProof::verify`] (or the OpenIntent SDK's
+    /// `MerkleProof.verify()`) checks it without the store.
+    fn inclusion_proof(&self, checkpoint_id: &str, event_id: Uuid) -> Result<MerkleProof>;
+    /// Checks a checkpoint (one read from this store, or one exported earlier and read back with
+    /// serde) against the log as it is now.
+    fn verify_checkpoint(&self, checkpoint: &LogCheckpoint) -> Result<CheckpointVerification>;
+    /// Checks that checkpoint `to` extends checkpoint `from`.
+    fn consistency(&self, from: &str, to: &str) -> Result<ConsistencyProof>;
 }
 
 /// What is wrong with a run of consecutive events (each verified, each linked to the one before
@@ -840,7 +857,9 @@ fn create(
     let log_event_id = Uuid::now_v7();
     // Refuse, before anything is stored, a checkpoint whose log event the store would refuse.
     #[cfg(feature = "signatures")]
-    crate::proof::signature::check_signer(store, store.actor(), log_event_id, key)?;
+    store
+        .snapshot()?
+        .check_signer(store.actor(), log_event_id, key)?;
     repair_log_event(store, scope, key)?;
     // The write transaction is the lock: checkpoints of a scope are made one at a time, each
     // starting where the previous one ended.

@@ -6,4 +6,6 @@
 //! the proofs' arithmetic in [`crate::proof`].
 
 pub mod checkpoint;
+#[cfg(feature = "signatures")]
+pub(crate) mod keys;
 pub mod verify;

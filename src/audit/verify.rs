@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,7 +21,8 @@ use crate::model::event::Position;
 use crate::model::event::Sequence;
 use crate::model::time;
 use crate::proof::chain::{compute_event_hash, format_hash};
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// The result of verifying one intent's hash chain, in OpenIntent's `ChainVerification` JSON shape
 /// (`intent_id, valid, event_count, first_sequence, last_sequence, chain_valid, breaks`).
@@ -227,7 +226,7 @@ pub struct VerifyProgress {
 /// How many records pass between two progress reports.
 const PROGRESS_EVERY: u64 = 4096;
 
-impl Store {
+impl Snapshot {
     /// Verifies one intent's hash chain from what is stored: every event's hash is recomputed from
     /// its content, every `previous_event_hash` compared with the hash of the event before it, the
     /// sequences checked to run 1, 2, 3, … without gaps, and the intent's head compared with its
@@ -236,8 +235,8 @@ impl Store {
     /// # Errors
     /// A storage error. Damage to the file is reported as breaks, not as an error.
     pub fn verify_chain(&self, intent_id: &str) -> Result<ChainVerification> {
-        let txn = self.inner().db.begin_read()?;
-        verify_chain_in(&txn, intent_id)
+        let txn = self.txn();
+        verify_chain_in(txn, intent_id)
     }
 
     /// Verifies everything: every intent's chain (as [`Store::verify_chain`]), and what only the
@@ -262,7 +261,7 @@ impl Store {
         &self,
         mut progress: impl FnMut(VerifyProgress),
     ) -> Result<StoreVerification> {
-        let txn = self.inner().db.begin_read()?;
+        let txn = self.txn();
         let intents = txn.open_table(INTENTS)?;
         let mut heads: Vec<(String, std::result::Result<IntentHead, String>)> = Vec::new();
         for row in intents.iter()? {
@@ -275,7 +274,7 @@ impl Store {
         let total_intents = heads.len() as u64;
         let mut chains = Vec::with_capacity(heads.len());
         for (done, (intent_id, _)) in heads.iter().enumerate() {
-            chains.push(verify_chain_in(&txn, intent_id)?);
+            chains.push(verify_chain_in(txn, intent_id)?);
             if (done as u64).is_multiple_of(64) {
                 progress(VerifyProgress {
                     stage: VerifyStage::Chains,
@@ -290,7 +289,7 @@ impl Store {
             total: total_intents,
         });
 
-        let mut scan = StoreScan::open(&txn, heads)?;
+        let mut scan = StoreScan::open(txn, heads)?;
         scan.records(&mut progress)?;
         scan.indexes(&mut progress)?;
         scan.heads();
@@ -303,6 +302,13 @@ impl Store {
             problems: scan.problems,
         })
     }
+}
+
+read_on_handles! {
+    /// Verifies one intent's hash chain from what is stored.
+    fn verify_chain(&self, intent_id: &str) -> Result<ChainVerification>;
+    /// Verifies everything.
+    fn verify_all(&self, progress: impl FnMut(VerifyProgress)) -> Result<StoreVerification>;
 }
 
 /// Verifies `intent_id`'s chain in one read transaction.

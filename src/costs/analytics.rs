@@ -25,7 +25,8 @@ use crate::model::event_type::EventType;
 use crate::model::filter::Query;
 use crate::model::payload;
 use crate::model::time;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// A length of time to group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -329,7 +330,7 @@ fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
-impl Store {
+impl Snapshot {
     /// Tokens, request counts, error rates and latency percentiles of LLM requests and tool
     /// calls, grouped as the query says. Reads the LLM and tool events in the range (see the
     /// [module docs](crate::costs::analytics) for how they are read).
@@ -446,6 +447,12 @@ impl Store {
             .collect();
         Ok(UsageReport { groups })
     }
+}
+
+read_on_handles! {
+    /// Tokens, request counts, error rates and latency percentiles of LLM requests and tool calls,
+    /// grouped as the query says.
+    fn usage_report(&self, query: &UsageQuery) -> Result<UsageReport>;
 }
 
 #[cfg(test)]

@@ -36,15 +36,17 @@
 
 pub mod analytics;
 pub mod budget;
-pub(crate) mod prices;
-pub(crate) mod record;
+mod prices;
+mod record;
 mod summary;
 
 pub use crate::model::amount::Amount;
+pub use crate::model::cost::{CostType, COST_RECORDED, MAX_COST_RULE, USD};
+pub use crate::model::price::{ModelPrice, PriceTable, PriceVersion, TokenUsage};
 pub use analytics::{
     GroupBy, Latency, LlmUsage, TimeBucket, ToolUsage, UsageGroup, UsageQuery, UsageReport,
 };
-pub use budget::{Budget, BudgetStatus, MAX_COST_RULE};
-pub use prices::{ModelPrice, PriceTable, PriceVersion, Recomputed, TokenUsage};
-pub use record::{CostType, IntentCost, NewCost, COST_RECORDED, USD};
+pub use budget::{Budget, BudgetStatus};
+pub use prices::Recomputed;
+pub use record::{IntentCost, NewCost};
 pub use summary::{CostQuery, CostSummary, IntentCosts, UnitSummary, Unpriced};

@@ -4,22 +4,23 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition};
+use redb::{ReadOnlyTable, ReadTransaction, TableDefinition};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::record::COST_RECORDED;
 use super::{CostType, IntentCost};
 use crate::engine::format::{COST_ENTRIES, COST_TOTALS, COST_UNPRICED};
 use crate::engine::ledger::{CostEntry, Dimension, Source, ALL_INTENTS};
 use crate::engine::reader::{self, Records};
 use crate::model::amount::Amount;
+use crate::model::cost::COST_RECORDED;
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event_type::EventType;
 use crate::model::filter::Query;
 use crate::model::time;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// Which costs a summary covers: one intent or all, over a time range (by the events'
 /// `created_at`, `since` inclusive, `until` exclusive).
@@ -371,17 +372,17 @@ fn records(txn: &ReadTransaction, query: &CostQuery) -> Result<Vec<IntentCost>> 
     }
 }
 
-impl Store {
+impl Snapshot {
     /// An intent's costs (recorded costs, and LLM requests that reported or were priced a cost)
     /// with their summary, read in one snapshot: OpenIntent's `get_costs`.
     ///
     /// # Errors
     /// A storage error, or a damaged ledger entry.
     pub fn costs(&self, intent_id: &str) -> Result<IntentCosts> {
-        let txn = self.inner().db.begin_read()?;
+        let txn = self.txn();
         Ok(IntentCosts {
-            costs: records(&txn, &CostQuery::new().intent(intent_id))?,
-            summary: summary_from_totals(&txn, intent_id)?,
+            costs: records(txn, &CostQuery::new().intent(intent_id))?,
+            summary: summary_from_totals(txn, intent_id)?,
         })
     }
 
@@ -403,11 +404,11 @@ impl Store {
     /// # Errors
     /// A storage error, or a damaged ledger entry.
     pub fn cost_summary(&self, query: &CostQuery) -> Result<CostSummary> {
-        let txn = self.inner().db.begin_read()?;
+        let txn = self.txn();
         if query.has_time_range() {
-            summary_from_entries(&txn, query)
+            summary_from_entries(txn, query)
         } else {
-            summary_from_totals(&txn, query.intent.as_deref().unwrap_or(ALL_INTENTS))
+            summary_from_totals(txn, query.intent.as_deref().unwrap_or(ALL_INTENTS))
         }
     }
 
@@ -416,7 +417,17 @@ impl Store {
     /// # Errors
     /// A storage error, or a damaged ledger entry.
     pub fn cost_records(&self, query: &CostQuery) -> Result<Vec<IntentCost>> {
-        let txn = self.inner().db.begin_read()?;
-        records(&txn, query)
+        let txn = self.txn();
+        records(txn, query)
     }
+}
+
+read_on_handles! {
+    /// An intent's costs (recorded costs, and LLM requests that reported or were priced a cost)
+    /// with their summary, read in one snapshot.
+    fn costs(&self, intent_id: &str) -> Result<IntentCosts>;
+    /// The summary of the costs a query covers.
+    fn cost_summary(&self, query: &CostQuery) -> Result<CostSummary>;
+    /// Every cost a query covers, oldest first.
+    fn cost_records(&self, query: &CostQuery) -> Result<Vec<IntentCost>>;
 }

@@ -10,5 +10,7 @@ pub(crate) mod format;
 pub(crate) mod ledger;
 pub(crate) mod postings;
 pub(crate) mod reader;
+#[cfg(feature = "signatures")]
+pub(crate) mod signing;
 pub(crate) mod wal;
 pub(crate) mod writer;

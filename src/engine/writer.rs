@@ -33,13 +33,11 @@ use crate::model::event::Event;
 use crate::model::event::GivenChain;
 use crate::model::event::NewEvent;
 use crate::model::event::Position;
+use crate::model::event::MAX_NAME_BYTES;
 use crate::model::json_depth;
 use crate::model::time;
 use crate::proof::chain::{format_hash, parse_hash, Digest32, HashStart};
 use crate::proof::jcs;
-
-/// The most bytes an intent id, actor, event type or parent id may have.
-pub const MAX_NAME_BYTES: usize = 255;
 
 /// How deep arrays and objects may nest in a payload or proof written from now on (a top-level
 /// array or object is level 1). An exported event holds its payload one level deeper than the
@@ -1122,7 +1120,7 @@ struct Tables<'txn> {
     codes: LazyTable<'txn, (u8, u32), &'static str>,
     ledger: LedgerTables<'txn>,
     #[cfg(feature = "signatures")]
-    signing: crate::proof::signature::SigningTables<'txn>,
+    signing: crate::engine::signing::SigningTables<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -1138,7 +1136,7 @@ impl<'txn> Tables<'txn> {
             codes: LazyTable::new(txn, CODES),
             ledger: LedgerTables::open(txn),
             #[cfg(feature = "signatures")]
-            signing: crate::proof::signature::SigningTables::open(txn)?,
+            signing: crate::engine::signing::SigningTables::open(txn)?,
         })
     }
 
@@ -1404,7 +1402,7 @@ fn plan_event(
     let (mut event, given_chain) =
         placed(new, id, *next_position, last_sequence + 1, previous_digest);
     #[cfg(feature = "signatures")]
-    crate::proof::signature::check_on_append(&tables.signing, &event)?;
+    crate::engine::signing::check_on_append(&tables.signing, &event)?;
     let digest = encoded
         .hash
         .finish(&event)

@@ -6,6 +6,13 @@ use uuid::Uuid;
 
 use crate::model::event_type::EventType;
 
+/// The most bytes an intent id, actor, event type or parent id may have.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The actor [`Store::log_event`](crate::Store::log_event) writes when the builder names none,
+/// and the actor of the events oidb writes itself (budget alerts and violations).
+pub const DEFAULT_ACTOR: &str = "oidb";
+
 /// A position in the log: global, contiguous, from 1, in commit order.
 pub type Position = u64;
 

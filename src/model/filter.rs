@@ -19,6 +19,14 @@ pub enum Order {
     NewestFirst,
 }
 
+impl Order {
+    /// Whether results run from old to new.
+    #[must_use]
+    pub fn is_oldest_first(self) -> bool {
+        self == Order::OldestFirst
+    }
+}
+
 /// Where the next page starts: the position of the last event of the previous page.
 ///
 /// Its text form (`Display`/`FromStr`) is the position in decimal, so a cursor can be passed

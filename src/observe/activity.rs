@@ -10,7 +10,8 @@ use crate::model::event::Level;
 use crate::model::event::Sequence;
 use crate::model::event_type::EventType;
 use crate::model::filter::Query;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// A model-triggered activity, by its `type`.
 ///
@@ -154,7 +155,7 @@ pub struct ActivityRecord {
     pub sequence: Sequence,
 }
 
-impl Store {
+impl Snapshot {
     /// The intent's `activity` events, oldest first, as typed values.
     ///
     /// # Errors
@@ -179,4 +180,9 @@ impl Store {
         }
         Ok(records)
     }
+}
+
+read_on_handles! {
+    /// The intent's `activity` events, oldest first, as typed values.
+    fn activities(&self, intent_id: &str) -> Result<Vec<ActivityRecord>>;
 }

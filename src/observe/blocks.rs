@@ -10,7 +10,8 @@ use crate::model::error::Result;
 use crate::model::event::Sequence;
 use crate::model::event_type::EventType;
 use crate::model::filter::Query;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// What a block holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +67,7 @@ fn classify(kind: &EventType) -> Option<(BlockKind, Part)> {
     })
 }
 
-impl Store {
+impl Snapshot {
     /// The intent's thinking and code blocks, in the order they started (see [`Block`] for how
     /// runs are grouped).
     ///
@@ -106,6 +107,12 @@ impl Store {
         }
         Ok(assembler.finish())
     }
+}
+
+read_on_handles! {
+    /// The intent's thinking and code blocks, in the order they started (see [`Block`] for how runs
+    /// are grouped).
+    fn blocks(&self, intent_id: &str) -> Result<Vec<Block>>;
 }
 
 /// Blocks being put together; `blocks` in start order, the open ones found by index.

@@ -30,21 +30,18 @@
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _};
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use crate::engine::format::{AGENT_KEYS, SIGNATURE_POLICY};
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event::NewEvent;
 use crate::model::time;
 use crate::proof::jcs;
-use crate::store::handle::Store;
 
 /// The proof type oidb writes and verifies.
 pub const PROOF_TYPE: &str = "Ed25519Signature2026";
@@ -53,8 +50,6 @@ pub const PROOF_TYPE: &str = "Ed25519Signature2026";
 const ED25519_MULTICODEC: [u8; 2] = [0xed, 0x01];
 
 const DID_KEY_PREFIX: &str = "did:key:";
-
-const REQUIRE_SIGNATURES: &str = "require_signatures";
 
 /// The `did:key` of an Ed25519 public key: `did:key:z` + base58btc(0xed 0x01 ‖ key), which
 /// always starts `did:key:z6Mk`.
@@ -256,7 +251,7 @@ pub struct AgentIdentity {
 }
 
 impl AgentIdentity {
-    fn new(actor: &str, did: &str, registered_micros: i64) -> Result<AgentIdentity> {
+    pub(crate) fn new(actor: &str, did: &str, registered_micros: i64) -> Result<AgentIdentity> {
         let key = parse_did_key(did)?;
         Ok(AgentIdentity {
             agent_id: actor.to_owned(),
@@ -267,177 +262,6 @@ impl AgentIdentity {
                 .map(time::format)
                 .unwrap_or_default(),
         })
-    }
-}
-
-impl Store {
-    /// Registers an Ed25519 public key for `actor`. From then on an event by `actor` that carries
-    /// a proof must be signed by one of its registered keys, and (when the store requires
-    /// signatures) an event by `actor` must carry one. Registering a key twice changes nothing.
-    ///
-    /// The caller is trusted: whoever can write the file can register keys.
-    ///
-    /// # Errors
-    /// [`Error::InvalidEvent`] for an empty or overlong actor; a storage error.
-    pub fn register_agent_key(&self, actor: &str, key: &VerifyingKey) -> Result<AgentIdentity> {
-        if actor.is_empty() || actor.len() > crate::engine::writer::MAX_NAME_BYTES {
-            return Err(Error::InvalidEvent {
-                field: "actor",
-                reason: format!(
-                    "must be 1 to {} bytes to register a key",
-                    crate::engine::writer::MAX_NAME_BYTES
-                ),
-            });
-        }
-        let did = did_key(key);
-        let micros = self.inner().writer.write_exclusive(|txn| {
-            let mut keys = txn.open_table(AGENT_KEYS)?;
-            let existing = keys.get((actor, did.as_str()))?.map(|g| g.value());
-            Ok(match existing {
-                Some(micros) => micros,
-                None => {
-                    let micros = time::to_micros(time::now());
-                    keys.insert((actor, did.as_str()), micros)?;
-                    micros
-                }
-            })
-        })?;
-        AgentIdentity::new(actor, &did, micros)
-    }
-
-    /// The keys registered for `actor`, oldest first.
-    ///
-    /// # Errors
-    /// A storage error.
-    pub fn agent_keys(&self, actor: &str) -> Result<Vec<AgentIdentity>> {
-        let txn = self.inner().db.begin_read()?;
-        let Some(keys) = crate::engine::format::open_optional(&txn, AGENT_KEYS)? else {
-            return Ok(Vec::new());
-        };
-        let mut found = Vec::new();
-        for row in keys.range((actor, "")..)? {
-            let (key, value) = row?;
-            let (owner, did) = key.value();
-            if owner != actor {
-                break;
-            }
-            found.push(AgentIdentity::new(actor, did, value.value())?);
-        }
-        found.sort_by(|a, b| a.registered_at.cmp(&b.registered_at));
-        Ok(found)
-    }
-
-    /// Whether events by actors with a registered key must be signed (kept in the file; off by
-    /// default). Actors without a key are not affected.
-    ///
-    /// # Errors
-    /// A storage error.
-    pub fn require_signatures(&self, required: bool) -> Result<()> {
-        self.inner().writer.write_exclusive(|txn| {
-            txn.open_table(SIGNATURE_POLICY)?
-                .insert(REQUIRE_SIGNATURES, u8::from(required))?;
-            Ok(())
-        })
-    }
-
-    /// Whether the store requires signatures from actors with a registered key.
-    ///
-    /// # Errors
-    /// A storage error.
-    pub fn signatures_required(&self) -> Result<bool> {
-        let txn = self.inner().db.begin_read()?;
-        let Some(policy) = crate::engine::format::open_optional(&txn, SIGNATURE_POLICY)? else {
-            return Ok(false);
-        };
-        Ok(policy
-            .get(REQUIRE_SIGNATURES)?
-            .is_some_and(|g| g.value() == 1))
-    }
-}
-
-/// What the write path would say of an event by `actor` signed with `key` (or unsigned), told
-/// before anything else is written.
-pub(crate) fn check_signer(
-    store: &Store,
-    actor: &str,
-    id: Uuid,
-    key: Option<&SigningKey>,
-) -> Result<()> {
-    let registered = store.agent_keys(actor)?;
-    match key {
-        None if store.signatures_required()? && !registered.is_empty() => {
-            Err(Error::SignatureRequired {
-                id,
-                actor: actor.to_owned(),
-            })
-        }
-        Some(key) if !registered.is_empty() => {
-            let did = did_key(&key.verifying_key());
-            if registered.iter().any(|r| r.did == did) {
-                Ok(())
-            } else {
-                Err(Error::InvalidSignature {
-                    id,
-                    reason: format!("{did} is not a key registered for actor {actor:?}"),
-                })
-            }
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The signature tables, open in the append's write transaction.
-pub(crate) struct SigningTables<'txn> {
-    keys: redb::Table<'txn, (&'static str, &'static str), i64>,
-    required: bool,
-}
-
-impl<'txn> SigningTables<'txn> {
-    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<SigningTables<'txn>> {
-        let required = txn
-            .open_table(SIGNATURE_POLICY)?
-            .get(REQUIRE_SIGNATURES)?
-            .is_some_and(|g| g.value() == 1);
-        Ok(SigningTables {
-            keys: txn.open_table(AGENT_KEYS)?,
-            required,
-        })
-    }
-
-    fn registered(&self, actor: &str) -> Result<Vec<String>> {
-        let mut dids = Vec::new();
-        for row in self.keys.range((actor, "")..)? {
-            let (key, _) = row?;
-            let (owner, did) = key.value();
-            if owner != actor {
-                break;
-            }
-            dids.push(did.to_owned());
-        }
-        Ok(dids)
-    }
-}
-
-/// The write path's signature check: a proof must verify, and be by one of the actor's
-/// registered keys when it has any; an unsigned event by an actor with a key is refused when
-/// the store requires signatures.
-pub(crate) fn check_on_append(tables: &SigningTables<'_>, event: &Event) -> Result<()> {
-    let registered = tables.registered(&event.actor)?;
-    match verify_event_signature(event)? {
-        None if tables.required && !registered.is_empty() => Err(Error::SignatureRequired {
-            id: event.id,
-            actor: event.actor.clone(),
-        }),
-        None => Ok(()),
-        Some(did) if registered.is_empty() || registered.contains(&did) => Ok(()),
-        Some(did) => Err(Error::InvalidSignature {
-            id: event.id,
-            reason: format!(
-                "it is signed by {did}, which is not a key registered for actor {:?} (registered: {})",
-                event.actor,
-                registered.join(", ")
-            ),
-        }),
     }
 }
 

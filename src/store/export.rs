@@ -7,9 +7,10 @@ use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::filter::Order;
 use crate::model::filter::Query;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
-impl Store {
+impl Snapshot {
     /// Writes the events a query matches as JSONL (one wire-form event a line), oldest first
     /// (ascending position), and returns how many were written. The output imports into another
     /// store with every `event_hash` unchanged.
@@ -47,4 +48,10 @@ impl Store {
         out.flush().map_err(Error::Output)?;
         Ok(count)
     }
+}
+
+read_on_handles! {
+    /// Writes the events a query matches as JSONL (one wire-form event a line), oldest first
+    /// (ascending position), and returns how many were written.
+    fn export_json(&self, out: impl Write, query: &Query) -> Result<u64>;
 }

@@ -6,18 +6,19 @@ use std::sync::Arc;
 
 use redb::ReadableDatabase;
 use serde_json::Value;
-use uuid::Uuid;
 
-use crate::engine::format::{self, EVENTS, INTENTS};
-use crate::engine::reader::{self, PageOut as _, Records};
+use crate::engine::format::{self, EVENTS};
 use crate::engine::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event::NewEvent;
 use crate::model::event::Position;
+use crate::model::event::DEFAULT_ACTOR;
 use crate::model::event_type::EventType;
-use crate::model::filter::{Cursor, EventFilter, Order, Page, Query};
+use crate::model::filter::Query;
+use crate::store::events::Events;
+use crate::store::snapshot::Snapshot;
 use crate::subscribe::hub::{Filter, Hub, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};
 
 /// The default size of redb's page cache: 32 MiB (redb's own default is 1 GiB, too much for a
@@ -26,9 +27,6 @@ pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The default cap on a payload's JSON size: 16 MiB.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
-
-/// The actor [`Store::log_event`] writes when the builder names none.
-pub const DEFAULT_ACTOR: &str = "oidb";
 
 /// An open `.oidb` file. Cheap to clone; every clone shares the same file, writer and
 /// subscribers, and can be sent to and used from any thread.
@@ -475,74 +473,13 @@ impl Store {
         self.inner.writer.flush()
     }
 
-    /// The event with this id, if stored.
-    ///
-    /// # Errors
-    /// A storage error or a damaged record.
-    pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        reader::event_with_id(&self.inner.db.begin_read()?, id)
-    }
-
-    /// The event at this position, if any.
-    ///
-    /// # Errors
-    /// A storage error or a damaged record.
-    pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        reader::event_at(&self.inner.db.begin_read()?, position)
-    }
-
-    /// The position of the last event (0 when the log is empty).
+    /// A consistent view of the store as of the last commit, for reads that must agree with each
+    /// other; see [`Snapshot`].
     ///
     /// # Errors
     /// A storage error.
-    pub fn last_position(&self) -> Result<Position> {
-        let txn = self.inner.db.begin_read()?;
-        format::last_position(&txn.open_table(EVENTS)?)
-    }
-
-    /// The last sequence of an intent's chain (0 when it has no events).
-    ///
-    /// # Errors
-    /// A storage error.
-    pub fn last_sequence(&self, intent_id: &str) -> Result<u64> {
-        let txn = self.inner.db.begin_read()?;
-        let intents = txn.open_table(INTENTS)?;
-        let Some(head) = intents.get(intent_id)? else {
-            return Ok(0);
-        };
-        Ok(format::IntentHead::decode(head.value(), intent_id)?.last_sequence)
-    }
-
-    /// One intent's events, as OpenIntent's client `get_events` returns them: oldest first, at
-    /// most 100 unless the filter says otherwise.
-    ///
-    /// # Errors
-    /// A storage error or a damaged record.
-    #[allow(clippy::needless_pass_by_value)] // taken by value to read as OpenIntent's `get_events(intent, filter)`
-    pub fn get_events(&self, intent_id: &str, filter: EventFilter) -> Result<Vec<Event>> {
-        let query = Query::from_filter(intent_id, &filter);
-        let txn = self.inner.db.begin_read()?;
-        Ok(reader::execute(&txn, &query, None, filter.limit, None)?.events)
-    }
-
-    /// One page of a query: at most `limit` events (default 100), and the cursor of the next page.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// # let store = oidb::Store::open(dir.path().join("q.oidb"))?;
-    /// # for i in 0..5 { store.log_event("i", oidb::EventType::Comment, serde_json::json!({"i": i}))?; }
-    /// use oidb::Query;
-    /// let first = store.query(&Query::new().limit(3))?;
-    /// let second = store.query(&Query::new().limit(3).after(first.next.unwrap()))?;
-    /// assert_eq!(first.events.len() + second.events.len(), 5);
-    /// assert!(second.next.is_none());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// A storage error or a damaged record.
-    pub fn query(&self, query: &Query) -> Result<Page> {
-        reader::page(&self.inner.db.begin_read()?, query)
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Snapshot::begin(&*self.inner.db, &self.inner.path)
     }
 
     /// Every event a query matches (up to its limit, if it has one), read lazily a page at a time.
@@ -552,15 +489,8 @@ impl Store {
     /// # Errors
     /// A storage error at the start; later errors come from the iterator.
     pub fn query_iter(&self, query: &Query) -> Result<Events> {
-        Ok(Events {
-            store: self.clone(),
-            query: query.clone(),
-            after: query.after.map(|c| c.0),
-            bound: Some(self.last_position()?),
-            remaining: query.limit,
-            page: Records::default(),
-            finished: false,
-        })
+        let bound = self.snapshot()?.last_position()?;
+        Ok(Events::new(self.inner.db.clone(), query, bound))
     }
 
     /// Every event from `from` on, in position order.
@@ -568,94 +498,8 @@ impl Store {
     /// # Errors
     /// A storage error at the start; later errors come from the iterator.
     pub fn scan(&self, from: Position) -> Result<Events> {
-        let mut events = self.query_iter(&Query::new())?;
-        events.after = from.checked_sub(1).filter(|p| *p > 0);
-        Ok(events)
-    }
-}
-
-/// A lazy iterator over the events of a query, from [`Store::query_iter`] or [`Store::scan`].
-///
-/// It reads a page of records at a time and decodes each event as it is taken. An error (from
-/// storage, or a damaged record, named by its position) comes after the events before it, and
-/// ends the iteration.
-pub struct Events {
-    store: Store,
-    query: Query,
-    after: Option<Position>,
-    bound: Option<Position>,
-    remaining: Option<usize>,
-    /// The current page's records, decoded one by one as they are taken.
-    page: Records,
-    finished: bool,
-}
-
-impl Events {
-    const PAGE: usize = 512;
-
-    fn fill(&mut self) -> Result<()> {
-        let page_size = self.remaining.map_or(Self::PAGE, |r| r.min(Self::PAGE));
-        if page_size == 0 {
-            self.finished = true;
-            return Ok(());
-        }
-        let txn = self.store.inner.db.begin_read()?;
-        self.page.clear();
-        let next = reader::select(
-            &txn,
-            &self.query,
-            self.after,
-            page_size,
-            self.bound,
-            &mut self.page,
-        )?;
-        if let Some(last) = self.page.last_position() {
-            self.after = Some(last);
-        }
-        if next.is_none() {
-            self.finished = true;
-        }
-        if let Some(r) = &mut self.remaining {
-            *r = r.saturating_sub(self.page.len());
-        }
-        Ok(())
-    }
-}
-
-impl Iterator for Events {
-    type Item = Result<Event>;
-
-    /// The next event; after an error, `None`.
-    fn next(&mut self) -> Option<Result<Event>> {
-        let mut event = self.page.next();
-        if event.is_none() && !self.finished {
-            if let Err(e) = self.fill() {
-                self.finished = true;
-                return Some(Err(e));
-            }
-            event = self.page.next();
-        }
-        if matches!(event, Some(Err(_))) {
-            self.finished = true;
-            self.page = Records::default();
-        }
-        event
-    }
-}
-
-impl std::fmt::Debug for Events {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events")
-            .field("query", &self.query)
-            .field("after", &self.after.map(Cursor))
-            .finish_non_exhaustive()
-    }
-}
-
-impl Order {
-    /// Whether results run from old to new.
-    #[must_use]
-    pub fn is_oldest_first(self) -> bool {
-        self == Order::OldestFirst
+        Ok(self
+            .query_iter(&Query::new())?
+            .starting_after(from.saturating_sub(1)))
     }
 }

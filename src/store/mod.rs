@@ -5,8 +5,12 @@
 //! Uses the engine, the proofs and the model.
 
 pub(crate) mod compact;
+pub(crate) mod consumer;
+pub(crate) mod events;
 pub(crate) mod export;
 pub(crate) mod handle;
 pub(crate) mod import;
 pub(crate) mod read_only;
+pub(crate) mod reads;
+pub(crate) mod snapshot;
 pub(crate) mod stats;

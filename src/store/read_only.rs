@@ -5,20 +5,15 @@
 //! processes may read one file at once while nobody writes it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use redb::ReadableDatabase;
-use uuid::Uuid;
-
-use crate::engine::format::{self, EVENTS};
-use crate::engine::reader::{self};
-use crate::model::error::Error;
-use crate::model::error::Result;
-use crate::model::event::Event;
+use crate::engine::format;
+use crate::model::error::{Error, Result};
 use crate::model::event::Position;
-use crate::model::filter::{Page, Query};
-use crate::store::handle::DEFAULT_CACHE_BYTES;
-use crate::store::handle::{check_existing_file, open_error};
-use crate::store::stats::{self, Stats};
+use crate::model::filter::Query;
+use crate::store::events::Events;
+use crate::store::handle::{check_existing_file, open_error, DEFAULT_CACHE_BYTES};
+use crate::store::snapshot::Snapshot;
 
 /// A read-only handle on a `.oidb` file: it never creates, repairs or writes the file.
 ///
@@ -42,7 +37,7 @@ use crate::store::stats::{self, Stats};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ReadOnlyStore {
-    db: redb::ReadOnlyDatabase,
+    db: Arc<redb::ReadOnlyDatabase>,
     path: PathBuf,
 }
 
@@ -97,7 +92,10 @@ impl ReadOnlyStore {
             crate::engine::wal::read(&wal, &format::store_id(&db)?)?;
             return Err(Error::NeedsRepair { path });
         }
-        Ok(ReadOnlyStore { db, path })
+        Ok(ReadOnlyStore {
+            db: Arc::new(db),
+            path,
+        })
     }
 
     /// The file this handle reads.
@@ -106,55 +104,32 @@ impl ReadOnlyStore {
         &self.path
     }
 
-    /// The position of the last event (0 when the log is empty).
+    /// A consistent view of the store as of its last commit; see [`Snapshot`].
     ///
     /// # Errors
     /// A storage error.
-    pub fn last_position(&self) -> Result<Position> {
-        let txn = self.db.begin_read()?;
-        format::last_position(&txn.open_table(EVENTS)?)
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Snapshot::begin(&*self.db, &self.path)
     }
 
-    /// The event with this id, if stored.
+    /// Every event a query matches, read lazily a page at a time, as
+    /// [`Store::query_iter`](crate::Store::query_iter).
     ///
     /// # Errors
-    /// A storage error or a damaged record.
-    pub fn get(&self, id: Uuid) -> Result<Option<Event>> {
-        reader::event_with_id(&self.db.begin_read()?, id)
+    /// A storage error at the start; later errors come from the iterator.
+    pub fn query_iter(&self, query: &Query) -> Result<Events> {
+        let bound = self.snapshot()?.last_position()?;
+        Ok(Events::new(self.db.clone(), query, bound))
     }
 
-    /// The event at this position, if any.
+    /// Every event from `from` on, in position order, as [`Store::scan`](crate::Store::scan).
     ///
     /// # Errors
-    /// A storage error or a damaged record.
-    pub fn get_at(&self, position: Position) -> Result<Option<Event>> {
-        reader::event_at(&self.db.begin_read()?, position)
-    }
-
-    /// One page of a query, as [`Store::query`](crate::Store::query).
-    ///
-    /// # Errors
-    /// A storage error or a damaged record.
-    pub fn query(&self, query: &Query) -> Result<Page> {
-        reader::page(&self.db.begin_read()?, query)
-    }
-
-    /// What the file holds, as [`Store::stats`](crate::Store::stats).
-    ///
-    /// # Errors
-    /// A storage error or a damaged record.
-    pub fn stats(&self) -> Result<Stats> {
-        let txn = self.db.begin_read()?;
-        stats::read(&txn, &self.path)
-    }
-
-    /// The id the store was given when its file was created ([`Stats::store_id`], read alone):
-    /// a file at the same path with another id is another store, such as one that replaced it.
-    ///
-    /// # Errors
-    /// A storage error.
-    pub fn store_id(&self) -> Result<Option<String>> {
-        format::read_store_id(&self.db.begin_read()?)
+    /// A storage error at the start; later errors come from the iterator.
+    pub fn scan(&self, from: Position) -> Result<Events> {
+        Ok(self
+            .query_iter(&Query::new())?
+            .starting_after(from.saturating_sub(1)))
     }
 }
 

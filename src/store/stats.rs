@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use crate::engine::format::{
     self, NameKind, BY_TIME, CODES, EVENTS, INTENTS, META, META_CREATED_BY, META_FORMAT_VERSION,
@@ -15,7 +15,8 @@ use crate::model::error::Result;
 use crate::model::event::Position;
 use crate::model::event_type::EventType;
 use crate::model::time;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// A summary of a store, from [`Store::stats`] or
 /// [`ReadOnlyStore::stats`](crate::ReadOnlyStore::stats).
@@ -77,15 +78,19 @@ pub struct Stats {
     pub damaged_logs: Vec<PathBuf>,
 }
 
-impl Store {
+impl Snapshot {
     /// What the store holds: see [`Stats`].
     ///
     /// # Errors
     /// A storage error, or [`Error::Corrupt`] when an index names a type or actor it does not define.
     pub fn stats(&self) -> Result<Stats> {
-        let txn = self.inner().db.begin_read()?;
-        read(&txn, self.path())
+        read(self.txn(), self.path())
     }
+}
+
+read_on_handles! {
+    /// What the store holds: see [`Stats`].
+    fn stats(&self) -> Result<Stats>;
 }
 
 /// Reads the summary of the store `txn` sees; `path` names the file.

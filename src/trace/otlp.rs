@@ -39,7 +39,8 @@ use crate::model::event::Event;
 use crate::model::filter::Query;
 use crate::model::payload;
 use crate::model::time;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// Which events [`Store::export_otlp_json`] exports: one trace, or whatever a query matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -550,7 +551,7 @@ fn build_span(
     })
 }
 
-impl Store {
+impl Snapshot {
     /// Writes the LLM requests, tool calls and streams of a trace (or of a query's events) as an
     /// OTLP/JSON `ExportTraceServiceRequest` (see the [module docs](crate::trace::otlp) for the
     /// mapping), and returns how many spans it wrote. POST the output to a collector's
@@ -670,4 +671,10 @@ impl Store {
         }
         Ok((context.into_values().collect(), keep))
     }
+}
+
+read_on_handles! {
+    /// Writes the LLM requests, tool calls and streams of a trace (or of a query's events) as an
+    /// OTLP/JSON `ExportTraceServiceRequest`, and returns how many spans it wrote.
+    fn export_otlp_json(&self, source: impl Into<SpanSource>, out: impl Write) -> Result<u64>;
 }

@@ -13,7 +13,8 @@ use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::filter::Query;
 use crate::model::payload;
-use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 
 /// The events of one trace as a tree: each event under the event its `parent_event_id` names.
 ///
@@ -302,7 +303,7 @@ impl fmt::Display for TraceTree {
     }
 }
 
-impl Store {
+impl Snapshot {
     /// Every event of a trace, across intents, in position order (RFC-0020's
     /// `GET /events?trace_id=`).
     ///
@@ -322,6 +323,14 @@ impl Store {
     pub fn trace_tree(&self, trace_id: &str) -> Result<TraceTree> {
         Ok(TraceTree::build(trace_id, self.trace(trace_id)?))
     }
+}
+
+read_on_handles! {
+    /// Every event of a trace, across intents, in position order (RFC-0020's `GET
+    /// /events?trace_id=`).
+    fn trace(&self, trace_id: &str) -> Result<Vec<Event>>;
+    /// The events of a trace as a parent/child tree, with the durations of its start/finish pairs.
+    fn trace_tree(&self, trace_id: &str) -> Result<TraceTree>;
 }
 
 #[cfg(test)]

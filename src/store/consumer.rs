@@ -8,6 +8,8 @@ use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Position;
 use crate::store::handle::Store;
+use crate::store::reads::read_on_handles;
+use crate::store::snapshot::Snapshot;
 use crate::subscribe::hub::{Filter, Start, Subscription};
 
 /// A named, durable place in the log: from [`Store::consumer`].
@@ -110,9 +112,20 @@ impl Store {
         })
     }
 
+    /// Deletes a durable consumer; returns whether it existed.
+    pub fn delete_consumer(&self, name: &str) -> Result<bool> {
+        self.inner().writer.write_exclusive(|txn| {
+            let mut table = txn.open_table(CONSUMERS)?;
+            let existed = table.remove(name)?.is_some();
+            Ok(existed)
+        })
+    }
+}
+
+impl Snapshot {
     /// Every durable consumer, by name.
     pub fn consumers(&self) -> Result<Vec<ConsumerInfo>> {
-        let txn = self.inner().db.begin_read()?;
+        let txn = self.txn();
         let table = txn.open_table(CONSUMERS)?;
         let mut all = Vec::new();
         for row in table.iter()? {
@@ -124,13 +137,9 @@ impl Store {
         }
         Ok(all)
     }
+}
 
-    /// Deletes a durable consumer; returns whether it existed.
-    pub fn delete_consumer(&self, name: &str) -> Result<bool> {
-        self.inner().writer.write_exclusive(|txn| {
-            let mut table = txn.open_table(CONSUMERS)?;
-            let existed = table.remove(name)?.is_some();
-            Ok(existed)
-        })
-    }
+read_on_handles! {
+    /// Every durable consumer, by name.
+    fn consumers(&self) -> Result<Vec<ConsumerInfo>>;
 }

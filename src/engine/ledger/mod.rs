@@ -13,27 +13,30 @@
 //! - `governance.policy_set` / `governance.policy_removed` with `"rule": "max_cost"` set and
 //!   remove an intent's budget.
 
+pub(crate) mod budget;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use crate::costs::budget::{self, BudgetRow, MAX_COST_RULE};
-use crate::costs::prices::{LoadedPrices, TokenUsage};
-use crate::costs::record::{RecordedCost, COST_RECORDED, USD};
-use crate::costs::CostType;
 use crate::engine::format::{
     LazyTable, COST_BUDGETS, COST_ENTRIES, COST_PRICES, COST_TOTALS, COST_UNPRICED,
 };
 use crate::model::amount::Amount;
+use crate::model::cost::CostType;
+use crate::model::cost::MAX_COST_RULE;
+use crate::model::cost::{RecordedCost, COST_RECORDED, USD};
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event::NewEvent;
 use crate::model::event_type::EventType;
 use crate::model::payload;
+use crate::model::price::{LoadedPrices, TokenUsage};
 use crate::model::time;
+use budget::BudgetRow;
 
 /// The totals scope of the whole store (an intent id is never empty).
 pub(crate) const ALL_INTENTS: &str = "";
