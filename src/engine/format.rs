@@ -799,22 +799,6 @@ pub(crate) fn last_position(events: &impl ReadableTable<u64, &'static [u8]>) -> 
     Ok(events.last()?.map_or(0, |(k, _)| k.value()))
 }
 
-/// The first two columns of the table in docs/format.md whose header line starts with `header`
-/// (a number and a name in backquotes): the fixed lists that tests hold the code to.
-#[cfg(test)]
-pub(crate) fn table_in_format_doc(header: &str) -> Vec<(u64, &'static str)> {
-    include_str!("../../docs/format.md")
-        .lines()
-        .skip_while(|line| !line.starts_with(header))
-        .skip(2)
-        .take_while(|line| line.starts_with('|'))
-        .map(|line| {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            (cells[1].parse().unwrap(), cells[2].trim_matches('`'))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -971,6 +955,21 @@ mod tests {
         assert_eq!(sizes[0] + 6, sizes[4]);
     }
 
+    /// The first two columns of the table in docs/format.md whose header line starts with
+    /// `header` (a number and a name in backquotes): the fixed lists that tests hold the code to.
+    fn table_in_format_doc(header: &str) -> Vec<(u64, &'static str)> {
+        include_str!("../../docs/format.md")
+            .lines()
+            .skip_while(|line| !line.starts_with(header))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].parse().unwrap(), cells[2].trim_matches('`'))
+            })
+            .collect()
+    }
+
     /// The event type tags are the places in `EventType::known()`, listed in docs/format.md: a
     /// new known type must be added at the end, or stored tags would change meaning.
     #[test]
@@ -981,6 +980,18 @@ mod tests {
             .map(|(t, tag)| (tag, t.as_str()))
             .collect();
         assert_eq!(table_in_format_doc("| tag | event type |"), known);
+    }
+
+    /// The common names of binary JSON are the ones docs/format.md lists, in the same places.
+    #[test]
+    fn common_names_are_the_ones_the_format_lists() {
+        let known: Vec<(u64, &str)> = binary_json::COMMON_NAMES
+            .iter()
+            .copied()
+            .zip(0u64..)
+            .map(|(name, place)| (place, name))
+            .collect();
+        assert_eq!(table_in_format_doc("| place | common name |"), known);
     }
 
     /// A record as the build before record version 3 wrote it (postcard; strings as text; the
