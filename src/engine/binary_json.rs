@@ -133,7 +133,7 @@ fn common_name(name: &str) -> Option<u64> {
 
 /// The deepest nesting of arrays and objects encoded or decoded ([`crate::jcs::MAX_DEPTH`]; a
 /// top-level array or object is level 1). Append refuses values two levels shallower first (see
-/// `writer::MAX_VALUE_DEPTH`); decoding keeps this limit, so records written before still read.
+/// `writer::validate::MAX_VALUE_DEPTH`); decoding keeps this limit, so records written before still read.
 pub(crate) const MAX_DEPTH: usize = crate::proof::jcs::MAX_DEPTH;
 
 const NULL: u8 = 0x00;
