@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::engine::binary_json;
-use crate::engine::postings;
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Event;
@@ -42,7 +41,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("oidb
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// `by_id`: event id -> position.
 pub(crate) const BY_ID: TableDefinition<u128, u64> = TableDefinition::new("by_id");
-// The indexes by intent, type, actor and trace: `crate::postings`.
+// The indexes by intent, type, actor and trace: `crate::engine::postings`.
 /// `by_time`: (`created_at` micros, position) -> facts.
 pub(crate) const BY_TIME: TableDefinition<(i64, u64), Facts> = TableDefinition::new("by_time");
 /// `intents`: intent id -> encoded [`IntentHead`].
@@ -712,8 +711,8 @@ pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 pub(crate) enum FileState {
     /// An oidb store of this format version.
     Current,
-    /// An oidb store of an earlier format version (1 to 3): readable as it is; [`upgrade`]
-    /// before writing to it.
+    /// An oidb store of an earlier format version (1 to 3): readable as it is;
+    /// [`upgrade`](crate::engine::setup::upgrade) it before writing to it.
     Earlier,
     /// A redb database with no tables at all: a store that was never initialized.
     Uninitialized,
@@ -742,22 +741,6 @@ pub(crate) fn check_format(
         }),
         None => Ok(FileState::Uninitialized),
     }
-}
-
-/// Upgrades a store of format version 1 to 3 to this version, in one write transaction, committed
-/// durably. Its records stay as they are (this build reads every record version); its row-per-event
-/// indexes by intent, type, actor and trace are rebuilt as blocks ([`postings::rebuild`]) and
-/// deleted; and the version in `oidb_meta` changes, so that builds that cannot read what is
-/// written from now on refuse the file instead of calling it damaged.
-pub(crate) fn upgrade(db: &redb::Database) -> Result<()> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(redb::Durability::Immediate)
-        .map_err(|e| Error::Storage(e.into()))?;
-    postings::rebuild(&txn)?;
-    txn.open_table(META)?
-        .insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
-    txn.commit()?;
-    Ok(())
 }
 
 /// Whether the database holds any table at all (a fresh or empty redb file holds none).
@@ -811,64 +794,9 @@ pub(crate) fn read_store_id(txn: &redb::ReadTransaction) -> Result<Option<String
         .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
 }
 
-/// Creates every table and writes the meta rows: the first write transaction of a new store.
-pub(crate) fn initialize(db: &redb::Database) -> Result<()> {
-    let txn = db.begin_write()?;
-    {
-        let mut meta = txn.open_table(META)?;
-        meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
-        meta.insert(META_STORE_ID, Uuid::now_v7().to_string().as_bytes())?;
-        meta.insert(
-            META_CREATED_BY,
-            concat!("oidb ", env!("CARGO_PKG_VERSION")).as_bytes(),
-        )?;
-        txn.open_table(EVENTS)?;
-        txn.open_table(BY_ID)?;
-        txn.open_table(postings::INTENT_POSTINGS)?;
-        txn.open_table(postings::TYPE_POSTINGS)?;
-        txn.open_table(postings::ACTOR_POSTINGS)?;
-        txn.open_table(postings::TRACE_POSTINGS)?;
-        txn.open_table(BY_TIME)?;
-        txn.open_table(INTENTS)?;
-        txn.open_table(INTENT_NAMES)?;
-        txn.open_table(CONSUMERS)?;
-        txn.open_table(NAMES)?;
-        txn.open_table(CODES)?;
-        txn.open_table(COST_ENTRIES)?;
-        txn.open_table(COST_TOTALS)?;
-        txn.open_table(COST_UNPRICED)?;
-        txn.open_table(COST_BUDGETS)?;
-        txn.open_table(COST_PRICES)?;
-        // Added after format version 1 was first written: readers treat them as empty when missing.
-        txn.open_table(CHECKPOINTS)?;
-        txn.open_table(CHECKPOINT_IDS)?;
-        txn.open_table(CHECKPOINT_SCOPES)?;
-        txn.open_table(AGENT_KEYS)?;
-        txn.open_table(SIGNATURE_POLICY)?;
-    }
-    txn.commit()?;
-    Ok(())
-}
-
 /// The last position in the log (0 when empty).
 pub(crate) fn last_position(events: &impl ReadableTable<u64, &'static [u8]>) -> Result<Position> {
     Ok(events.last()?.map_or(0, |(k, _)| k.value()))
-}
-
-/// The first two columns of the table in docs/format.md whose header line starts with `header`
-/// (a number and a name in backquotes): the fixed lists that tests hold the code to.
-#[cfg(test)]
-pub(crate) fn table_in_format_doc(header: &str) -> Vec<(u64, &'static str)> {
-    include_str!("../../docs/format.md")
-        .lines()
-        .skip_while(|line| !line.starts_with(header))
-        .skip(2)
-        .take_while(|line| line.starts_with('|'))
-        .map(|line| {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            (cells[1].parse().unwrap(), cells[2].trim_matches('`'))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1027,6 +955,21 @@ mod tests {
         assert_eq!(sizes[0] + 6, sizes[4]);
     }
 
+    /// The first two columns of the table in docs/format.md whose header line starts with
+    /// `header` (a number and a name in backquotes): the fixed lists that tests hold the code to.
+    fn table_in_format_doc(header: &str) -> Vec<(u64, &'static str)> {
+        include_str!("../../docs/format.md")
+            .lines()
+            .skip_while(|line| !line.starts_with(header))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].parse().unwrap(), cells[2].trim_matches('`'))
+            })
+            .collect()
+    }
+
     /// The event type tags are the places in `EventType::known()`, listed in docs/format.md: a
     /// new known type must be added at the end, or stored tags would change meaning.
     #[test]
@@ -1037,6 +980,18 @@ mod tests {
             .map(|(t, tag)| (tag, t.as_str()))
             .collect();
         assert_eq!(table_in_format_doc("| tag | event type |"), known);
+    }
+
+    /// The common names of binary JSON are the ones docs/format.md lists, in the same places.
+    #[test]
+    fn common_names_are_the_ones_the_format_lists() {
+        let known: Vec<(u64, &str)> = binary_json::COMMON_NAMES
+            .iter()
+            .copied()
+            .zip(0u64..)
+            .map(|(name, place)| (place, name))
+            .collect();
+        assert_eq!(table_in_format_doc("| place | common name |"), known);
     }
 
     /// A record as the build before record version 3 wrote it (postcard; strings as text; the

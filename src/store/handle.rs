@@ -8,6 +8,7 @@ use redb::ReadableDatabase;
 use serde_json::Value;
 
 use crate::engine::format::{self, EVENTS};
+use crate::engine::setup;
 use crate::engine::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::model::error::Error;
 use crate::model::error::Result;
@@ -197,8 +198,8 @@ impl StoreBuilder {
 
     fn finish_open(self, db: redb::Database, path: PathBuf, wal: Option<PathBuf>) -> Result<Store> {
         match format::check_format(&db, &path)? {
-            format::FileState::Uninitialized => format::initialize(&db)?,
-            format::FileState::Earlier => format::upgrade(&db)?,
+            format::FileState::Uninitialized => setup::initialize(&db)?,
+            format::FileState::Earlier => setup::upgrade(&db)?,
             format::FileState::Current => {}
         }
         let last_position = {

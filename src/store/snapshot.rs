@@ -17,7 +17,6 @@ use crate::model::error::Result;
 use crate::model::event::{Event, Position};
 use crate::model::filter::{EventFilter, Page, Query};
 use crate::store::events::Pager;
-use crate::store::reads::read_on_handles;
 
 /// A consistent, read-only view of a store as of one commit: what it reads does not change while
 /// it lives, whatever is appended meanwhile. Take a new one to see newer events.
@@ -162,21 +161,4 @@ impl Snapshot {
     pub fn store_id(&self) -> Result<Option<String>> {
         format::read_store_id(&self.txn)
     }
-}
-
-read_on_handles! {
-    /// The position of the last event (0 when the log is empty).
-    fn last_position(&self) -> Result<Position>;
-    /// The event with this id, if stored.
-    fn get(&self, id: Uuid) -> Result<Option<Event>>;
-    /// The event at this position, if any.
-    fn get_at(&self, position: Position) -> Result<Option<Event>>;
-    /// The last sequence of an intent's chain (0 when it has no events).
-    fn last_sequence(&self, intent_id: &str) -> Result<u64>;
-    /// One intent's events, as OpenIntent's client `get_events` returns them.
-    fn get_events(&self, intent_id: &str, filter: EventFilter) -> Result<Vec<Event>>;
-    /// One page of a query, and the cursor of the next page.
-    fn query(&self, query: &Query) -> Result<Page>;
-    /// The id the store was given when its file was created.
-    fn store_id(&self) -> Result<Option<String>>;
 }

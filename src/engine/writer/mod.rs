@@ -1,0 +1,545 @@
+//! The write path: validation, ids, sequences, the hash chain, index rows, and group commit.
+//!
+//! Appends from any number of threads meet in one queue. Whoever takes the commit lock becomes
+//! the leader: it drains every request waiting, writes them all in one redb transaction, commits
+//! once, publishes the new events, then answers each caller. While it is on disk, the next
+//! requests gather for the next leader. Each request succeeds or fails on its own; an atomic
+//! batch is one request, so it is written whole or not at all.
+//!
+//! This file holds the single writer: the queue, the mailboxes callers wait at, the leader's
+//! loop, and what a committed group answers. Beneath it, in the order they build on each other:
+//! `interface` (what the writer is given and answers), `validate` (the checks that need no
+//! store), `rows` (a plan's rows and the tables they go into), `state` (what survives between
+//! transactions, the write-ahead log's slot), `plan` (a request checked against the store),
+//! `commit` (a group in one transaction) and `recover` (the write-ahead log replayed on open).
+//! None of them uses this file.
+
+mod commit;
+mod interface;
+mod plan;
+mod recover;
+mod rows;
+mod state;
+mod validate;
+
+pub use crate::engine::writer::interface::{Appended, Durability};
+pub(crate) use crate::engine::writer::interface::{CommitListener, Refused, WriteConfig};
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use redb::WriteTransaction;
+
+use crate::engine::wal::{self, Ticket};
+use crate::engine::writer::commit::{write_group, Answer, Answers};
+use crate::engine::writer::recover::recover;
+use crate::engine::writer::state::WriterState;
+use crate::engine::writer::validate::{refuse_too_deep, Prepared};
+use crate::model::error::Error;
+use crate::model::error::Result;
+use crate::model::event::Event;
+use crate::model::event::NewEvent;
+
+type Outcome = std::result::Result<Vec<Appended>, Refused>;
+
+/// What a waiting caller is told: its answer, or that it is to lead the next commit.
+enum Signal {
+    Done(Outcome),
+    Lead,
+}
+
+/// Where a waiting caller's signals arrive: a lead, then its answer.
+///
+/// A mutex and a condition variable rather than a channel: a waiting caller sleeps at once
+/// instead of spinning and yielding first, which with many callers on few cores took the CPU
+/// the leader needed.
+#[derive(Default)]
+struct Mailbox {
+    state: Mutex<Letters>,
+    posted: Condvar,
+}
+
+#[derive(Default)]
+struct Letters {
+    signals: std::collections::VecDeque<Signal>,
+    /// The writer dropped its end: no answer is coming.
+    hung_up: bool,
+}
+
+impl Mailbox {
+    /// The next signal; `None` when the writer dropped the request without answering it.
+    fn recv(&self) -> Option<Signal> {
+        let mut letters = self.state.lock();
+        loop {
+            if let Some(signal) = letters.signals.pop_front() {
+                return Some(signal);
+            }
+            if letters.hung_up {
+                return None;
+            }
+            self.posted.wait(&mut letters);
+        }
+    }
+}
+
+/// The writer's end of a caller's [`Mailbox`]; dropping it unanswered tells the caller so.
+struct Reply(Arc<Mailbox>);
+
+impl Reply {
+    fn send(&self, signal: Signal) {
+        self.0.state.lock().signals.push_back(signal);
+        self.0.posted.notify_one();
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.0.state.lock().hung_up = true;
+        self.0.posted.notify_one();
+    }
+}
+
+struct Request {
+    events: Vec<Prepared>,
+    reply: Reply,
+    caller: ThreadId,
+}
+
+/// A group committed to the file whose entry in the write-ahead log may not be durable yet: its
+/// events are published and its callers answered once it is, in the order groups committed.
+struct Pending {
+    /// The group's number, from 1: groups finish in this order.
+    number: u64,
+    /// What to wait for: the last entry written when the group committed.
+    durable: Option<(wal::Sync, Ticket)>,
+    new_events: Vec<Event>,
+    replies: Vec<Reply>,
+    answers: Vec<Answers>,
+}
+
+/// The single writer of a store.
+pub(crate) struct Writer {
+    db: Arc<redb::Database>,
+    config: WriteConfig,
+    closed: AtomicBool,
+    queue: Mutex<Vec<Request>>,
+    /// Signalled whenever a request joins the queue.
+    arrived: Condvar,
+    state: Mutex<WriterState>,
+    listener: Arc<dyn CommitListener>,
+    /// The last group committed through the log that finished (published, answered).
+    finished: Mutex<u64>,
+    /// Signalled whenever `finished` moves.
+    finished_moved: Condvar,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        db: Arc<redb::Database>,
+        config: WriteConfig,
+        listener: Arc<dyn CommitListener>,
+    ) -> Result<Writer> {
+        let mut state = WriterState::load(&db)?;
+        if let Some(path) = config.wal.clone() {
+            recover(&db, config.durability, &mut state, &*listener, path)?;
+        }
+        Ok(Writer {
+            db,
+            config,
+            closed: AtomicBool::new(false),
+            queue: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            state: Mutex::new(state),
+            listener,
+            finished: Mutex::new(0),
+            finished_moved: Condvar::new(),
+        })
+    }
+
+    /// Appends `events` atomically: all are written, or none. Blocks until they are committed
+    /// (and, under [`Durability::Immediate`], on disk).
+    pub(crate) fn append(&self, events: Vec<NewEvent>) -> Outcome {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed.into());
+        }
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = refuse_too_deep(events)?
+            .into_iter()
+            .map(|new| Prepared::new(new, &self.config))
+            .collect();
+        let mailbox = Arc::new(Mailbox::default());
+        self.queue.lock().push(Request {
+            events,
+            reply: Reply(Arc::clone(&mailbox)),
+            caller: std::thread::current().id(),
+        });
+        self.arrived.notify_one();
+        self.lead_while_queued();
+        loop {
+            match mailbox.recv() {
+                Some(Signal::Done(outcome)) => return outcome,
+                Some(Signal::Lead) => self.lead_while_queued(),
+                None => {
+                    return Err(Error::NeedsReopen(
+                        "the writer stopped while handling this append".into(),
+                    )
+                    .into())
+                }
+            }
+        }
+    }
+
+    /// Commits the queued requests as one group if no one else is committing, and makes sure
+    /// that whatever was queued meanwhile gets a leader.
+    ///
+    /// Whoever lets go of the commit lock looks at the queue afterwards: a request queued while
+    /// the lock was held found it taken and waits for that look. A leader that committed a group
+    /// hands the next one to the first waiting caller (so that its own caller gets its answer
+    /// now); one that found nothing to commit tries again.
+    fn lead_while_queued(&self) {
+        loop {
+            let Some(mut state) = self.state.try_lock() else {
+                return;
+            };
+            let group = self.gather(&state);
+            let led = !group.is_empty();
+            let mut pending = None;
+            if led {
+                let started = Instant::now();
+                state.last_callers = group.iter().map(|r| r.caller).collect();
+                pending = self.commit_group(&mut state, group);
+                state.last_commit = started.elapsed();
+            }
+            drop(state);
+            if led {
+                // The next group can be written while this one's log entry reaches the disk.
+                self.hand_off();
+                if let Some(pending) = pending {
+                    self.finish(pending);
+                }
+                return;
+            }
+            if self.queue.lock().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Tells the first waiting caller, if any, to lead: called by whoever lets go of the commit
+    /// lock, since a request queued while it was held waits for someone to look.
+    fn hand_off(&self) {
+        if let Some(next) = self.queue.lock().first() {
+            next.reply.send(Signal::Lead);
+        }
+    }
+
+    /// Takes the queued requests as the next group, first giving the callers of the last group a
+    /// moment to queue again.
+    ///
+    /// Callers that each wait for their own answer queue their next request only once answered,
+    /// which is after the leader that follows has already taken the queue (and, through the
+    /// write-ahead log, after their entry's sync): without a pause the group splits into two
+    /// that alternate, each half the size. The pause ends as soon as every recent caller is
+    /// back, and lasts at most as long as the last commit took (at most 1 ms), so a caller who
+    /// does not come back costs at most one commit's time, once.
+    fn gather(&self, state: &WriterState) -> Vec<Request> {
+        let mut queue = self.queue.lock();
+        let callers: HashSet<ThreadId> = state
+            .last_callers
+            .iter()
+            .copied()
+            .chain(queue.iter().map(|r| r.caller))
+            .collect();
+        if queue.len() < callers.len() {
+            let deadline = Instant::now() + state.last_commit.min(Duration::from_millis(1));
+            while queue.len() < callers.len() {
+                if self.arrived.wait_until(&mut queue, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        std::mem::take(&mut *queue)
+    }
+
+    /// Refuses new appends, writes those already waiting, and makes everything durable.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        let pending = {
+            let mut state = self.state.lock();
+            let group = std::mem::take(&mut *self.queue.lock());
+            self.commit_group(&mut state, group)
+        };
+        if let Some(pending) = pending {
+            self.finish(pending);
+        }
+        // `flush` hands off whatever was queued after the group above.
+        self.flush()?;
+        // Everything is durable in the file: the write-ahead log has nothing left to give.
+        let slot = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            state.wal.take()
+        };
+        // An append that found the store open just before it closed may have queued since the
+        // flush let go: whoever leads it now answers it Closed.
+        self.hand_off();
+        match slot.and_then(|slot| slot.open) {
+            Some(wal) => wal.remove(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether [`Writer::close`] has run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Runs `write` in a write transaction of its own, between groups, and commits it with the
+    /// store's durability. For small bookkeeping writes (consumer checkpoints).
+    pub(crate) fn write_exclusive<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let written = self.write_exclusive_holding_lock(write);
+        self.hand_off();
+        written
+    }
+
+    fn write_exclusive_holding_lock<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
+        let mut txn = self.db.begin_write()?;
+        if matches!(self.config.durability, Durability::Deferred { .. }) {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Storage(e.into()))?;
+            state.unflushed = true;
+        }
+        let value = write(&txn)?;
+        txn.commit()?;
+        Ok(value)
+    }
+
+    /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
+    /// A failure leaves their durability unknown, so the store refuses writes until reopened.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let flushed = self.flush_holding_lock();
+        self.hand_off();
+        flushed
+    }
+
+    fn flush_holding_lock(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        if let Some(reason) = &state.failed {
+            return Err(Error::NeedsReopen(reason.clone()));
+        }
+        if !state.unflushed {
+            return Ok(());
+        }
+        let commit = || -> Result<()> {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(|e| Error::Storage(e.into()))?;
+            // Durable commits are rare now: each saves redb's allocator state, so that opening
+            // the file after a crash need not rebuild it by walking every tree.
+            txn.set_quick_repair(true);
+            txn.commit()?;
+            Ok(())
+        };
+        match commit() {
+            Ok(()) => {
+                state.unflushed = false;
+                if let Some(wal) = state.wal.as_mut().and_then(|slot| slot.open.as_mut()) {
+                    wal.restart();
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!(
+                    "making deferred appends durable failed: {error}; \
+                     appends acknowledged since the last flush may be lost"
+                );
+                state.failed = Some(reason.clone());
+                Err(Error::NeedsReopen(reason))
+            }
+        }
+    }
+
+    /// Writes and commits `group`. A group committed through the write-ahead log comes back
+    /// [`Pending`], for [`Writer::finish`] once the commit lock is let go; any other is answered
+    /// here.
+    fn commit_group(&self, state: &mut WriterState, group: Vec<Request>) -> Option<Pending> {
+        if group.is_empty() {
+            return None;
+        }
+        if state.closed {
+            for request in group {
+                request.reply.send(Signal::Done(Err(Error::Closed.into())));
+            }
+            return None;
+        }
+        if let Some(reason) = &state.failed {
+            for request in group {
+                request
+                    .reply
+                    .send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
+            }
+            return None;
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        let mut requests = Vec::with_capacity(group.len());
+        for request in group {
+            replies.push(request.reply);
+            requests.push(request.events);
+        }
+        let mut answers: Vec<Answers> = Vec::with_capacity(requests.len());
+        let mut new_events = Vec::new();
+        let mut new_names = Vec::new();
+        let outcome = write_group(
+            &self.db,
+            &self.config,
+            state,
+            requests,
+            &mut answers,
+            &mut new_events,
+            &mut new_names,
+        );
+        match outcome {
+            Ok(()) => {
+                for (kind, name, code) in new_names {
+                    state.names.of(kind).insert(name, code);
+                }
+                if let Some(slot) = &state.wal {
+                    // Even a group that wrote nothing waits for the log: an answer of "already
+                    // appended" must not come before the event it names is durable.
+                    state.logged_groups += 1;
+                    let durable = slot
+                        .open
+                        .as_ref()
+                        .map(|wal| (wal.sync().clone(), wal.written()));
+                    return Some(Pending {
+                        number: state.logged_groups,
+                        durable,
+                        new_events,
+                        replies,
+                        answers,
+                    });
+                }
+                if !new_events.is_empty() {
+                    self.listener.committed(&new_events);
+                }
+                answer(new_events, replies, answers);
+            }
+            Err(error) => {
+                let message = error.to_string();
+                if let Some(slot) = &mut state.wal {
+                    slot.full = false;
+                    slot.discard();
+                }
+                if state.wal.as_ref().is_some_and(|slot| slot.unconfirmed) {
+                    // The log may hold the group the file did not take: only a replay, when
+                    // the store is opened again, can bring the two back together.
+                    state.failed = Some(format!(
+                        "{message}; the events of the failed commit may be in the write-ahead \
+                         log, and come back when the store is opened again"
+                    ));
+                } else {
+                    // The file did not take the transaction; the in-memory counters may have moved.
+                    match WriterState::load(&self.db) {
+                        Ok(mut fresh) => {
+                            fresh.wal = state.wal.take();
+                            *state = fresh;
+                        }
+                        Err(_) => state.failed = Some(message.clone()),
+                    }
+                }
+                // The requests after the one the transaction failed in have no answer yet.
+                let mut answers = answers.into_iter();
+                for reply in replies {
+                    let failure = match answers.next() {
+                        Some(Err(own)) => own,
+                        Some(Ok(_)) | None => Error::NeedsReopen(message.clone()).into(),
+                    };
+                    reply.send(Signal::Done(Err(failure)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits until a group's log entry is durable, then, in the order groups committed,
+    /// publishes its events and answers its callers. Runs without the commit lock.
+    fn finish(&self, pending: Pending) {
+        let Pending {
+            number,
+            durable,
+            new_events,
+            replies,
+            answers,
+        } = pending;
+        let synced = match durable {
+            Some((sync, ticket)) => sync.wait_durable(ticket),
+            None => Ok(()),
+        };
+        let mut finished = self.finished.lock();
+        while *finished + 1 < number {
+            self.finished_moved.wait(&mut finished);
+        }
+        match synced {
+            Ok(()) => {
+                if !new_events.is_empty() {
+                    self.listener.committed(&new_events);
+                }
+                answer(new_events, replies, answers);
+            }
+            Err(reason) => {
+                let reason = format!(
+                    "{reason}; the events of the commits since the last successful sync may be \
+                     in the write-ahead log, and come back when the store is opened again"
+                );
+                self.state
+                    .lock()
+                    .failed
+                    .get_or_insert_with(|| reason.clone());
+                for reply in replies {
+                    reply.send(Signal::Done(Err(Error::NeedsReopen(reason.clone()).into())));
+                }
+            }
+        }
+        *finished = number;
+        self.finished_moved.notify_all();
+    }
+}
+
+/// Answers each caller of a committed group; the new events go back to them without a copy.
+fn answer(new_events: Vec<Event>, replies: Vec<Reply>, answers: Vec<Answers>) {
+    let mut committed: Vec<Option<Event>> = new_events.into_iter().map(Some).collect();
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        let answer = answer.map(|steps| {
+            steps
+                .into_iter()
+                .filter_map(|step| match step {
+                    Answer::Existing(e) => Some(Appended::AlreadyAppended(*e)),
+                    Answer::New(i) => committed
+                        .get_mut(i)
+                        .and_then(Option::take)
+                        .map(Appended::New),
+                })
+                .collect()
+        });
+        reply.send(Signal::Done(answer));
+    }
+}
