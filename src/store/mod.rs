@@ -1,8 +1,9 @@
-//! The handles: [`Store`] (the file opened for writing, which also reads), [`ReadOnlyStore`] (the
-//! file opened only to read), and the read view both hand out, on which every reading feature is
-//! written once; stats, export, import and compaction.
+//! The handles: [`Store`](crate::Store) (the file opened for writing, which also reads),
+//! [`ReadOnlyStore`](crate::ReadOnlyStore) (the file opened only to read), and
+//! [`Snapshot`](crate::Snapshot), the read view both hand out, on which every reading feature is
+//! written once; lazy iteration, stats, export, import, durable consumers and compaction.
 //!
-//! Uses the engine, the proofs and the model.
+//! Uses the subscriptions' hub, the engine, the proofs and the model.
 
 pub(crate) mod compact;
 pub(crate) mod consumer;

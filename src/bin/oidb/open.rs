@@ -6,35 +6,18 @@ use oidb::{Error, ReadOnlyStore, Store};
 
 use crate::failure::Failure;
 
-/// Opens an existing store without writing to it. A file whose writer stopped without closing
-/// it is repaired first (that one write is said on stderr).
+/// Opens an existing store without writing to it: every command that only reads (`stats`,
+/// `events`, `show`, `tail`, `export`, `verify`, `costs`, `trace`, `blocks`). A file whose writer
+/// stopped without closing it is repaired first (that one write is said on stderr).
 pub fn for_reading(path: &Path) -> Result<ReadOnlyStore, Failure> {
-    match ReadOnlyStore::open(path) {
-        Err(Error::NeedsRepair { .. }) => {
-            drop(Store::open(path).map_err(|e| explain(path, e))?);
-            eprintln!(
-                "note: {} was not closed cleanly (its writer stopped without closing it); repaired it",
-                path.display()
-            );
-            ReadOnlyStore::open(path).map_err(|e| explain(path, e))
-        }
-        opened => opened.map_err(|e| explain(path, e)),
-    }
+    reader(path, explain)
 }
 
-/// Opens an existing store for the commands whose reading lives on [`Store`] (`verify`, `costs`,
-/// `trace`, `blocks`): they read only, but hold the file alone while they run, as a writer does.
-/// The file is first opened read-only, so that a file that is not an oidb store (an empty redb
-/// database included, which opening a `Store` would make one) is refused unchanged.
-pub fn for_analysis(path: &Path) -> Result<Store, Failure> {
-    analysis_store(path, explain)
-}
-
-/// As [`for_analysis`], for `verify`: a store too damaged to open (truncated, or with damaged
+/// As [`for_reading`], for `verify`: a store too damaged to open (truncated, or with damaged
 /// pages or records) did not verify, and says so with its exit status; a missing file, one in
 /// use, one the system refuses, or a file of another kind is an error as elsewhere.
-pub fn for_verification(path: &Path) -> Result<Store, Failure> {
-    analysis_store(path, |path, error| match error {
+pub fn for_verification(path: &Path) -> Result<ReadOnlyStore, Failure> {
+    reader(path, |path, error| match error {
         Error::Corrupt { .. } | Error::Storage(_) => {
             Failure::Verification(format!("{}: {error}", path.display()))
         }
@@ -50,19 +33,21 @@ pub fn for_verification(path: &Path) -> Result<Store, Failure> {
     })
 }
 
-fn analysis_store(
+fn reader(
     path: &Path,
     explain: impl Fn(&Path, Error) -> Failure,
-) -> Result<Store, Failure> {
+) -> Result<ReadOnlyStore, Failure> {
     match ReadOnlyStore::open(path) {
-        Ok(reader) => drop(reader),
-        Err(Error::NeedsRepair { .. }) => eprintln!(
-            "note: {} was not closed cleanly (its writer stopped without closing it); repairing it",
-            path.display()
-        ),
-        Err(e) => return Err(explain(path, e)),
+        Err(Error::NeedsRepair { .. }) => {
+            drop(writable(path, false, &explain)?);
+            eprintln!(
+                "note: {} was not closed cleanly (its writer stopped without closing it); repaired it",
+                path.display()
+            );
+            ReadOnlyStore::open(path).map_err(|e| explain(path, e))
+        }
+        opened => opened.map_err(|e| explain(path, e)),
     }
-    writable(path, false, explain)
 }
 
 /// Opens a store to write to, creating the file if `create` and it is missing.
@@ -124,9 +109,8 @@ fn missing(path: &Path) -> Failure {
 fn not_writable(path: &Path, source: &std::io::Error) -> String {
     format!(
         "cannot open {path} for writing ({source}).\n  \
-         `oidb import`, `compact` and `demo` write to the file; `verify`, `costs`, `trace` and \
-         `blocks` hold it as a writer does; and a file whose writer stopped without closing it \
-         is repaired, which writes to it, before anything reads it.\n  \
+         `oidb import`, `compact` and `demo` write to the file; and a file whose writer stopped \
+         without closing it is repaired, which writes to it, before anything reads it.\n  \
          Run this as a user who may write the file, or on a copy: `cp {path} copy.oidb`.",
         path = path.display()
     )
@@ -222,7 +206,7 @@ mod tests {
         };
         for part in [
             "cannot open /data/agent.oidb for writing",
-            "`verify`, `costs`, `trace` and `blocks` hold it as a writer does",
+            "`import`, `compact` and `demo` write to the file",
             "repaired",
             "cp /data/agent.oidb copy.oidb",
         ] {

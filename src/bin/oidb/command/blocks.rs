@@ -12,7 +12,7 @@ use crate::open;
 use crate::table::{duration_ms, printable, time};
 
 pub fn run(args: &BlocksArgs) -> Outcome {
-    let store = open::for_analysis(&args.file)?;
+    let store = open::for_reading(&args.file)?;
     let blocks: Vec<Block> = store
         .blocks(&args.intent)?
         .into_iter()

@@ -13,7 +13,7 @@ use oidb::costs::{
     Amount, CostQuery, CostSummary, GroupBy, LlmUsage, PriceVersion, ToolUsage, UsageQuery,
     UsageReport,
 };
-use oidb::Store;
+use oidb::Snapshot;
 use serde_json::{json, Value};
 
 use crate::args::{CostGrouping, CostsArgs};
@@ -40,7 +40,7 @@ struct Costs {
 }
 
 pub fn run(args: &CostsArgs) -> Outcome {
-    let store = open::for_analysis(&args.file)?;
+    let store = open::for_reading(&args.file)?.snapshot()?;
     let costs = read(&store, args)?;
     drop(store);
     let mut out = std::io::stdout().lock();
@@ -82,7 +82,7 @@ fn usage_query(args: &CostsArgs, group_by: GroupBy) -> UsageQuery {
     query
 }
 
-fn read(store: &Store, args: &CostsArgs) -> Result<Costs, Failure> {
+fn read(store: &Snapshot, args: &CostsArgs) -> Result<Costs, Failure> {
     let summary = store.cost_summary(&cost_query(args))?;
     let group_by = match args.by {
         CostGrouping::Model => Some(GroupBy::Model),
@@ -143,7 +143,7 @@ fn read(store: &Store, args: &CostsArgs) -> Result<Costs, Failure> {
 
 /// Each intent's costs, from the ledger's summary of that intent.
 fn intent_costs(
-    store: &Store,
+    store: &Snapshot,
     args: &CostsArgs,
     summary: &CostSummary,
     rows: &mut BTreeMap<String, Row>,

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use oidb::trace::{Outcome as SpanOutcome, SpanKind, SpanTiming};
-use oidb::{Store, TraceTree};
+use oidb::{Snapshot, TraceTree};
 use serde_json::{json, Value};
 
 use crate::args::TraceArgs;
@@ -24,7 +24,7 @@ const MAX_INDENT: usize = 24;
 const SUMMARY_WIDTH: usize = 56;
 
 pub fn run(args: &TraceArgs) -> Outcome {
-    let store = open::for_analysis(&args.file)?;
+    let store = open::for_reading(&args.file)?.snapshot()?;
     if let Some(out) = &args.otlp {
         return write_otlp(&store, args, out);
     }
@@ -54,7 +54,7 @@ fn no_such_trace(args: &TraceArgs) -> Failure {
 }
 
 /// Writes the trace's spans as OTLP/JSON to `out` (`-`: stdout).
-fn write_otlp(store: &Store, args: &TraceArgs, out: &Path) -> Outcome {
+fn write_otlp(store: &Snapshot, args: &TraceArgs, out: &Path) -> Outcome {
     if store.trace(&args.trace_id)?.is_empty() {
         return Err(no_such_trace(args));
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use oidb::checkpoint::{CheckpointScope, CheckpointVerification};
 use oidb::verify::{ChainBreak, StoreVerification, VerifyProgress, VerifyStage};
-use oidb::{LogCheckpoint, Store};
+use oidb::{LogCheckpoint, Snapshot};
 use serde_json::{json, Value};
 
 use crate::args::VerifyArgs;
@@ -47,7 +47,7 @@ pub fn run(args: &VerifyArgs) -> Outcome {
         .iter()
         .map(|path| read_checkpoints(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let store = open::for_verification(&args.file)?;
+    let store = open::for_verification(&args.file)?.snapshot()?;
     let progress = Progress::new(!args.json, Some(0), Unit::Steps, "verifying");
     let report = check(&store, outside, &progress);
     progress.finish();
@@ -76,7 +76,7 @@ fn write_report(args: &VerifyArgs, report: &Report) -> Outcome {
 
 /// Runs every check in one go, reporting progress by stage.
 fn check(
-    store: &Store,
+    store: &Snapshot,
     outside: Vec<(String, Vec<LogCheckpoint>)>,
     progress: &Progress,
 ) -> Result<Report, Failure> {
