@@ -206,7 +206,7 @@ mod tests {
         };
         for part in [
             "cannot open /data/agent.oidb for writing",
-            "`import`, `compact` and `demo` write to the file",
+            "`oidb import`, `compact` and `demo` write to the file",
             "repaired",
             "cp /data/agent.oidb copy.oidb",
         ] {
