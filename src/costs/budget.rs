@@ -3,12 +3,12 @@
 //!
 //! A budget is set by a `governance.policy_set` event with payload
 //! `{"rule": "max_cost", "max_cost": 10.0, "unit": "USD", "alert_threshold_percent": 80}` and
-//! removed by `governance.policy_removed` with `{"rule": "max_cost"}`; [`Store::set_budget`] and
-//! [`Store::remove_budget`] write them. Being events, budget changes are chained and audited,
+//! removed by `governance.policy_removed` with `{"rule": "max_cost"}`; [`Store::set_budget`](crate::Store::set_budget) and
+//! [`Store::remove_budget`](crate::Store::remove_budget) write them. Being events, budget changes are chained and audited,
 //! and an import replays them in order, so it reaches the same decisions.
 //!
 //! **Refusal.** A cost (in the budget's unit) that would take the intent's spend over `max_cost`
-//! is refused with [`Error::BudgetExceeded`], and its request writes nothing. In the *same
+//! is refused with [`Error::BudgetExceeded`](crate::Error::BudgetExceeded), and its request writes nothing. In the *same
 //! transaction* the writer appends a `governance.violation` event
 //! `{"rule": "max_cost", "max_cost", "unit", "spent", "attempted", "refused_event_id", …}` to the
 //! intent, as its own internal request after the refused one: the refusal is on disk whenever
@@ -123,7 +123,7 @@ impl Store {
     /// [`budget`](crate::costs::budget) module for what a budget does.
     ///
     /// # Errors
-    /// [`Error::InvalidEvent`] for a negative or non-finite `max_cost`, an empty unit, or an alert
+    /// [`Error::InvalidEvent`](crate::Error::InvalidEvent) for a negative or non-finite `max_cost`, an empty unit, or an alert
     /// threshold outside (0, 100]; a storage error.
     pub fn set_budget(&self, intent_id: &str, budget: &Budget) -> Result<Event> {
         let payload = budget.payload();

@@ -17,7 +17,7 @@ use crate::model::time;
 use crate::store::handle::Store;
 use crate::trace::TraceContext;
 
-/// A cost to record with [`Store::record_cost`].
+/// A cost to record with [`Store::record_cost`](crate::Store::record_cost).
 ///
 /// ```
 /// use oidb::costs::{CostType, NewCost};
@@ -209,9 +209,9 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidEvent`] for a negative or non-finite amount or an empty unit;
-    /// [`Error::BudgetExceeded`] when the cost would take the intent over its budget (see
-    /// [`Store::set_budget`]): nothing of the cost is recorded then, and a `governance.violation`
+    /// [`Error::InvalidEvent`](crate::Error::InvalidEvent) for a negative or non-finite amount or an empty unit;
+    /// [`Error::BudgetExceeded`](crate::Error::BudgetExceeded) when the cost would take the intent over its budget (see
+    /// [`Store::set_budget`](crate::Store::set_budget)): nothing of the cost is recorded then, and a `governance.violation`
     /// event is.
     pub fn record_cost(&self, intent_id: &str, cost: NewCost) -> Result<IntentCost> {
         let event = self.append(cost.into_event(intent_id, self.actor())?)?;

@@ -22,7 +22,7 @@ pub enum BlockKind {
     Code,
 }
 
-/// A whole thinking or code block, from [`Store::blocks`].
+/// A whole thinking or code block, from [`Store::blocks`](crate::Store::blocks).
 ///
 /// A run is grouped by its GL id when it has one, so runs with different ids may interleave.
 /// Events without an id belong, by position, to the open id-less run of their kind: a start opens

@@ -18,7 +18,7 @@ use crate::model::time;
 use crate::store::reads::read_on_handles;
 use crate::store::snapshot::Snapshot;
 
-/// A summary of a store, from [`Store::stats`] or
+/// A summary of a store, from [`Store::stats`](crate::Store::stats) or
 /// [`ReadOnlyStore::stats`](crate::ReadOnlyStore::stats).
 ///
 /// Counts by type and by actor come from reading the type and actor indexes whole (small rows,
@@ -82,7 +82,7 @@ impl Snapshot {
     /// What the store holds: see [`Stats`].
     ///
     /// # Errors
-    /// A storage error, or [`Error::Corrupt`] when an index names a type or actor it does not define.
+    /// A storage error, or [`Error::Corrupt`](crate::Error::Corrupt) when an index names a type or actor it does not define.
     pub fn stats(&self) -> Result<Stats> {
         read(self.txn(), self.path())
     }

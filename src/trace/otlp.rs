@@ -42,7 +42,7 @@ use crate::model::time;
 use crate::store::reads::read_on_handles;
 use crate::store::snapshot::Snapshot;
 
-/// Which events [`Store::export_otlp_json`] exports: one trace, or whatever a query matches.
+/// Which events [`Store::export_otlp_json`](crate::Store::export_otlp_json) exports: one trace, or whatever a query matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpanSource {
     /// Every span of this trace (32 lowercase hex digits).
@@ -577,9 +577,9 @@ impl Snapshot {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidTraceId`] for a malformed trace id; [`Error::InvalidEvent`] (field
+    /// [`Error::InvalidTraceId`](crate::Error::InvalidTraceId) for a malformed trace id; [`Error::InvalidEvent`](crate::Error::InvalidEvent) (field
     /// `created_at`) when a span's event is dated before 1970 or after 2554, which OTLP's times
-    /// cannot hold (nothing is written); [`Error::Output`] when writing fails; a storage error.
+    /// cannot hold (nothing is written); [`Error::Output`](crate::Error::Output) when writing fails; a storage error.
     pub fn export_otlp_json(
         &self,
         source: impl Into<SpanSource>,

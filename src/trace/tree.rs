@@ -81,7 +81,7 @@ pub struct SpanTiming {
 
 impl TraceTree {
     /// Builds the tree of `events` (all of one trace, in position order as
-    /// [`Store::trace`] returns them).
+    /// [`Store::trace`](crate::Store::trace) returns them).
     #[must_use]
     pub fn build(trace_id: impl Into<String>, events: Vec<Event>) -> TraceTree {
         let index: HashMap<Uuid, usize> =
@@ -319,7 +319,7 @@ impl Snapshot {
     /// pairs.
     ///
     /// # Errors
-    /// As [`Store::trace`].
+    /// As [`Store::trace`](crate::Store::trace).
     pub fn trace_tree(&self, trace_id: &str) -> Result<TraceTree> {
         Ok(TraceTree::build(trace_id, self.trace(trace_id)?))
     }

@@ -27,7 +27,7 @@ use super::{CheckpointScope, LogCheckpoint};
 impl Store {
     /// Makes a checkpoint of `scope` now: a Merkle root over the scope's events since its previous
     /// checkpoint, stored in the file and logged as a `log.checkpoint.created` event (in the
-    /// intent, or in [`STORE_CHECKPOINT_INTENT`] for the store scope). Returns `None` when there is
+    /// intent, or in [`STORE_CHECKPOINT_INTENT`](super::STORE_CHECKPOINT_INTENT) for the store scope). Returns `None` when there is
     /// nothing new to seal (RFC-0019 never checkpoints an empty batch), and when the only new
     /// events are those that logged earlier checkpoints (they are sealed by the next checkpoint).
     ///
@@ -35,16 +35,16 @@ impl Store {
     /// sealed; a damaged log is not checkpointed.
     ///
     /// # Errors
-    /// [`Error::ChainBroken`] when an event of the batch does not verify; a storage error.
+    /// [`Error::ChainBroken`](crate::Error::ChainBroken) when an event of the batch does not verify; a storage error.
     pub fn create_checkpoint(&self, scope: &CheckpointScope) -> Result<Option<LogCheckpoint>> {
         create(self, scope, None)
     }
 
-    /// As [`Store::create_checkpoint`], signed with `key`: `signed_by` is its `did:key`, and the
+    /// As [`Store::create_checkpoint`](crate::Store::create_checkpoint), signed with `key`: `signed_by` is its `did:key`, and the
     /// event that logs the checkpoint is signed too (RFC-0018).
     ///
     /// # Errors
-    /// As [`Store::create_checkpoint`].
+    /// As [`Store::create_checkpoint`](crate::Store::create_checkpoint).
     #[cfg(feature = "signatures")]
     pub fn create_signed_checkpoint(
         &self,
@@ -55,7 +55,7 @@ impl Store {
     }
 }
 
-/// Creates a checkpoint; see [`Store::create_checkpoint`].
+/// Creates a checkpoint; see [`Store::create_checkpoint`](crate::Store::create_checkpoint).
 pub(super) fn create(
     store: &Store,
     scope: &CheckpointScope,

@@ -99,7 +99,7 @@ impl CheckpointScope {
 /// `signature` when it was signed, and `anchor` (always `null`: oidb does not anchor).
 ///
 /// `scope` is written `"intent"` or `"store"` (OpenIntent's `"server"` is read as `"store"`).
-/// Serialize it to keep it outside the file: [`Store::verify_checkpoint`] later says whether the
+/// Serialize it to keep it outside the file: [`Store::verify_checkpoint`](crate::Store::verify_checkpoint) later says whether the
 /// log still holds exactly the events it sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -140,7 +140,7 @@ impl<'de> Deserialize<'de> for ChainVerification {
     }
 }
 
-/// The result of [`Store::verify_all`]: every intent's chain, and what only the store can check.
+/// The result of [`Store::verify_all`](crate::Store::verify_all): every intent's chain, and what only the store can check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StoreVerification {
@@ -197,7 +197,7 @@ pub enum ProblemKind {
     HeadDisagrees,
 }
 
-/// Which part of [`Store::verify_all`] is running.
+/// Which part of [`Store::verify_all`](crate::Store::verify_all) is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VerifyStage {
@@ -209,7 +209,7 @@ pub enum VerifyStage {
     Indexes,
 }
 
-/// How far [`Store::verify_all`] has come: `done` of `total` in the current stage.
+/// How far [`Store::verify_all`](crate::Store::verify_all) has come: `done` of `total` in the current stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifyProgress {
@@ -237,7 +237,7 @@ impl Snapshot {
         verify_chain_in(txn, intent_id)
     }
 
-    /// Verifies everything: every intent's chain (as [`Store::verify_chain`]), and what only the
+    /// Verifies everything: every intent's chain (as [`Store::verify_chain`](crate::Store::verify_chain)), and what only the
     /// store knows: positions contiguous from 1, every record readable, every record's row in each
     /// index (`by_id`, `by_time`; entries in `intent_postings`, `type_postings`, `actor_postings`,
     /// `trace_postings`) present and agreeing with it, every index block readable, no index row
