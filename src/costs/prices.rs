@@ -2,7 +2,6 @@
 //! the costs that depend on it. The table itself and the pricing arithmetic are
 //! [`PriceTable`] and [`ModelPrice`].
 
-
 use redb::ReadableTable;
 
 use crate::engine::format::COST_PRICES;
