@@ -306,6 +306,13 @@ fn group_key(
     }
 }
 
+/// The latency a finishing event reports (`duration_ms`), or else the time since its started
+/// event, when that is known.
+fn latency(finished: &Event, start: Option<&Started>) -> Option<f64> {
+    payload::number(&finished.payload, "duration_ms")
+        .or_else(|| start.map(|s| millis_between(s.at, finished.created_at)))
+}
+
 #[allow(clippy::cast_precision_loss)] // a duration in ms as f64
 fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0
@@ -384,12 +391,7 @@ impl Snapshot {
                         llm.completed += 1;
                     }
                     llm.add_tokens(p);
-                    let latency = payload::number(p, "duration_ms").or_else(|| {
-                        start
-                            .as_ref()
-                            .map(|s| millis_between(s.at, event.created_at))
-                    });
-                    group.llm_latencies.extend(latency);
+                    group.llm_latencies.extend(latency(&event, start.as_ref()));
                     group
                         .ttft
                         .extend(payload::number(p, "time_to_first_token_ms"));
@@ -412,12 +414,7 @@ impl Snapshot {
                     } else {
                         group.tools.completed += 1;
                     }
-                    let latency = payload::number(p, "duration_ms").or_else(|| {
-                        start
-                            .as_ref()
-                            .map(|s| millis_between(s.at, event.created_at))
-                    });
-                    group.tool_latencies.extend(latency);
+                    group.tool_latencies.extend(latency(&event, start.as_ref()));
                 }
                 _ => {}
             }
