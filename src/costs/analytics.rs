@@ -78,14 +78,28 @@ pub enum GroupBy {
 /// use oidb::costs::{GroupBy, TimeBucket, UsageQuery};
 /// let query = UsageQuery::new().group_by(GroupBy::Time(TimeBucket::Hour));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct UsageQuery {
-    intent: Option<String>,
-    actor: Option<String>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    /// The LLM and tool events read, narrowed as asked.
+    events: Query,
     group_by: GroupBy,
+}
+
+impl Default for UsageQuery {
+    fn default() -> Self {
+        UsageQuery {
+            events: Query::new().event_types([
+                EventType::LlmRequestStarted,
+                EventType::LlmRequestCompleted,
+                EventType::LlmRequestFailed,
+                EventType::ToolCallStarted,
+                EventType::ToolCallCompleted,
+                EventType::ToolCallFailed,
+            ]),
+            group_by: GroupBy::default(),
+        }
+    }
 }
 
 impl UsageQuery {
@@ -96,25 +110,25 @@ impl UsageQuery {
 
     /// Only this intent's requests and calls.
     pub fn intent(mut self, intent_id: impl Into<String>) -> UsageQuery {
-        self.intent = Some(intent_id.into());
+        self.events = self.events.intent(intent_id);
         self
     }
 
     /// Only this agent's (actor's).
     pub fn agent(mut self, actor: impl Into<String>) -> UsageQuery {
-        self.actor = Some(actor.into());
+        self.events = self.events.actor(actor);
         self
     }
 
     /// Only those that finished at or after `t`.
     pub fn since(mut self, t: DateTime<Utc>) -> UsageQuery {
-        self.since = Some(t);
+        self.events = self.events.since(t);
         self
     }
 
     /// Only those that finished before `t`.
     pub fn until(mut self, t: DateTime<Utc>) -> UsageQuery {
-        self.until = Some(t);
+        self.events = self.events.until(t);
         self
     }
 
@@ -122,30 +136,6 @@ impl UsageQuery {
     pub fn group_by(mut self, group_by: GroupBy) -> UsageQuery {
         self.group_by = group_by;
         self
-    }
-
-    fn event_query(&self) -> Query {
-        let mut query = Query::new().event_types([
-            EventType::LlmRequestStarted,
-            EventType::LlmRequestCompleted,
-            EventType::LlmRequestFailed,
-            EventType::ToolCallStarted,
-            EventType::ToolCallCompleted,
-            EventType::ToolCallFailed,
-        ]);
-        if let Some(intent) = &self.intent {
-            query = query.intent(intent.clone());
-        }
-        if let Some(actor) = &self.actor {
-            query = query.actor(actor.clone());
-        }
-        if let Some(t) = self.since {
-            query = query.since(t);
-        }
-        if let Some(t) = self.until {
-            query = query.until(t);
-        }
-        query
     }
 }
 
@@ -316,6 +306,13 @@ fn group_key(
     }
 }
 
+/// The latency a finishing event reports (`duration_ms`), or else the time since its started
+/// event, when that is known.
+fn latency(finished: &Event, start: Option<&Started>) -> Option<f64> {
+    payload::number(&finished.payload, "duration_ms")
+        .or_else(|| start.map(|s| millis_between(s.at, finished.created_at)))
+}
+
 #[allow(clippy::cast_precision_loss)] // a duration in ms as f64
 fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0
@@ -357,7 +354,7 @@ impl Snapshot {
         let mut llm_started: HashMap<String, Started> = HashMap::new();
         let mut tool_started: HashMap<String, Started> = HashMap::new();
         let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
-        for event in self.query_iter(&query.event_query())? {
+        for event in self.query_iter(&query.events)? {
             let event = event?;
             let p = &event.payload;
             let started = || Started {
@@ -394,12 +391,7 @@ impl Snapshot {
                         llm.completed += 1;
                     }
                     llm.add_tokens(p);
-                    let latency = payload::number(p, "duration_ms").or_else(|| {
-                        start
-                            .as_ref()
-                            .map(|s| millis_between(s.at, event.created_at))
-                    });
-                    group.llm_latencies.extend(latency);
+                    group.llm_latencies.extend(latency(&event, start.as_ref()));
                     group
                         .ttft
                         .extend(payload::number(p, "time_to_first_token_ms"));
@@ -422,12 +414,7 @@ impl Snapshot {
                     } else {
                         group.tools.completed += 1;
                     }
-                    let latency = payload::number(p, "duration_ms").or_else(|| {
-                        start
-                            .as_ref()
-                            .map(|s| millis_between(s.at, event.created_at))
-                    });
-                    group.tool_latencies.extend(latency);
+                    group.tool_latencies.extend(latency(&event, start.as_ref()));
                 }
                 _ => {}
             }

@@ -30,12 +30,23 @@ use crate::store::snapshot::Snapshot;
 /// # let (monday, tuesday) = (chrono::Utc::now(), chrono::Utc::now());
 /// let query = CostQuery::new().since(monday).until(tuesday);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct CostQuery {
-    intent: Option<String>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    /// The events that carry costs, narrowed as asked: run as it is to list the costs, and read
+    /// for its intent and time range to sum them.
+    events: Query,
+}
+
+impl Default for CostQuery {
+    fn default() -> Self {
+        CostQuery {
+            events: Query::new().event_types([
+                EventType::from(COST_RECORDED),
+                EventType::LlmRequestCompleted,
+            ]),
+        }
+    }
 }
 
 impl CostQuery {
@@ -46,41 +57,24 @@ impl CostQuery {
 
     /// Only this intent's costs.
     pub fn intent(mut self, intent_id: impl Into<String>) -> CostQuery {
-        self.intent = Some(intent_id.into());
+        self.events = self.events.intent(intent_id);
         self
     }
 
     /// Only costs incurred at or after `t`.
     pub fn since(mut self, t: DateTime<Utc>) -> CostQuery {
-        self.since = Some(t);
+        self.events = self.events.since(t);
         self
     }
 
     /// Only costs incurred before `t`.
     pub fn until(mut self, t: DateTime<Utc>) -> CostQuery {
-        self.until = Some(t);
+        self.events = self.events.until(t);
         self
     }
 
     fn has_time_range(&self) -> bool {
-        self.since.is_some() || self.until.is_some()
-    }
-
-    fn event_query(&self) -> Query {
-        let mut query = Query::new().event_types([
-            EventType::from(COST_RECORDED),
-            EventType::LlmRequestCompleted,
-        ]);
-        if let Some(intent) = &self.intent {
-            query = query.intent(intent.clone());
-        }
-        if let Some(t) = self.since {
-            query = query.since(t);
-        }
-        if let Some(t) = self.until {
-            query = query.until(t);
-        }
-        query
+        self.events.since.is_some() || self.events.until.is_some()
     }
 }
 
@@ -282,13 +276,18 @@ fn summary_from_totals(txn: &ReadTransaction, scope: &str) -> Result<CostSummary
 fn summary_from_entries(txn: &ReadTransaction, query: &CostQuery) -> Result<CostSummary> {
     let mut builder = SummaryBuilder::default();
     if let Some(entries) = open_optional(txn, COST_ENTRIES)? {
-        let low = query.since.map_or(i64::MIN, time::to_micros);
-        let high = query.until.map_or(i64::MAX, time::to_micros);
+        let low = query.events.since.map_or(i64::MIN, time::to_micros);
+        let high = query.events.until.map_or(i64::MAX, time::to_micros);
         if low < high {
             for row in entries.range((low, 0)..(high, 0))? {
                 let (key, bytes) = row?;
                 let entry = CostEntry::decode(bytes.value(), key.value().1)?;
-                if query.intent.as_ref().is_none_or(|i| *i == entry.intent_id) {
+                if query
+                    .events
+                    .intent
+                    .as_ref()
+                    .is_none_or(|i| *i == entry.intent_id)
+                {
                     builder.add_entry(&entry);
                 }
             }
@@ -345,13 +344,12 @@ fn records(txn: &ReadTransaction, query: &CostQuery) -> Result<Vec<IntentCost>> 
     let Some(entries) = open_optional(txn, COST_ENTRIES)? else {
         return Ok(Vec::new());
     };
-    let events_query = query.event_query();
     let mut costs = Vec::new();
     let mut page = Records::default();
     let mut after = None;
     loop {
         page.clear();
-        let next = reader::select(txn, &events_query, after, 1024, None, &mut page)?;
+        let next = reader::select(txn, &query.events, after, 1024, None, &mut page)?;
         for event in &mut page {
             let event = event?;
             let key = (time::to_micros(event.created_at), event.position);
@@ -408,7 +406,7 @@ impl Snapshot {
         if query.has_time_range() {
             summary_from_entries(txn, query)
         } else {
-            summary_from_totals(txn, query.intent.as_deref().unwrap_or(ALL_INTENTS))
+            summary_from_totals(txn, query.events.intent.as_deref().unwrap_or(ALL_INTENTS))
         }
     }
 

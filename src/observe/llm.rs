@@ -1,13 +1,14 @@
 //! LLM requests (RFC-0008): the [`LlmRequest`] payload, the `log_llm_request_*` helpers, and
 //! [`LlmRequestHandle`], which logs a request's start and outcome and measures it for you.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{blank, drop_log, millis, read_payload, to_payload, StreamRecorderBuilder, Usage};
+use super::call::{Measured, Pending, Running};
+use super::{blank, millis, read_payload, to_payload, StreamRecorderBuilder, Usage};
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event::NewEvent;
@@ -141,6 +142,23 @@ impl LlmRequest {
     }
 }
 
+impl Measured for LlmRequest {
+    const STARTED: EventType = EventType::LlmRequestStarted;
+    const FAILED: EventType = EventType::LlmRequestFailed;
+
+    fn payload(&self) -> Value {
+        self.to_payload()
+    }
+
+    fn set_duration_ms(&mut self, duration_ms: u64) {
+        self.duration_ms = Some(duration_ms);
+    }
+
+    fn set_error(&mut self, error: String) {
+        self.error = Some(error);
+    }
+}
+
 impl Store {
     /// Logs `llm_request_started` with `request` as its payload, by this store's actor: as the
     /// SDK's `log_llm_request_started`.
@@ -181,9 +199,7 @@ impl Store {
         request: &LlmRequest,
         error: &str,
     ) -> Result<Event> {
-        let mut failed = request.clone();
-        failed.error = Some(error.to_owned());
-        self.log_event(intent_id, EventType::LlmRequestFailed, failed.to_payload())
+        self.log_call_failed(intent_id, request, error)
     }
 
     /// Starts describing an LLM request; [`LlmRequestBuilder::start`] logs it and returns the
@@ -213,48 +229,10 @@ impl Store {
         provider: impl Into<String>,
         model: impl Into<String>,
     ) -> LlmRequestBuilder {
+        let request = LlmRequest::new(Uuid::new_v4().to_string(), provider, model);
         LlmRequestBuilder {
-            store: self.clone(),
-            intent_id: intent_id.into(),
-            request: LlmRequest::new(Uuid::new_v4().to_string(), provider, model),
-            links: Links::new(self.actor()),
+            call: Pending::new(self, intent_id.into(), request),
         }
-    }
-}
-
-/// Who writes a handle's events, and how they hang together (RFC-0020).
-#[derive(Debug, Clone)]
-pub(crate) struct Links {
-    pub(crate) actor: String,
-    pub(crate) trace_id: Option<String>,
-    pub(crate) parent_event_id: Option<String>,
-}
-
-impl Links {
-    pub(crate) fn new(actor: &str) -> Links {
-        Links {
-            actor: actor.to_owned(),
-            trace_id: None,
-            parent_event_id: None,
-        }
-    }
-
-    /// An event by this actor in this trace, caused by `parent` (when there is one).
-    pub(crate) fn event(
-        &self,
-        intent_id: &str,
-        event_type: EventType,
-        payload: Value,
-        parent: Option<&str>,
-    ) -> NewEvent {
-        let mut event = NewEvent::new(intent_id, event_type, self.actor.clone()).payload(payload);
-        if let Some(trace_id) = &self.trace_id {
-            event = event.trace_id(trace_id.clone());
-        }
-        if let Some(parent) = parent {
-            event = event.parent_event_id(parent);
-        }
-        event
     }
 }
 
@@ -262,72 +240,69 @@ impl Links {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct LlmRequestBuilder {
-    pub(crate) store: Store,
-    pub(crate) intent_id: String,
-    pub(crate) request: LlmRequest,
-    pub(crate) links: Links,
+    call: Pending<LlmRequest>,
 }
 
 impl LlmRequestBuilder {
     /// The request id (default: a new UUID v4, as the SDK's adapters make).
     pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
-        self.request.request_id = request_id.into();
+        self.call.payload.request_id = request_id.into();
         self
     }
 
     /// How many messages the request sends.
     pub fn messages_count(mut self, count: u64) -> Self {
-        self.request.messages_count = count;
+        self.call.payload.messages_count = count;
         self
     }
 
     /// The names of the tools offered to the model.
     pub fn tools_available<S: Into<String>>(mut self, tools: impl IntoIterator<Item = S>) -> Self {
-        self.request.tools_available = tools.into_iter().map(Into::into).collect();
+        self.call.payload.tools_available = tools.into_iter().map(Into::into).collect();
         self
     }
 
     /// The sampling temperature.
     pub fn temperature(mut self, temperature: f64) -> Self {
-        self.request.temperature = Some(temperature);
+        self.call.payload.temperature = Some(temperature);
         self
     }
 
     /// The cap on output tokens.
     pub fn max_tokens(mut self, max_tokens: u64) -> Self {
-        self.request.max_tokens = Some(max_tokens);
+        self.call.payload.max_tokens = Some(max_tokens);
         self
     }
 
     /// Whether the response is streamed (set for you by [`LlmRequestBuilder::stream_recorder`]).
     pub fn stream(mut self, stream: bool) -> Self {
-        self.request.stream = stream;
+        self.call.payload.stream = stream;
         self
     }
 
     /// The actor of the request's events (default: the store's actor).
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.links.actor = actor.into();
+        self.call.links.actor = actor.into();
         self
     }
 
     /// The RFC-0020 trace all of the request's events belong to.
     pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
-        self.links.trace_id = Some(trace_id.into());
+        self.call.links.trace_id = Some(trace_id.into());
         self
     }
 
     /// The event that caused this request (its `llm_request_started` names it as parent; the
     /// outcome names the started event).
     pub fn parent_event_id(mut self, parent: impl Into<String>) -> Self {
-        self.links.parent_event_id = Some(parent.into());
+        self.call.links.parent_event_id = Some(parent.into());
         self
     }
 
     /// The request as it will be logged at its start.
     #[must_use]
     pub fn request(&self) -> &LlmRequest {
-        &self.request
+        &self.call.payload
     }
 
     /// Logs `llm_request_started` and starts the clock.
@@ -335,21 +310,9 @@ impl LlmRequestBuilder {
     /// # Errors
     /// As [`Store::append`]; nothing is measured then.
     pub fn start(self) -> Result<LlmRequestHandle> {
-        let started = self.store.append(self.links.event(
-            &self.intent_id,
-            EventType::LlmRequestStarted,
-            self.request.to_payload(),
-            self.links.parent_event_id.as_deref(),
-        ))?;
         Ok(LlmRequestHandle {
-            store: self.store,
-            intent_id: self.intent_id,
-            request: self.request,
-            links: self.links,
-            started,
-            began: Instant::now(),
+            call: self.call.start()?,
             first_token: None,
-            finished: false,
         })
     }
 
@@ -370,51 +333,45 @@ impl LlmRequestBuilder {
 #[derive(Debug)]
 #[must_use = "a request handle dropped without complete() or fail() is logged as failed"]
 pub struct LlmRequestHandle {
-    store: Store,
-    intent_id: String,
-    request: LlmRequest,
-    links: Links,
-    started: Event,
-    began: Instant,
+    call: Running<LlmRequest>,
     first_token: Option<Duration>,
-    finished: bool,
 }
 
 impl LlmRequestHandle {
     /// The request id.
     #[must_use]
     pub fn request_id(&self) -> &str {
-        &self.request.request_id
+        &self.call.payload.request_id
     }
 
     /// The request as it stands (what the outcome will log, but for the measured fields).
     #[must_use]
     pub fn request(&self) -> &LlmRequest {
-        &self.request
+        &self.call.payload
     }
 
     /// The `llm_request_started` event.
     #[must_use]
     pub fn started_event(&self) -> &Event {
-        &self.started
+        self.call.started()
     }
 
     /// The intent the request belongs to.
     #[must_use]
     pub fn intent_id(&self) -> &str {
-        &self.intent_id
+        self.call.intent_id()
     }
 
     /// Time since the request started.
     #[must_use]
     pub fn elapsed(&self) -> Duration {
-        self.began.elapsed()
+        self.call.elapsed()
     }
 
     /// Marks the first streamed token: its time since the start is logged as
     /// `time_to_first_token_ms`. Later calls change nothing. Returns that time.
     pub fn first_token(&mut self) -> Duration {
-        *self.first_token.get_or_insert_with(|| self.began.elapsed())
+        *self.first_token.get_or_insert_with(|| self.call.elapsed())
     }
 
     /// The time to the first token, if marked.
@@ -425,31 +382,31 @@ impl LlmRequestHandle {
 
     /// The response text.
     pub fn response_content(&mut self, content: impl Into<String>) -> &mut Self {
-        self.request.response_content = Some(content.into());
+        self.call.payload.response_content = Some(content.into());
         self
     }
 
     /// Why the model stopped.
     pub fn finish_reason(&mut self, reason: impl Into<String>) -> &mut Self {
-        self.request.finish_reason = Some(reason.into());
+        self.call.payload.finish_reason = Some(reason.into());
         self
     }
 
     /// The tool calls the model asked for, as the provider wrote them.
     pub fn tool_calls(&mut self, calls: Vec<Value>) -> &mut Self {
-        self.request.tool_calls = calls;
+        self.call.payload.tool_calls = calls;
         self
     }
 
     /// The token counts (see [`LlmRequest::apply_usage`]).
     pub fn usage(&mut self, usage: &Usage) -> &mut Self {
-        self.request.apply_usage(usage);
+        self.call.payload.apply_usage(usage);
         self
     }
 
     /// What the request cost, in USD.
     pub fn cost(&mut self, usd: f64) -> &mut Self {
-        self.request.cost = Some(usd);
+        self.call.payload.cost = Some(usd);
         self
     }
 
@@ -475,57 +432,38 @@ impl LlmRequestHandle {
         event_type: EventType,
         error: Option<String>,
     ) -> NewEvent {
-        self.finished = true;
-        let mut outcome = self.request.clone();
-        outcome.duration_ms = Some(millis(self.began.elapsed()));
-        outcome.time_to_first_token_ms = self
-            .first_token
-            .map(millis)
-            .or(outcome.time_to_first_token_ms);
-        if error.is_some() {
-            outcome.error = error;
-        }
-        self.links.event(
-            &self.intent_id,
-            event_type,
-            outcome.to_payload(),
-            Some(&self.started.id.to_string()),
-        )
+        let first_token = self.first_token;
+        self.call.outcome(event_type, |outcome| {
+            measured_first_token(outcome, first_token);
+            if error.is_some() {
+                outcome.error = error;
+            }
+        })
     }
 
-    pub(crate) fn links(&self) -> &Links {
-        &self.links
-    }
-
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
+    /// The request as a measured call: its store, links and started event.
+    pub(crate) fn running(&self) -> &Running<LlmRequest> {
+        &self.call
     }
 
     fn finish(&mut self, event_type: EventType, error: Option<String>) -> Result<Event> {
         let event = self.outcome_event(event_type, error);
-        self.store.append(event)
+        self.call.store().append(event)
     }
+}
+
+/// The time to the first token, as marked on the handle (or as set on the request).
+fn measured_first_token(outcome: &mut LlmRequest, first_token: Option<Duration>) {
+    outcome.time_to_first_token_ms = first_token.map(millis).or(outcome.time_to_first_token_ms);
 }
 
 impl Drop for LlmRequestHandle {
     fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let reason = dropped_reason("LLM request handle", "complete() or fail()");
-        let event = self.outcome_event(EventType::LlmRequestFailed, Some(reason));
-        let store = self.store.clone();
-        drop_log::guarded("llm_request_failed for a dropped request handle", || {
-            store.append(event)
-        });
-    }
-}
-
-/// The `error` a handle dropped without an outcome logs.
-pub(crate) fn dropped_reason(what: &str, outcomes: &str) -> String {
-    if std::thread::panicking() {
-        format!("{what} dropped without an outcome while its thread was panicking")
-    } else {
-        format!("{what} dropped without an outcome: {outcomes} was never called")
+        let first_token = self.first_token;
+        self.call.log_dropped(
+            "LLM request handle",
+            "llm_request_failed for a dropped request handle",
+            |outcome| measured_first_token(outcome, first_token),
+        );
     }
 }

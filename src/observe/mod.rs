@@ -41,6 +41,7 @@
 
 mod activity;
 mod blocks;
+mod call;
 mod drop_log;
 mod gllm;
 mod hooks;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::call::dropped_reason;
 use super::hooks::{HookFailure, HookName, HookSet, StreamHooks};
-use super::llm::dropped_reason;
 use super::{drop_log, LlmRequestBuilder, LlmRequestHandle, StreamState, ToolCall, Usage};
 use crate::model::error::Result;
 use crate::model::event::Event;
@@ -116,22 +116,17 @@ impl StreamRecorderBuilder {
     /// failed.
     pub fn start(self) -> Result<StreamRecorder> {
         let call = self.request.start()?;
-        let links = call.links().clone();
+        let running = call.running();
         let state = StreamState::start(
             call.intent_id(),
             self.stream_id,
-            links.actor.clone(),
+            running.links().actor.clone(),
             call.request().provider.clone(),
             call.request().model.clone(),
         );
         let started_id = call.started_event().id.to_string();
-        let event = links.event(
-            call.intent_id(),
-            EventType::StreamStarted,
-            state.to_payload(),
-            Some(&started_id),
-        );
-        let stream_started = call.store().append(event)?;
+        let stream_started =
+            running.log(EventType::StreamStarted, state.to_payload(), &started_id)?;
         let mut hooks = HookSet::new(self.hooks);
         hooks.call(HookName::OnStreamStart, &state.stream_id, |h| {
             h.on_stream_start(&state.stream_id, &state.model, &state.provider)
@@ -316,8 +311,6 @@ impl StreamRecorder {
             .chunk_log_interval
             .is_some_and(|interval| index.is_multiple_of(interval));
         if due {
-            let call = &self.call;
-            let links = call.links();
             let payload = serde_json::json!({
                 "stream_id": self.state.stream_id,
                 "chunk_index": index,
@@ -325,12 +318,9 @@ impl StreamRecorder {
             });
             // A chunk belongs under its stream in a trace tree.
             let stream_started = self.stream_started.id.to_string();
-            call.store().append(links.event(
-                call.intent_id(),
-                EventType::StreamChunk,
-                payload,
-                Some(&stream_started),
-            ))?;
+            self.call
+                .running()
+                .log(EventType::StreamChunk, payload, &stream_started)?;
         }
         Ok(())
     }
@@ -396,15 +386,14 @@ impl StreamRecorder {
             tool.provider = Some(request.provider.clone());
             tool.model = Some(request.model.clone());
             tool.parent_request_id = Some(request.request_id.clone());
-            batch.push(call.links().event(
-                call.intent_id(),
+            batch.push(call.running().event(
                 EventType::ToolCallStarted,
                 tool.to_payload(),
-                Some(&outcome_id.to_string()),
+                &outcome_id.to_string(),
             ));
         }
         let mut events = vec![stream_completed];
-        events.extend(call.store().append_batch(batch)?);
+        events.extend(call.running().store().append_batch(batch)?);
         Ok(self.report(events))
     }
 
@@ -445,20 +434,18 @@ impl StreamRecorder {
         let call = &mut self.call;
         call.usage(&self.usage);
         let request_event = call.outcome_event(EventType::LlmRequestFailed, Some(request_error));
-        let request_event = call.store().append(request_event);
+        let request_event = call.running().store().append(request_event);
         let events = vec![stream_event?, request_event?];
         Ok(self.report(events))
     }
 
     fn log_state(&self, event_type: EventType) -> Result<Event> {
         let call = &self.call;
-        let event = call.links().event(
-            call.intent_id(),
+        call.running().log(
             event_type,
             self.state.to_payload(),
-            Some(&call.started_event().id.to_string()),
-        );
-        call.store().append(event)
+            &call.started_event().id.to_string(),
+        )
     }
 
     fn report(&mut self, events: Vec<Event>) -> StreamReport {

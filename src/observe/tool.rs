@@ -1,14 +1,12 @@
 //! Tool calls (RFC-0008): the [`ToolCall`] payload, the `log_tool_call_*` helpers, and
 //! [`ToolCallHandle`], which logs a call's start and outcome and measures it for you.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::llm::{dropped_reason, Links};
-use super::{blank, drop_log, millis, read_payload, to_payload};
+use super::call::{Measured, Pending, Running};
+use super::{blank, read_payload, to_payload};
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event_type::EventType;
@@ -102,6 +100,23 @@ impl ToolCall {
     }
 }
 
+impl Measured for ToolCall {
+    const STARTED: EventType = EventType::ToolCallStarted;
+    const FAILED: EventType = EventType::ToolCallFailed;
+
+    fn payload(&self) -> Value {
+        self.to_payload()
+    }
+
+    fn set_duration_ms(&mut self, duration_ms: u64) {
+        self.duration_ms = Some(duration_ms);
+    }
+
+    fn set_error(&mut self, error: String) {
+        self.error = Some(error);
+    }
+}
+
 impl Store {
     /// Logs `tool_call_started` with `call` as its payload, by this store's actor: as the SDK's
     /// `log_tool_call_started`.
@@ -141,9 +156,7 @@ impl Store {
         call: &ToolCall,
         error: &str,
     ) -> Result<Event> {
-        let mut failed = call.clone();
-        failed.error = Some(error.to_owned());
-        self.log_event(intent_id, EventType::ToolCallFailed, failed.to_payload())
+        self.log_call_failed(intent_id, call, error)
     }
 
     /// Starts describing a tool call; [`ToolCallBuilder::start`] logs it and returns the handle
@@ -170,15 +183,13 @@ impl Store {
         tool_name: impl Into<String>,
         arguments: Value,
     ) -> ToolCallBuilder {
+        let call = ToolCall::new(
+            tool_name,
+            format!("call_{}", Uuid::new_v4().simple()),
+            arguments,
+        );
         ToolCallBuilder {
-            store: self.clone(),
-            intent_id: intent_id.into(),
-            call: ToolCall::new(
-                tool_name,
-                format!("call_{}", Uuid::new_v4().simple()),
-                arguments,
-            ),
-            links: Links::new(self.actor()),
+            call: Pending::new(self, intent_id.into(), call),
         }
     }
 }
@@ -187,52 +198,49 @@ impl Store {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ToolCallBuilder {
-    store: Store,
-    intent_id: String,
-    call: ToolCall,
-    links: Links,
+    call: Pending<ToolCall>,
 }
 
 impl ToolCallBuilder {
     /// The call's id (default: `call_` and a new random id).
     pub fn tool_id(mut self, tool_id: impl Into<String>) -> Self {
-        self.call.tool_id = tool_id.into();
+        self.call.payload.tool_id = tool_id.into();
         self
     }
 
     /// The provider of the model that asked for the call.
     pub fn provider(mut self, provider: impl Into<String>) -> Self {
-        self.call.provider = Some(provider.into());
+        self.call.payload.provider = Some(provider.into());
         self
     }
 
     /// The model that asked for the call.
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.call.model = Some(model.into());
+        self.call.payload.model = Some(model.into());
         self
     }
 
     /// The `request_id` of the LLM request that asked for the call.
     pub fn parent_request_id(mut self, request_id: impl Into<String>) -> Self {
-        self.call.parent_request_id = Some(request_id.into());
+        self.call.payload.parent_request_id = Some(request_id.into());
         self
     }
 
     /// The actor of the call's events (default: the store's actor).
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.links.actor = actor.into();
+        self.call.links.actor = actor.into();
         self
     }
 
     /// The RFC-0020 trace the call's events belong to.
     pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
-        self.links.trace_id = Some(trace_id.into());
+        self.call.links.trace_id = Some(trace_id.into());
         self
     }
 
     /// The event that caused the call (typically the `llm_request_completed` that asked for it).
     pub fn parent_event_id(mut self, parent: impl Into<String>) -> Self {
-        self.links.parent_event_id = Some(parent.into());
+        self.call.links.parent_event_id = Some(parent.into());
         self
     }
 
@@ -241,20 +249,8 @@ impl ToolCallBuilder {
     /// # Errors
     /// As [`Store::append`].
     pub fn start(self) -> Result<ToolCallHandle> {
-        let started = self.store.append(self.links.event(
-            &self.intent_id,
-            EventType::ToolCallStarted,
-            self.call.to_payload(),
-            self.links.parent_event_id.as_deref(),
-        ))?;
         Ok(ToolCallHandle {
-            store: self.store,
-            intent_id: self.intent_id,
-            call: self.call,
-            links: self.links,
-            started,
-            began: Instant::now(),
-            finished: false,
+            call: self.call.start()?,
         })
     }
 }
@@ -268,31 +264,25 @@ impl ToolCallBuilder {
 #[derive(Debug)]
 #[must_use = "a tool call handle dropped without complete() or fail() is logged as failed"]
 pub struct ToolCallHandle {
-    store: Store,
-    intent_id: String,
-    call: ToolCall,
-    links: Links,
-    started: Event,
-    began: Instant,
-    finished: bool,
+    call: Running<ToolCall>,
 }
 
 impl ToolCallHandle {
     /// The call's id.
     #[must_use]
     pub fn tool_id(&self) -> &str {
-        &self.call.tool_id
+        &self.call.payload.tool_id
     }
 
     /// The `tool_call_started` event.
     #[must_use]
     pub fn started_event(&self) -> &Event {
-        &self.started
+        self.call.started()
     }
 
     /// Tokens the call's result adds to the conversation.
     pub fn token_count(&mut self, tokens: u64) -> &mut Self {
-        self.call.token_count = Some(tokens);
+        self.call.payload.token_count = Some(tokens);
         self
     }
 
@@ -301,7 +291,9 @@ impl ToolCallHandle {
     /// # Errors
     /// As [`Store::append`]. The handle is spent either way.
     pub fn complete(mut self, result: Value) -> Result<Event> {
-        self.finish(EventType::ToolCallCompleted, Some(result), None)
+        self.call.finish(EventType::ToolCallCompleted, |outcome| {
+            outcome.result = Some(result);
+        })
     }
 
     /// Logs `tool_call_failed` with `error` and the measured duration.
@@ -309,37 +301,18 @@ impl ToolCallHandle {
     /// # Errors
     /// As [`Store::append`]. The handle is spent either way.
     pub fn fail(mut self, error: impl std::fmt::Display) -> Result<Event> {
-        self.finish(EventType::ToolCallFailed, None, Some(error.to_string()))
-    }
-
-    fn finish(
-        &mut self,
-        event_type: EventType,
-        result: Option<Value>,
-        error: Option<String>,
-    ) -> Result<Event> {
-        self.finished = true;
-        let mut outcome = self.call.clone();
-        outcome.duration_ms = Some(millis(self.began.elapsed()));
-        outcome.result = result;
-        outcome.error = error;
-        self.store.append(self.links.event(
-            &self.intent_id,
-            event_type,
-            outcome.to_payload(),
-            Some(&self.started.id.to_string()),
-        ))
+        self.call.finish(EventType::ToolCallFailed, |outcome| {
+            outcome.error = Some(error.to_string());
+        })
     }
 }
 
 impl Drop for ToolCallHandle {
     fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let reason = dropped_reason("tool call handle", "complete() or fail()");
-        drop_log::guarded("tool_call_failed for a dropped tool call handle", || {
-            self.finish(EventType::ToolCallFailed, None, Some(reason))
-        });
+        self.call.log_dropped(
+            "tool call handle",
+            "tool_call_failed for a dropped tool call handle",
+            |_| {},
+        );
     }
 }
