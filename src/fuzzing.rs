@@ -3,6 +3,10 @@
 //!
 //! Each function takes arbitrary bytes and must not panic on any of them, except on purpose: a
 //! failed assertion here is a finding, a broken promise of the library. Not a stable API.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `model::time`,
+//! `proof::chain`, `proof::jcs`, `engine::binary_json`, `engine::format`, `engine::postings`,
+//! `engine::writer`, `store::handle`.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;

@@ -1,6 +1,9 @@
 //! The write and read paths' inner steps, one at a time, for the micro-benchmarks
 //! (`cargo bench --bench micro --features bench-internals`). Not part of the API: compiled only
 //! with the `bench-internals` feature, and free to change with the code it measures.
+//!
+//! Uses `model::error`, `model::event`, `model::time`, `proof::chain`, `proof::jcs`,
+//! `engine::binary_json`, `engine::format`, `engine::postings`.
 
 use redb::Value as _;
 

@@ -13,6 +13,9 @@
 //!
 //! Percentiles are nearest-rank: the p-th percentile of n values is the value at rank ⌈p·n/100⌉
 //! of the sorted values (so it is always one of the values).
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `model::payload`,
+//! `model::time`, `store::reads`, `store::snapshot`.
 
 use std::collections::{BTreeMap, HashMap};
 

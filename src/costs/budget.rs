@@ -20,6 +20,10 @@
 //! transaction. Setting the budget again re-arms the alert. A `budget_alert` that arrives in the
 //! same request as the crossing cost (an import replaying a log) is taken as the alert, so an
 //! import does not write a second one.
+//!
+//! Uses `model::amount`, `model::cost`, `model::error`, `model::event`, `model::event_type`,
+//! `engine::format`, `engine::ledger`, `engine::ledger::budget`, `store::handle`, `store::reads`,
+//! `store::snapshot`.
 
 use serde_json::{json, Map, Value};
 use uuid::Uuid;

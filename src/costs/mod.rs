@@ -33,6 +33,8 @@
 //! assert_eq!(summary.by_unit["USD"].by_model["gpt-4o"].to_string(), "0.0035");
 //! # Ok::<(), oidb::Error>(())
 //! ```
+//!
+//! Uses `model::amount`, `model::cost`, `model::price`.
 
 pub mod analytics;
 pub mod budget;

@@ -1,6 +1,9 @@
 //! Prices kept in the file: setting a new version of the price table, its history, and repricing
 //! the costs that depend on it. The table itself and the pricing arithmetic are
 //! [`PriceTable`] and [`ModelPrice`].
+//!
+//! Uses `model::error`, `model::price`, `model::time`, `engine::format`, `engine::ledger`,
+//! `store::handle`, `store::reads`, `store::snapshot`.
 
 use redb::ReadableTable;
 

@@ -1,5 +1,8 @@
 //! Cost records (RFC-0009): what one cost is, how it is written as an event, and how it is read
 //! back as OpenIntent's `IntentCost`.
+//!
+//! Uses `model::amount`, `model::cost`, `model::error`, `model::event`, `model::event_type`,
+//! `model::time`, `store::handle`, `trace`.
 
 use chrono::{DateTime, Utc};
 use serde::ser::SerializeMap;

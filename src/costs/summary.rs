@@ -1,5 +1,9 @@
 //! Reading the ledger: an intent's costs with OpenIntent's `CostSummary`, and summaries by type,
 //! agent, model, provider and unit, for one intent or the whole store, over any time range.
+//!
+//! Uses `model::amount`, `model::cost`, `model::error`, `model::event`, `model::event_type`,
+//! `model::filter`, `model::time`, `engine::format`, `engine::ledger`, `engine::reader`,
+//! `store::reads`, `store::snapshot`.
 
 use std::collections::BTreeMap;
 

@@ -34,6 +34,8 @@
 //! before anything is allocated for it, nesting is limited to [`MAX_DEPTH`] (append writes two
 //! levels less, but records written before it took more still decode), and
 //! any fault is a [`DecodeError`] naming its byte offset.
+//!
+//! Uses `proof::jcs`.
 
 use std::fmt;
 

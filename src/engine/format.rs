@@ -1,6 +1,9 @@
 //! The file format: redb table definitions, key layouts, the record codec and versions.
 //!
 //! `docs/format.md` describes the same; change both together.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::time`, `proof::chain`,
+//! `engine::binary_json`.
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};

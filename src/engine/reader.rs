@@ -5,6 +5,9 @@
 //! time; every index entry carries the event's time, type, actor and level, so those filters never
 //! read a record. Records are read only for the events returned (and, when a trace is combined
 //! with another index, to check the trace).
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `model::time`, `engine::format`,
+//! `engine::postings`.
 
 use std::collections::BTreeSet;
 use std::ops::Range;

@@ -3,6 +3,8 @@
 //!
 //! Above both the file format and the index postings, whose tables and rebuild it uses; neither
 //! of them uses it.
+//!
+//! Uses `model::error`, `engine::format`, `engine::postings`.
 
 use uuid::Uuid;
 

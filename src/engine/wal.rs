@@ -21,6 +21,8 @@
 //! while the disk syncs; the entry's callers are answered once the syncer reports it durable.
 //! One sync covers every entry written before it started, so entries written while the disk is
 //! busy share the next one.
+//!
+//! Uses `model::error`, `model::event`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;

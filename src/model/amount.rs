@@ -1,4 +1,6 @@
 //! [`Amount`]: an exact decimal quantity, so that sums never depend on the order they were made in.
+//!
+//! Uses nothing else in the crate.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -1,4 +1,6 @@
 //! The one error type of oidb, with a variant for every failure a caller may want to match on.
+//!
+//! Uses `model::amount`.
 
 use std::path::PathBuf;
 

@@ -21,6 +21,8 @@
 //!
 //! Rust names are the CamelCase of the wire strings: dots and underscores both
 //! start a new word (`log.checkpoint.created` is `LogCheckpointCreated`).
+//!
+//! Uses nothing else in the crate.
 
 use std::convert::Infallible;
 use std::fmt;

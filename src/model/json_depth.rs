@@ -4,6 +4,8 @@
 //! so a value nested 100,000 deep that a caller built in code would overflow the stack the moment
 //! the store serialized or dropped it. The write path measures depth first (recursing no deeper
 //! than the limit), and tears a refused value down here, one level at a time.
+//!
+//! Uses nothing else in the crate.
 
 use serde_json::Value;
 

@@ -1,5 +1,7 @@
 //! Reading OpenIntent payload fields by key, leniently: an event written by another tool may leave
 //! a field out or give it another JSON type, and that makes it absent here, never an error.
+//!
+//! Uses nothing else in the crate.
 
 use serde_json::Value;
 

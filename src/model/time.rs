@@ -1,4 +1,6 @@
 //! Timestamps: UTC with microsecond precision, written as OpenIntent writes them.
+//!
+//! Uses nothing else in the crate.
 
 use chrono::{DateTime, Datelike as _, NaiveDateTime, SecondsFormat, Utc};
 

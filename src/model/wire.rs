@@ -1,4 +1,6 @@
 //! The wire form: events as OpenIntent's `IntentEvent.to_dict()` writes them, in and out.
+//!
+//! Uses `model::event`, `model::event_type`, `model::time`.
 
 use serde::de::Error as _;
 use serde::ser::SerializeMap;

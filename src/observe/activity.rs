@@ -1,5 +1,8 @@
 //! GL activities (`gllm_inference.schema.activity`): what a model did with a tool, read from the
 //! value of an `activity` event as an [`Activity`].
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `store::reads`,
+//! `store::snapshot`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

@@ -1,4 +1,7 @@
 //! Reassembles GL's `thinking_*` and `code_*` runs (start, content…, end) into whole [`Block`]s.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `store::reads`,
+//! `store::snapshot`.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,6 @@
 //! What happens to an outcome a handle could not log when it was dropped: counted, never raised.
+//!
+//! Uses `observe::hooks`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

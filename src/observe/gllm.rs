@@ -1,5 +1,8 @@
 //! GL's LM-invoker events (`gllm_inference.schema.events`): read their JSON into an intent, and
 //! read them back.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::time`, `store::handle`,
+//! `store::import`, `observe::naive_time`.
 
 use std::io::BufRead;
 

@@ -1,5 +1,7 @@
 //! RFC-0008's stream hooks, and the fail-safe way a [`StreamRecorder`](super::StreamRecorder)
 //! calls them.
+//!
+//! Uses nothing else in the crate.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

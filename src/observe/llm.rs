@@ -1,5 +1,7 @@
 //! LLM requests (RFC-0008): the [`LlmRequest`] payload, the `log_llm_request_*` helpers, and
 //! [`LlmRequestHandle`], which logs a request's start and outcome and measures it for you.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `store::handle`, `observe::call`.
 
 use std::time::Duration;
 

@@ -38,6 +38,8 @@
 //! assert_eq!(events[3].event_type, EventType::ToolCallCompleted);
 //! # Ok::<(), oidb::Error>(())
 //! ```
+//!
+//! Uses `model::error`, `model::event`.
 
 mod activity;
 mod blocks;

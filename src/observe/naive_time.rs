@@ -2,6 +2,8 @@
 //! of a naive time, `YYYY-MM-DDTHH:MM:SS.ffffff` (the fraction left out when it is zero).
 //!
 //! oidb writes UTC there and reads such naive times as UTC, as it does everywhere else.
+//!
+//! Uses `model::time`.
 
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};

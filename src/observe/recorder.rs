@@ -1,5 +1,8 @@
 //! [`StreamRecorder`]: records a streamed LLM response as the SDK's adapters do, with
 //! RFC-0008's hooks.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `store::handle`, `observe::call`,
+//! `observe::hooks`.
 
 use std::time::Duration;
 

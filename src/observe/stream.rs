@@ -1,5 +1,7 @@
 //! Streams (RFC-0008): the [`StreamState`] and [`StreamChunk`] payloads and the helpers
 //! `start_stream`, `log_stream_chunk`, `complete_stream`, `cancel_stream` and `fail_stream`.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::time`, `store::handle`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

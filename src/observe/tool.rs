@@ -1,5 +1,7 @@
 //! Tool calls (RFC-0008): the [`ToolCall`] payload, the `log_tool_call_*` helpers, and
 //! [`ToolCallHandle`], which logs a call's start and outcome and measures it for you.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `store::handle`, `observe::call`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -1,5 +1,7 @@
 //! Token usage, read from the response JSON of `OpenAI`, Anthropic and Gemini, or from
 //! OpenTelemetry GenAI attributes, into one [`Usage`].
+//!
+//! Uses nothing else in the crate.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

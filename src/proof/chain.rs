@@ -1,5 +1,7 @@
 //! RFC-0019 event hashes: `sha256:` + base64url (no padding) of SHA-256 over the RFC 8785 (JCS)
 //! form of the event's wire JSON without `event_hash` and without the store-local `position`.
+//!
+//! Uses `model::event`, `model::event_type`, `model::time`, `proof::jcs`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

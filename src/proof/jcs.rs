@@ -30,6 +30,8 @@
 //! Serialization is iterative (an explicit stack), and nesting deeper than
 //! [`MAX_DEPTH`] arrays/objects is refused with
 //! [`NotCanonicalizable::TooDeep`] instead of overflowing the thread stack.
+//!
+//! Uses nothing else in the crate.
 
 use std::cmp::Ordering;
 

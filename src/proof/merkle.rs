@@ -17,6 +17,8 @@
 //! assert!(verify_path(&leaves[3], &path, &root));
 //! assert!(!verify_path(&leaves[2], &path, &root));
 //! ```
+//!
+//! Uses `proof::chain`.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

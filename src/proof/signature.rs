@@ -26,6 +26,8 @@
 //! assert!(matches!(store.append(unsigned), Err(oidb::Error::SignatureRequired { .. })));
 //! # Ok::<(), oidb::Error>(())
 //! ```
+//!
+//! Uses `model::error`, `model::event`, `model::time`, `proof::jcs`.
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;

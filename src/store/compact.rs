@@ -1,4 +1,6 @@
 //! Compaction: giving a file's free pages back to the file system.
+//!
+//! Uses `model::error`, `store::handle`.
 
 use std::path::Path;
 

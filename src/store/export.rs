@@ -1,4 +1,6 @@
 //! Export: events as OpenIntent JSONL, oldest first, for any query.
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `store::reads`, `store::snapshot`.
 
 use std::io::Write;
 

@@ -1,4 +1,6 @@
 //! Import: OpenIntent events as JSONL or a JSON array, server style or chained, atomically.
+//!
+//! Uses `model::error`, `model::event`, `model::wire`, `engine::writer`, `store::handle`.
 
 use std::collections::HashMap;
 use std::io::BufRead;

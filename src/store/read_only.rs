@@ -3,6 +3,9 @@
 //! redb lets one process at a time open a file for writing, and that process keeps every other
 //! one out, readers included. Read-only handles share the file with each other: several
 //! processes may read one file at once while nobody writes it.
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `engine::format`, `engine::wal`,
+//! `store::events`, `store::handle`, `store::snapshot`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! the snapshot, and [`Store`](crate::Store) and [`ReadOnlyStore`](crate::ReadOnlyStore) both
 //! have it. Each feature lists its reading methods with [`read_on_handles`] beside its
 //! `impl Snapshot`; the snapshot's own reads (queries, single events, heads) are listed here.
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `store::handle`, `store::read_only`.
 
 use uuid::Uuid;
 

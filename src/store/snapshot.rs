@@ -5,6 +5,9 @@
 //! Both handles hand one out ([`Store::snapshot`](crate::Store::snapshot),
 //! [`ReadOnlyStore::snapshot`](crate::ReadOnlyStore::snapshot)), and both offer each reading
 //! method directly, each call on a fresh snapshot. Uses the engine's reader and the model.
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `engine::format`, `engine::reader`,
+//! `store::events`.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,8 @@
 //! What a store holds: how many events, intents, types and actors, the time they span, and the
 //! bytes they take.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::time`, `engine::format`,
+//! `engine::postings`, `engine::wal`, `store::reads`, `store::snapshot`.
 
 use std::path::{Path, PathBuf};
 

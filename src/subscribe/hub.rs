@@ -17,6 +17,9 @@
 //!   lagging and stops sending to it. The subscriber drains its channel, registers again at the
 //!   new last published position, reads the missed events from disk, and goes on with its
 //!   channel. Positions it has already delivered are skipped, so nothing is delivered twice.
+//!
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `engine::format`,
+//! `engine::reader`, `engine::writer`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

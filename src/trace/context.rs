@@ -1,4 +1,6 @@
 //! [`TraceContext`]: the RFC-0020 correlation state an agent carries from event to event.
+//!
+//! Uses `model::error`, `model::event`, `engine::format`.
 
 use uuid::Uuid;
 

@@ -3,6 +3,8 @@
 //! [`TraceTree`] for its parent/child tree with durations, and
 //! [`Store::export_otlp_json`](crate::Store::export_otlp_json) to send it to any OpenTelemetry
 //! back end.
+//!
+//! Uses nothing else in the crate.
 
 mod context;
 pub mod otlp;

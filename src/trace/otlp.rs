@@ -23,6 +23,9 @@
 //!   error as the message.
 //! - **resources.** Spans are grouped by agent: `service.name` is the actor of the span's first
 //!   event.
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `model::payload`, `model::time`,
+//! `store::reads`, `store::snapshot`, `trace::spans`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;

@@ -4,6 +4,8 @@
 //!
 //! A finishing event closes the latest open start of its kind with the same key that comes
 //! before it; a start that never finishes and a finish without a start are spans with one end.
+//!
+//! Uses `model::event`, `model::event_type`, `model::payload`.
 
 use std::collections::HashMap;
 

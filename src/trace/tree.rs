@@ -1,5 +1,8 @@
 //! [`TraceTree`]: the events of a trace as a parent/child tree, with the durations of the
 //! start/finish pairs in it.
+//!
+//! Uses `model::error`, `model::event`, `model::filter`, `model::payload`, `model::time`,
+//! `store::reads`, `store::snapshot`, `trace::context`, `trace::spans`.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -21,6 +21,8 @@
 //! assert!(store.verify_checkpoint(&checkpoint)?.valid);
 //! # Ok::<(), oidb::Error>(())
 //! ```
+//!
+//! Uses `model::error`, `model::time`, `proof::jcs`, `proof::signature`.
 
 mod checkpointer;
 mod create;

@@ -4,6 +4,8 @@
 //! Nothing here trusts a stored hash: every event's hash is recomputed from its stored content,
 //! every link is compared with the hash of the event before it, and every index row is compared
 //! with the record it points at.
+//!
+//! Uses `model::error`, `model::event`, `engine::format`, `store::reads`, `store::snapshot`.
 
 mod chain;
 mod scan;

@@ -12,6 +12,9 @@
 //!   counted as *unpriced* (requests and tokens), never as zero.
 //! - `governance.policy_set` / `governance.policy_removed` with `"rule": "max_cost"` set and
 //!   remove an intent's budget.
+//!
+//! Uses `model::amount`, `model::cost`, `model::error`, `model::event`, `model::event_type`,
+//! `model::payload`, `model::price`, `model::time`, `engine::format`.
 
 pub(crate) mod budget;
 

@@ -2,6 +2,8 @@
 //! "Postings blocks"), and its decoding, which names the table and key of a damaged block.
 //!
 //! Of the postings, uses the layout only; reading and writing blocks use it.
+//!
+//! Uses `model::error`, `engine::postings::layout`.
 
 use crate::engine::postings::layout::{Code, Entry, Index, BLOCK_ENTRIES};
 use crate::model::error::Error;

@@ -13,6 +13,9 @@
 //! `layout` says what the postings are (tables, codes, entries), `codec` how a block's bytes
 //! hold its entries, `read` and `write` go through both, and `upgrade` rebuilds the old tables
 //! as blocks through `write`.
+//!
+//! Uses `engine::postings::codec`, `engine::postings::layout`, `engine::postings::read`,
+//! `engine::postings::upgrade`, `engine::postings::write`.
 
 mod codec;
 mod layout;

@@ -13,6 +13,10 @@
 //! transactions, the write-ahead log's slot), `plan` (a request checked against the store),
 //! `commit` (a group in one transaction) and `recover` (the write-ahead log replayed on open).
 //! None of them uses this file.
+//!
+//! Uses `model::error`, `model::event`, `engine::wal`, `engine::writer::commit`,
+//! `engine::writer::interface`, `engine::writer::recover`, `engine::writer::state`,
+//! `engine::writer::validate`.
 
 mod commit;
 mod interface;
