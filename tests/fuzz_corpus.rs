@@ -2,7 +2,7 @@
 //! target calls, so that a plain `cargo test` checks them with no nightly toolchain. Inputs that
 //! once broke something are kept there as `regression-*` files.
 //!
-//! `cargo test --test fuzz_corpus -- --ignored write_seed_corpora` rewrites the generated seeds.
+//! `cargo test --features fuzzing --test fuzz_corpus -- --ignored write_seed_corpora` rewrites the generated seeds.
 
 mod prng;
 
