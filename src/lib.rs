@@ -83,9 +83,12 @@ pub use proof::merkle::MerkleProof;
 pub use store::compact::{compact, Compaction};
 pub use store::consumer::{Consumer, ConsumerInfo};
 pub use store::events::Events;
-pub use store::handle::{Store, StoreBuilder, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES};
+pub use store::follow::{Follow, FOLLOW_POLL};
+pub use store::handle::{
+    Store, StoreBuilder, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, PUBLISH_INTERVAL,
+};
 pub use store::import::ImportReport;
-pub use store::read_only::ReadOnlyStore;
+pub use store::read_only::{ReadOnlyStore, WriterStatus};
 pub use store::snapshot::Snapshot;
 pub use store::stats::Stats;
 pub use subscribe::hub::{Delivery, Filter, Start, Subscription, DEFAULT_CHANNEL_CAPACITY};

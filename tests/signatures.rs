@@ -319,7 +319,7 @@ fn signed_events_survive_export_and_import() {
 
 #[test]
 fn verification_rechecks_stored_signatures() {
-    use redb::{ReadableDatabase, TableDefinition};
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
     const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
     let dir = tempfile::tempdir().unwrap();

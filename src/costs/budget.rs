@@ -28,6 +28,8 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use redb::ReadableTable;
+
 use crate::engine::format::{COST_BUDGETS, COST_TOTALS};
 use crate::engine::ledger::budget::BudgetRow;
 use crate::engine::ledger::Dimension;

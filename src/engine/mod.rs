@@ -10,9 +10,11 @@ pub(crate) mod binary_json;
 pub(crate) mod format;
 pub(crate) mod ledger;
 pub(crate) mod postings;
+pub(crate) mod presence;
 pub(crate) mod reader;
 pub(crate) mod setup;
 #[cfg(feature = "signatures")]
 pub(crate) mod signing;
+pub(crate) mod source;
 pub(crate) mod wal;
 pub(crate) mod writer;

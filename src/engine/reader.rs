@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use redb::{AccessGuard, ReadOnlyTable, ReadTransaction};
+use redb::{OwnedAccessGuard, ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::engine::format::{self, Facts, IntentHead, NameKind, BY_TIME, EVENTS, INTENTS, NAMES};
 use crate::engine::postings::{self, Code};
@@ -216,8 +216,8 @@ impl Iterator for Records {
 fn read_record(
     events: &ReadOnlyTable<u64, &'static [u8]>,
     position: Position,
-) -> Result<AccessGuard<'static, &'static [u8]>> {
-    events.get(position)?.ok_or_else(|| Error::Corrupt {
+) -> Result<OwnedAccessGuard<&'static [u8]>> {
+    events.get_owned(position)?.ok_or_else(|| Error::Corrupt {
         position,
         reason: "an index points at it but the record is missing".into(),
     })

@@ -37,9 +37,10 @@ pub(crate) fn signatures_required(txn: &ReadTransaction) -> Result<bool> {
     let Some(policy) = open_optional(txn, SIGNATURE_POLICY)? else {
         return Ok(false);
     };
-    Ok(policy
+    let required = policy
         .get(REQUIRE_SIGNATURES)?
-        .is_some_and(|g| g.value() == 1))
+        .is_some_and(|g| g.value() == 1);
+    Ok(required)
 }
 
 /// The signature tables, open in the append's write transaction.

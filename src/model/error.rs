@@ -46,6 +46,30 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The path a read-only handle was opened on now names another file (a compaction, a copy
+    /// or another store put there): what the handle reads is no longer what is at the path.
+    #[error(
+        "{path} was replaced by another file while this handle read it (by `oidb compact`, a \
+         copy or another store); open it again to read what is there now"
+    )]
+    FileReplaced {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// Something that must have the file to itself (a format upgrade, a compaction) found other
+    /// processes reading it.
+    #[error(
+        "{path}: {operation} needs the file to itself, but other processes are reading it \
+         (`oidb tail -f`, `oidb verify`, a ReadOnlyStore); stop them and try again"
+    )]
+    FileBeingRead {
+        /// The file.
+        path: PathBuf,
+        /// What needs the file to itself.
+        operation: &'static str,
+    },
+
     /// The file exists but is not an oidb store.
     #[error("{path} is not an oidb store: {reason}")]
     NotAnOidbFile {

@@ -1,9 +1,10 @@
 //! Compaction: giving a file's free pages back to the file system.
 //!
-//! Uses `model::error`, `store::handle`.
+//! Uses `model::error`, `engine::presence`, `store::handle`.
 
 use std::path::Path;
 
+use crate::engine::presence::Presence;
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::store::handle::Store;
@@ -27,7 +28,8 @@ const MAX_PASSES: usize = 64;
 /// free space at its end back to the file system. The events, their positions and their hashes
 /// do not change.
 ///
-/// The file must not be open anywhere, in this process or another: compaction needs it to itself.
+/// The file must not be open anywhere, in this process or another: compaction needs it to itself
+/// ([`Error::FileInUse`] while a writer has it, [`Error::FileBeingRead`] while readers do).
 /// A file whose writer stopped without closing it is repaired first.
 ///
 /// ```
@@ -61,6 +63,8 @@ pub fn compact(path: impl AsRef<Path>) -> Result<Compaction> {
     }
     // Opening it as a store first checks that it is one (and repairs it if it needs to be).
     drop(Store::open(path)?);
+    // Pages move: a reader in another process must not be reading them meanwhile.
+    let _readers_out = Presence::exclusive(path, "compaction")?;
     let size = || {
         std::fs::metadata(path)
             .map(|m| m.len())
@@ -70,8 +74,11 @@ pub fn compact(path: impl AsRef<Path>) -> Result<Compaction> {
             })
     };
     let bytes_before = size()?;
+    // In redb's single-writer mode, which locks only its own bytes of the file, not the
+    // whole file with the one oidb keeps readers out by.
     let mut db = redb::Builder::new()
         .set_cache_size(DEFAULT_CACHE_BYTES)
+        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
         .open(path)
         .map_err(|e| open_error(path, e))?;
     for _ in 0..MAX_PASSES {

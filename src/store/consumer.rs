@@ -4,9 +4,10 @@
 //! Uses `model::error`, `model::event`, `engine::format`, `subscribe::hub`, `store::handle`,
 //! `store::reads`, `store::snapshot`.
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use crate::engine::format::{self, CONSUMERS, EVENTS};
+use crate::engine::source::ReadSource;
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Position;
@@ -59,9 +60,10 @@ impl Consumer {
 
     /// The last position acknowledged (0 for none).
     pub fn checkpoint(&self) -> Result<Position> {
-        let txn = self.store.inner().db.begin_read()?;
+        let txn = self.store.inner().writer.begin_read()?;
         let table = txn.open_table(CONSUMERS)?;
-        Ok(table.get(self.name.as_str())?.map_or(0, |v| v.value()))
+        let checkpoint = table.get(self.name.as_str())?.map_or(0, |v| v.value());
+        Ok(checkpoint)
     }
 
     /// A subscription that starts after the checkpoint.

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
-use redb::{ReadTransaction, ReadableDatabase};
+use redb::ReadTransaction;
 
 use crate::engine::reader::{self, PageOut as _, Records};
+use crate::engine::source::ReadSource;
 use crate::model::error::Result;
 use crate::model::event::{Event, Position};
 use crate::model::filter::{Cursor, Query};
@@ -104,17 +105,13 @@ impl Pager {
 /// it. An error (from storage, or a damaged record, named by its position) comes after the events
 /// before it, and ends the iteration.
 pub struct Events {
-    db: Arc<dyn ReadableDatabase + Send + Sync>,
+    db: Arc<dyn ReadSource>,
     pager: Pager,
 }
 
 impl Events {
     /// The events of `query` in `db`, no further than `bound`.
-    pub(crate) fn new(
-        db: Arc<dyn ReadableDatabase + Send + Sync>,
-        query: &Query,
-        bound: Position,
-    ) -> Events {
+    pub(crate) fn new(db: Arc<dyn ReadSource>, query: &Query, bound: Position) -> Events {
         Events {
             db,
             pager: Pager::new(query, Some(bound)),
@@ -138,7 +135,7 @@ impl Iterator for Events {
                 Ok(txn) => txn,
                 Err(e) => {
                     self.pager.finished = true;
-                    return Some(Err(e.into()));
+                    return Some(Err(e));
                 }
             };
             return self.pager.next(&txn);

@@ -12,6 +12,7 @@ use redb::ReadableDatabase;
 use serde_json::Value;
 
 use crate::engine::format::{self, EVENTS};
+use crate::engine::presence::Presence;
 use crate::engine::setup;
 use crate::engine::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::model::error::Error;
@@ -58,14 +59,15 @@ pub struct Store {
 }
 
 pub(crate) struct Inner {
-    pub(crate) db: Arc<redb::Database>,
-    pub(crate) writer: Writer,
+    pub(crate) writer: Arc<Writer>,
     pub(crate) hub: Arc<Hub>,
     path: PathBuf,
     actor: String,
     channel_capacity: usize,
-    /// Dropped with the store, which tells the flusher thread (if any) to stop.
-    _flusher_stop: crossbeam_channel::Sender<()>,
+    /// The writer's mark on the file, which readers look for; `None` for a store not in a file.
+    _presence: Option<Presence>,
+    /// Dropped with the store, which tells the publisher thread to stop.
+    _publisher_stop: crossbeam_channel::Sender<()>,
 }
 
 impl Drop for Inner {
@@ -78,23 +80,29 @@ impl Drop for Inner {
     }
 }
 
-/// Under [`Durability::Deferred`], makes appends durable every `window` until the store goes away.
-fn spawn_flusher(
+/// How long an acknowledged append waits, at most, before readers of the file in other
+/// processes can see it: the writer commits the transaction its latest groups wait in this
+/// often (and whenever its own process reads). Each of those commits is a durable, two-phase
+/// redb commit; see `docs/design.md`.
+pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Publishes the store's waiting appends every `every` until the store goes away.
+fn spawn_publisher(
     inner: std::sync::Weak<Inner>,
-    window: std::time::Duration,
+    every: std::time::Duration,
     stop: crossbeam_channel::Receiver<()>,
 ) {
     let spawned = std::thread::Builder::new()
-        .name("oidb-flusher".into())
+        .name("oidb-publisher".into())
         .spawn(move || {
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(window)
-            {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
                 let Some(inner) = inner.upgrade() else { return };
-                // A failed flush leaves the data for the next one (or for close) to write.
-                let _ = inner.writer.flush();
+                // A failed publish fails the store; its appends come back on the next open.
+                let _ = inner.writer.publish();
             }
         });
-    // Without a thread, appends still become durable on flush() and when the store closes.
+    // Without a thread, appends still become visible on the next read in this process, on
+    // flush() and when the store closes.
     drop(spawned);
 }
 
@@ -115,6 +123,7 @@ pub struct StoreBuilder {
     cache_bytes: usize,
     max_payload_bytes: usize,
     channel_capacity: usize,
+    publish_interval: std::time::Duration,
 }
 
 impl Default for StoreBuilder {
@@ -125,6 +134,7 @@ impl Default for StoreBuilder {
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            publish_interval: PUBLISH_INTERVAL,
         }
     }
 }
@@ -162,6 +172,16 @@ impl StoreBuilder {
         self
     }
 
+    /// How long an acknowledged append may wait before readers in other processes see it
+    /// (default [`PUBLISH_INTERVAL`], 20 ms). Every publish is a durable redb commit of what
+    /// waited, so a longer interval costs the disk less; `Duration::ZERO` publishes each commit
+    /// as it is made (each append then pays a durable redb commit, two syncs). Reads in this
+    /// process always see every acknowledged append, whatever the interval.
+    pub fn publish_interval(mut self, interval: std::time::Duration) -> Self {
+        self.publish_interval = interval;
+        self
+    }
+
     /// Opens the store at `path`, creating the file if it is missing. If the process that wrote
     /// it last stopped without closing it, its write-ahead log (`<path>-wal`) is replayed first.
     ///
@@ -176,15 +196,27 @@ impl StoreBuilder {
         let exists = check_existing_file(&path)?;
         let mut builder = redb::Builder::new();
         builder.set_cache_size(self.cache_bytes);
+        if exists && check_format_without_writing(&builder, &path)? == Checked::NeedsRepair {
+            // redb repairs a file best with the whole file to itself: its exclusive mode checks
+            // a damaged file where the multi-process one gives up. Readers still following the
+            // writer that stopped keep that mode out; the multi-process open repairs it then.
+            match guarded(&path, || builder.open(&path))? {
+                Ok(db) => drop(db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
+                Err(other) => return Err(open_error(&path, other)),
+            }
+        }
+        // Other processes may open the file read-only meanwhile, and follow its commits.
+        builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
         let opened = if exists {
-            check_format_without_writing(&builder, &path)?;
-            builder.open(&path)
+            guarded(&path, || builder.open(&path))?
         } else {
             builder.create(&path)
         };
         let db = opened.map_err(|e| open_error(&path, e))?;
+        let presence = Presence::writer(&path)?;
         let wal = Some(crate::engine::wal::path_beside(&path)?);
-        self.finish_open(db, path, wal)
+        self.finish_open(db, path, wal, Some(presence))
     }
 
     /// Opens a store on any redb storage backend: `redb::backends::InMemoryBackend` for a store
@@ -197,13 +229,28 @@ impl StoreBuilder {
         let db = builder
             .create_with_backend(backend)
             .map_err(|e| open_error(&path, e))?;
-        self.finish_open(db, path, None)
+        self.finish_open(db, path, None, None)
     }
 
-    fn finish_open(self, db: redb::Database, path: PathBuf, wal: Option<PathBuf>) -> Result<Store> {
+    fn finish_open(
+        self,
+        db: redb::Database,
+        path: PathBuf,
+        wal: Option<PathBuf>,
+        presence: Option<Presence>,
+    ) -> Result<Store> {
         match format::check_format(&db, &path)? {
             format::FileState::Uninitialized => setup::initialize(&db)?,
-            format::FileState::Earlier => setup::upgrade(&db)?,
+            format::FileState::Earlier => {
+                // A reader of the old layout must not see the new one appear under it.
+                if let Some(presence) = &presence {
+                    presence.keep_readers_out("a format upgrade")?;
+                }
+                setup::upgrade(&db)?;
+                if let Some(presence) = &presence {
+                    presence.let_readers_in()?;
+                }
+            }
             format::FileState::Current => {}
         }
         let last_position = {
@@ -212,27 +259,32 @@ impl StoreBuilder {
         };
         let db = Arc::new(db);
         let hub = Arc::new(Hub::new(last_position));
-        let writer = Writer::new(
+        let writer = Arc::new(Writer::new(
             Arc::clone(&db),
             WriteConfig {
                 durability: self.durability,
                 max_payload_bytes: self.max_payload_bytes,
+                publish_at_once: self.publish_interval.is_zero(),
                 wal,
             },
             hub.clone(),
-        )?;
-        let (flusher_stop, stop_signal) = crossbeam_channel::bounded::<()>(0);
+        )?);
+        let (publisher_stop, stop_signal) = crossbeam_channel::bounded::<()>(0);
         let inner = Arc::new(Inner {
-            db,
             writer,
             hub,
             path,
             actor: self.actor,
             channel_capacity: self.channel_capacity,
-            _flusher_stop: flusher_stop,
+            _publisher_stop: publisher_stop,
+            _presence: presence,
         });
-        if let Durability::Deferred { window } = self.durability {
-            spawn_flusher(Arc::downgrade(&inner), window, stop_signal);
+        let every = match self.durability {
+            Durability::Deferred { window } => window.min(self.publish_interval),
+            Durability::Immediate => self.publish_interval,
+        };
+        if !every.is_zero() {
+            spawn_publisher(Arc::downgrade(&inner), every, stop_signal);
         }
         Ok(Store { inner })
     }
@@ -242,11 +294,82 @@ impl StoreBuilder {
 /// (another version, another program's redb file, a damaged file) is refused unchanged: a
 /// writable open alone would already write to it. A file that was not closed cleanly cannot be
 /// read before redb repairs it; its format is checked after the writable open instead.
-fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<()> {
-    match builder.open_read_only(path) {
-        Ok(db) => format::check_format(&db, path).map(drop),
-        Err(redb::DatabaseError::RepairAborted) => Ok(()),
+fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<Checked> {
+    match guarded(path, || builder.open_read_only(path))? {
+        Ok(db) => guarded(path, || format::check_format(&db, path))?
+            .map(|_| Checked::Readable)
+            .map_err(|e| truncated_as_not_oidb(path, e)),
+        Err(redb::DatabaseError::RepairAborted) if !closed_cleanly(path)? => {
+            Ok(Checked::NeedsRepair)
+        }
+        // redb wants to repair a file its last writer closed: the file was damaged since (cut
+        // short, say), and a repair would only write over what is left of it.
+        Err(redb::DatabaseError::RepairAborted) => Err(Error::NotAnOidbFile {
+            path: path.to_path_buf(),
+            reason: "the file is damaged or truncated: its writer closed it, yet it does not \
+                     read as it was left"
+                .into(),
+        }),
         Err(error) => Err(open_error(path, error)),
+    }
+}
+
+/// Runs one of redb's opens of an existing file. redb panics on some damaged files (a copy cut
+/// short whose last commit saved its allocator state, which then points past the end): that is
+/// answered as the damaged file it is, not as a panic of the caller.
+pub(crate) fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Error::NotAnOidbFile {
+            path: path.to_path_buf(),
+            reason: format!("the file is damaged or truncated (redb could not load it: {what})"),
+        }
+    })
+}
+
+/// Whether the file's last writer closed it: redb's header (its file format, `docs/design.md`
+/// in redb) keeps a "recovery required" flag, the second bit of the byte after its 9-byte magic
+/// number, set while a writer has the file open and cleared when it closes it.
+fn closed_cleanly(path: &Path) -> Result<bool> {
+    const GOD_BYTE: usize = 9;
+    const RECOVERY_REQUIRED: u8 = 0b10;
+    let mut start = Vec::with_capacity(GOD_BYTE + 1);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(GOD_BYTE as u64 + 1).read_to_end(&mut start))
+        .map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(start
+        .get(GOD_BYTE)
+        .is_some_and(|flags| flags & RECOVERY_REQUIRED == 0))
+}
+
+/// What [`check_format_without_writing`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Checked {
+    /// A file of oidb's whose format this build opens.
+    Readable,
+    /// A file that was not closed cleanly, whose format is checked once redb has repaired it.
+    NeedsRepair,
+}
+
+/// A read that ran past the end of the file: the file is cut short, which is no storage fault.
+pub(crate) fn truncated_as_not_oidb(path: &Path, error: Error) -> Error {
+    match error {
+        Error::Storage(redb::Error::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::NotAnOidbFile {
+                path: path.to_path_buf(),
+                reason: "it is truncated: it ends before the data its header points at".into(),
+            }
+        }
+        other => other,
     }
 }
 
@@ -444,7 +567,7 @@ impl Store {
             return Err(Error::Closed);
         }
         Subscription::register(
-            Arc::clone(&self.inner.db),
+            self.inner.writer.clone(),
             Arc::clone(&self.inner.hub),
             filter,
             start,
@@ -484,7 +607,7 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::begin(&*self.inner.db, &self.inner.path)
+        Snapshot::begin(&*self.inner.writer, &self.inner.path)
     }
 
     /// Every event a query matches (up to its limit, if it has one), read lazily a page at a time.
@@ -495,7 +618,7 @@ impl Store {
     /// A storage error at the start; later errors come from the iterator.
     pub fn query_iter(&self, query: &Query) -> Result<Events> {
         let bound = self.snapshot()?.last_position()?;
-        Ok(Events::new(self.inner.db.clone(), query, bound))
+        Ok(Events::new(self.inner.writer.clone(), query, bound))
     }
 
     /// Every event from `from` on, in position order.

@@ -1,7 +1,8 @@
 //! The handles: [`Store`](crate::Store) (the file opened for writing, which also reads),
 //! [`ReadOnlyStore`](crate::ReadOnlyStore) (the file opened only to read), and
 //! [`Snapshot`](crate::Snapshot), the read view both hand out, on which every reading feature is
-//! written once; lazy iteration, stats, export, import, durable consumers and compaction.
+//! written once; lazy iteration, following a file from a read-only handle, stats, export,
+//! import, durable consumers and compaction.
 //!
 //! Uses the subscriptions' hub, the engine, the proofs and the model.
 
@@ -9,6 +10,7 @@ pub(crate) mod compact;
 pub(crate) mod consumer;
 pub(crate) mod events;
 pub(crate) mod export;
+pub(crate) mod follow;
 pub(crate) mod handle;
 pub(crate) mod import;
 pub(crate) mod read_only;

@@ -11,11 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{ReadTransaction, ReadableDatabase};
+use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use crate::engine::format::{self, EVENTS, INTENTS};
 use crate::engine::reader;
+use crate::engine::source::ReadSource;
 use crate::model::error::Result;
 use crate::model::event::{Event, Position};
 use crate::model::filter::{EventFilter, Page, Query};
@@ -56,7 +57,7 @@ impl std::fmt::Debug for Snapshot {
 
 impl Snapshot {
     /// A snapshot of `db` as of its last commit; `path` names the file.
-    pub(crate) fn begin(db: &impl ReadableDatabase, path: &Path) -> Result<Snapshot> {
+    pub(crate) fn begin(db: &dyn ReadSource, path: &Path) -> Result<Snapshot> {
         Ok(Snapshot {
             txn: db.begin_read()?,
             path: path.to_path_buf(),

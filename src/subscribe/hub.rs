@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
-use redb::ReadableDatabase;
+use redb::ReadableTable;
 
 use crate::engine::format::{self, EVENTS};
 use crate::engine::reader::{self, PageOut as _, Records};
+use crate::engine::source::ReadSource;
 use crate::engine::writer::CommitListener;
 use crate::model::error::Error;
 use crate::model::error::Result;
@@ -130,7 +131,7 @@ impl Filter {
     }
 
     /// The query that reads the same events from disk.
-    fn to_query(&self) -> Query {
+    pub(crate) fn to_query(&self) -> Query {
         let mut query = Query::new().event_types(self.types.iter().cloned());
         query.intent.clone_from(&self.intent);
         query.prefixes.clone_from(&self.prefixes);
@@ -201,7 +202,7 @@ struct Commit {
 impl Commit {
     /// The commit's events, in position order; `None` when an earlier attempt to read them
     /// failed, and the caller must read them as history.
-    fn events(&self, db: &redb::Database) -> Result<Option<&[Arc<Event>]>> {
+    fn events(&self, db: &dyn ReadSource) -> Result<Option<&[Arc<Event>]>> {
         let mut failure = None;
         let events = self.events.get_or_init(|| match self.read(db) {
             Ok(events) => Some(events),
@@ -221,7 +222,7 @@ impl Commit {
         self.events.get().and_then(Option::as_deref).unwrap_or(&[])
     }
 
-    fn read(&self, db: &redb::Database) -> Result<Vec<Arc<Event>>> {
+    fn read(&self, db: &dyn ReadSource) -> Result<Vec<Arc<Event>>> {
         let txn = db.begin_read()?;
         let table = txn.open_table(EVENTS)?;
         // Sized once: growing a list this large as records come would reallocate it several
@@ -420,7 +421,7 @@ enum Phase {
 /// Dropping it unsubscribes. It never blocks the writer: when it falls behind its channel, it
 /// reads what it missed from disk and catches up on its own.
 pub struct Subscription {
-    db: Option<Arc<redb::Database>>,
+    db: Option<Arc<dyn ReadSource>>,
     hub: Arc<Hub>,
     id: u64,
     inbox: Arc<Inbox>,
@@ -481,7 +482,7 @@ fn next_deliverable(
 impl Subscription {
     /// Registers a subscription on `hub`; history is read from `db`.
     pub(crate) fn register(
-        db: Arc<redb::Database>,
+        db: Arc<dyn ReadSource>,
         hub: Arc<Hub>,
         filter: Filter,
         start: Start,
@@ -732,7 +733,7 @@ impl Subscription {
         let Some(db) = &self.db else {
             return Ok(false);
         };
-        let events = match commit.events(db) {
+        let events = match commit.events(&**db) {
             Ok(Some(events)) => events,
             Ok(None) => {
                 self.phase = Phase::History { until: commit.last };
@@ -790,7 +791,7 @@ mod tests {
     }
 
     fn record(store: &Store, position: Position) -> Vec<u8> {
-        let txn = store.inner().db.begin_read().unwrap();
+        let txn = store.inner().writer.begin_read().unwrap();
         let table = txn.open_table(EVENTS).unwrap();
         let bytes = table.get(position).unwrap().unwrap().value().to_vec();
         bytes

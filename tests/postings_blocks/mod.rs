@@ -139,7 +139,7 @@ fn remove<K>(
 {
     let mut table = txn.open_table(table).unwrap();
     let blocks: Vec<((K, u64), Vec<u8>)> = table
-        .range::<(K, u64)>(..)
+        .range(..)
         .unwrap()
         .map(|row| {
             let (k, v) = row.unwrap();

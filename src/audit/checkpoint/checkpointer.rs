@@ -11,10 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{ReadTransaction, ReadableTable};
 
 use crate::engine::format::{self, IntentHead, NameKind, EVENTS, INTENTS, NAMES};
 use crate::engine::postings::{self, Code};
+use crate::engine::source::ReadSource;
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Position;
@@ -166,7 +167,7 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn checkpointer(&self, policy: CheckpointPolicy) -> Result<Checkpointer> {
-        let txn = self.inner().db.begin_read()?;
+        let txn = self.inner().writer.begin_read()?;
         let seen = format::last_position(&txn.open_table(EVENTS)?)?;
         let checkpoint_code = txn
             .open_table(NAMES)?
@@ -289,7 +290,7 @@ impl Checkpointer {
 
     /// Counts the events appended since the last look into their scopes.
     fn look(&self, watch: &mut Watch) -> Result<()> {
-        let txn = self.store.inner().db.begin_read()?;
+        let txn = self.store.inner().writer.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let last = format::last_position(&events)?;
         if last <= watch.seen {

@@ -3,10 +3,11 @@
 //!
 //! Uses the stored checkpoints, the store's write handle, the proofs' arithmetic and the model.
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 use uuid::Uuid;
 
 use crate::engine::format::{self, CHECKPOINTS, CHECKPOINT_IDS, CHECKPOINT_SCOPES, EVENTS};
+use crate::engine::source::ReadSource;
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::NewEvent;
@@ -77,7 +78,7 @@ pub(super) fn create(
             .map_or(1, |p| p.checkpoint.last_sequence + 1);
         let leaves = {
             // A read snapshot of the same state, so the batch reader is shared with verification.
-            let snapshot = store.inner().db.begin_read()?;
+            let snapshot = store.inner().writer.begin_read()?;
             let last = match scope {
                 CheckpointScope::Intent(id) => {
                     intent_head(&snapshot, id)?.map_or(0, |h| h.last_sequence)
@@ -233,7 +234,7 @@ pub(super) fn repair_log_event(
     scope: &CheckpointScope,
     key: Option<&SigningKey>,
 ) -> Result<()> {
-    let txn = store.inner().db.begin_read()?;
+    let txn = store.inner().writer.begin_read()?;
     let Some(number) = numbers(&txn, Some(scope))?.pop() else {
         return Ok(());
     };

@@ -129,19 +129,21 @@ pub(super) fn numbers(txn: &ReadTransaction, scope: Option<&CheckpointScope>) ->
                 return Ok(Vec::new());
             };
             let key = scope.key();
-            scopes
+            let numbers = scopes
                 .range((key.as_str(), 0)..=(key.as_str(), u64::MAX))?
                 .map(|row| row.map(|(k, _)| k.value().1).map_err(Error::from))
-                .collect()
+                .collect();
+            numbers
         }
         None => {
             let Some(checkpoints) = format::open_optional(txn, CHECKPOINTS)? else {
                 return Ok(Vec::new());
             };
-            checkpoints
+            let numbers = checkpoints
                 .iter()?
                 .map(|row| row.map(|(k, _)| k.value()).map_err(Error::from))
-                .collect()
+                .collect();
+            numbers
         }
     }
 }

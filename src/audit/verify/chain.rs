@@ -3,7 +3,7 @@
 //!
 //! Uses the engine's tables, the proofs' hash arithmetic and the model.
 
-use redb::ReadTransaction;
+use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use super::{BreakKind, ChainBreak, ChainVerification};

@@ -121,54 +121,57 @@ fn in_use(path: &Path) -> String {
         .map(|h| format!(" ({h})"))
         .unwrap_or_default();
     format!(
-        "{path} is in use by another process{holder}.\n  \
-         A .oidb file has one writer at a time, and while a process writes it, no other process \
-         may read it;\n  \
-         `oidb import`, `compact`, `demo`, `verify`, `costs`, `trace` and `blocks` also need \
-         the file to themselves (stop any `oidb tail -f` on it).\n  \
+        "{path} is open for writing in another process{holder}.\n  \
+         A .oidb file has one writer at a time: `oidb import`, `compact` and `demo` write, so \
+         they wait for that process to close it;\n  \
+         every command that only reads (`stats`, `events`, `tail -f`, `verify`, `costs`, ...) \
+         works beside it.\n  \
          Run this again once that process has closed the file.",
         path = path.display()
     )
 }
 
-/// Which process holds a file's lock, where the system says (Linux's `/proc/locks`).
+/// Which process has a file open for writing, where the system says (Linux's `/proc`: a process
+/// whose open files include it, opened for writing).
 mod holder {
     use std::path::Path;
 
     #[cfg(target_os = "linux")]
     pub fn describe(path: &Path) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-
-        let metadata = std::fs::metadata(path).ok()?;
-        let locks = std::fs::read_to_string("/proc/locks").ok()?;
-        let wanted = format!(
-            "{:02x}:{:02x}:{}",
-            major(metadata.dev()),
-            minor(metadata.dev()),
-            metadata.ino()
-        );
-        let pid = locks.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // "1: FLOCK  ADVISORY  WRITE 4378 fe:00:10027082 0 EOF"; OFD locks show pid -1.
-            match fields.as_slice() {
-                [_, _, _, _, pid, device_inode, ..] if *device_inode == wanted => {
-                    pid.parse::<u32>().ok().filter(|p| *p != std::process::id())
-                }
-                _ => None,
-            }
+        let wanted = std::fs::canonicalize(path).ok()?;
+        let own = std::process::id();
+        let pid = std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            (pid != own && writes(pid, &wanted)).then_some(pid)
         })?;
         let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         Some(format!("pid {pid} {}", name.trim()).trim_end().to_owned())
     }
 
+    /// Whether process `pid` has `file` open for writing.
     #[cfg(target_os = "linux")]
-    fn major(dev: u64) -> u64 {
-        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)
+    fn writes(pid: u32, file: &Path) -> bool {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.filter_map(Result::ok).any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| target == file)
+                && std::fs::read_to_string(format!(
+                    "/proc/{pid}/fdinfo/{}",
+                    fd.file_name().to_string_lossy()
+                ))
+                .is_ok_and(|info| opened_for_writing(&info))
+        })
     }
 
+    /// Whether an fdinfo's `flags:` (octal) say the file was opened for writing.
     #[cfg(target_os = "linux")]
-    fn minor(dev: u64) -> u64 {
-        (dev & 0xff) | ((dev >> 12) & !0xff)
+    fn opened_for_writing(fdinfo: &str) -> bool {
+        fdinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("flags:"))
+            .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+            .is_some_and(|flags| flags & 0o3 != 0)
     }
 
     #[cfg(not(target_os = "linux"))]

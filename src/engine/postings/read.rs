@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redb::ReadTransaction;
+use redb::{ReadTransaction, ReadableTable};
 
 use crate::engine::format::{open_optional, Facts};
 use crate::engine::postings::codec::decode_block;
@@ -39,7 +39,7 @@ fn blocks_of<C: CodeKey>(
         Some(row) => row?.0.value().1,
         None => low,
     };
-    let range = table.range((code, start)..=(code, high))?;
+    let range = table.range_owned((code, start)..=(code, high))?;
     let rows = range.map(|row| {
         let (key, value) = row?;
         Ok((key.value().1, value.value().to_vec()))
@@ -118,7 +118,7 @@ fn old_rows<C: CodeKey>(
     high: u64,
     forward: bool,
 ) -> Result<Entries> {
-    let range = table.range((code, low)..=(code, high))?;
+    let range = table.range_owned((code, low)..=(code, high))?;
     let rows = range.map(|row| {
         let (key, facts) = row?;
         Ok(Entry {
@@ -154,7 +154,7 @@ pub(crate) fn entries(
             Some(table) => blocks_of(&table, c, low, high, forward)?,
             None => {
                 let table = txn.open_table(BY_INTENT)?;
-                let range = table.range((c, low)..=(c, high))?;
+                let range = table.range_owned((c, low)..=(c, high))?;
                 let rows = range.map(|row| {
                     let (key, value) = row?;
                     let (position, facts) = value.value();
@@ -336,7 +336,7 @@ fn all_blocks<C: CodeKey>(
     table: &redb::ReadOnlyTable<(C, u64), &'static [u8]>,
     wrap: fn(C) -> Code,
 ) -> Result<KeyedBlocks> {
-    let rows = table.range::<(C, u64)>(..)?.map(move |row| {
+    let rows = table.range_owned(..)?.map(move |row| {
         let (key, value) = row?;
         let (code, first) = key.value();
         Ok((wrap(code), first, value.value().to_vec()))
@@ -354,22 +354,19 @@ pub(crate) fn all_entries(txn: &ReadTransaction, index: Index) -> Result<AllEntr
         Index::Intent => match open_optional(txn, INTENT_POSTINGS)? {
             Some(t) => all_blocks(&t, Code::Intent)?,
             None => {
-                let rows = txn
-                    .open_table(BY_INTENT)?
-                    .range::<(u64, u64)>(..)?
-                    .map(|row| {
-                        let (key, value) = row?;
-                        let (code, sequence) = key.value();
-                        let (position, facts) = value.value();
-                        Ok((
-                            Code::Intent(code),
-                            Entry {
-                                position,
-                                sequence,
-                                facts,
-                            },
-                        ))
-                    });
+                let rows = txn.open_table(BY_INTENT)?.range_owned(..)?.map(|row| {
+                    let (key, value) = row?;
+                    let (code, sequence) = key.value();
+                    let (position, facts) = value.value();
+                    Ok((
+                        Code::Intent(code),
+                        Entry {
+                            position,
+                            sequence,
+                            facts,
+                        },
+                    ))
+                });
                 return Ok(Box::new(rows));
             }
         },
@@ -403,7 +400,7 @@ fn all_old_rows<C: CodeKey>(
     table: &redb::ReadOnlyTable<(C, u64), Facts>,
     wrap: fn(C) -> Code,
 ) -> Result<AllEntries> {
-    let rows = table.range::<(C, u64)>(..)?.map(move |row| {
+    let rows = table.range_owned(..)?.map(move |row| {
         let (key, facts) = row?;
         let (code, position) = key.value();
         Ok((

@@ -1,9 +1,12 @@
-//! Writing a group in one redb transaction: each request planned and its rows applied (or its
-//! refusal recorded), the cost ledger's follow-up events, the group's records handed to the
-//! write-ahead log as one entry, and the commit with the durability the store asks for.
+//! Writing a group into the writer's open redb transaction: each request planned and its rows
+//! applied (or its refusal recorded), the cost ledger's follow-up events, the group's records
+//! handed to the write-ahead log as one entry; and the commit that publishes the groups waiting
+//! in the transaction.
 //!
 //! Uses the planning, the planned rows, the writer's state and interface, the validated events
 //! and the model.
+
+use std::time::Instant;
 
 use crate::engine::format::NameKind;
 use crate::engine::writer::interface::{Durability, Refused, WriteConfig};
@@ -11,13 +14,14 @@ use crate::engine::writer::plan::plan;
 use crate::engine::writer::rows::{Plan, Step, Tables};
 use crate::engine::writer::state::WriterState;
 use crate::engine::writer::validate::Prepared;
-use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event::NewEvent;
 
-/// Writes the group in one transaction. Per-request failures go to `answers`; an `Err` here
-/// means the transaction itself failed and nothing was written.
+/// Writes the group into the writer's open transaction (beginning one when none is open) and
+/// leaves it open: the transaction commits on [`publish`], a few milliseconds later or when
+/// this process reads. Per-request failures go to `answers`; an `Err` here means the
+/// transaction itself failed, and with it every group written into it since the last publish.
 pub(super) fn write_group(
     db: &redb::Database,
     config: &WriteConfig,
@@ -27,16 +31,14 @@ pub(super) fn write_group(
     new_events: &mut Vec<Event>,
     new_names: &mut Vec<(NameKind, String, u32)>,
 ) -> Result<()> {
-    let mut txn = db.begin_write()?;
-    state.tails.begin();
-    let durability = match config.durability {
-        // The write-ahead log makes the commit durable.
-        Durability::Immediate if state.wal.is_some() => redb::Durability::None,
-        Durability::Immediate => redb::Durability::Immediate,
-        Durability::Deferred { .. } => redb::Durability::None,
+    let txn = match state.open_txn.take() {
+        Some(txn) => txn,
+        None => {
+            let txn = db.begin_write()?;
+            state.tails.begin();
+            txn
+        }
     };
-    txn.set_durability(durability)
-        .map_err(|e| Error::Storage(e.into()))?;
     let start_position = state.next_position;
     {
         let mut tables = Tables::open(&txn)?;
@@ -73,36 +75,45 @@ pub(super) fn write_group(
         // records when the last was refused.
         slot.write(None)?;
     }
-    if state.next_position == start_position {
+    if state.next_position == start_position && state.open_since.is_none() {
+        // Nothing written, now or before: no commit to make.
         txn.abort()?;
         state.tails.committed();
         return Ok(());
     }
-    if let Some(slot) = &mut state.wal {
-        if slot.full {
-            // The log is full (or the group alone would fill it): this commit goes to the
-            // file durably, which makes everything before it durable too, and the log
-            // starts over.
-            txn.set_durability(redb::Durability::Immediate)
-                .map_err(|e| Error::Storage(e.into()))?;
-            txn.set_quick_repair(true);
-            txn.commit()?;
-            state.tails.committed();
-            slot.get()?.restart();
-            slot.full = false;
-            state.unflushed = false;
-        } else {
-            txn.commit()?;
-            state.tails.committed();
-            state.unflushed = true;
-        }
-        slot.unconfirmed = false;
-        return Ok(());
+    state.open_txn = Some(txn);
+    if state.next_position != start_position {
+        state.open_since.get_or_insert_with(Instant::now);
     }
+    let log_full = state.wal.as_ref().is_some_and(|slot| slot.full);
+    let durable_now = matches!(config.durability, Durability::Immediate) && state.wal.is_none();
+    if log_full || durable_now || config.publish_at_once {
+        // The log has no room for the group (or the store has no log): the group's commit is
+        // what makes it durable, so it is made now; or the store publishes every group.
+        publish(state)?;
+    }
+    Ok(())
+}
+
+/// Commits the writer's open transaction, if any: what it holds becomes visible to every reader
+/// of the file, in this process and others, and durable in the file. redb's multi-process mode
+/// makes every commit a durable, two-phase one; so the write-ahead log, which already made those
+/// groups durable, starts over. Saving redb's allocator state with each commit spares the open
+/// after a crash a walk of every tree.
+pub(super) fn publish(state: &mut WriterState) -> Result<()> {
+    let Some(mut txn) = state.open_txn.take() else {
+        return Ok(());
+    };
+    state.open_since = None;
+    txn.set_quick_repair(true);
     txn.commit()?;
     state.tails.committed();
-    if matches!(config.durability, Durability::Deferred { .. }) {
-        state.unflushed = true;
+    if let Some(slot) = &mut state.wal {
+        slot.unconfirmed = false;
+        slot.full = false;
+        if let Some(wal) = slot.open.as_mut() {
+            wal.restart();
+        }
     }
     Ok(())
 }

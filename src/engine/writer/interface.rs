@@ -78,6 +78,9 @@ pub(crate) trait CommitListener: Send + Sync {
 pub(crate) struct WriteConfig {
     pub(crate) durability: Durability,
     pub(crate) max_payload_bytes: usize,
+    /// Zero: every group is committed (published) as it is written, instead of waiting in the
+    /// open transaction for the publisher.
+    pub(crate) publish_at_once: bool,
     /// The write-ahead log's path, for a store in a file: replayed when the store opens, and
     /// under [`Durability::Immediate`] what makes each commit durable.
     pub(crate) wal: Option<PathBuf>,

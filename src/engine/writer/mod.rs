@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use redb::WriteTransaction;
 
+use crate::engine::source::ReadSource;
 use crate::engine::wal::{self, Ticket};
 use crate::engine::writer::commit::{write_group, Answer, Answers};
 use crate::engine::writer::recover::recover;
@@ -130,6 +131,8 @@ pub(crate) struct Writer {
     db: Arc<redb::Database>,
     config: WriteConfig,
     closed: AtomicBool,
+    /// Whether the open transaction holds appends that no reader can see yet.
+    unpublished: AtomicBool,
     queue: Mutex<Vec<Request>>,
     /// Signalled whenever a request joins the queue.
     arrived: Condvar,
@@ -155,6 +158,7 @@ impl Writer {
             db,
             config,
             closed: AtomicBool::new(false),
+            unpublished: AtomicBool::new(false),
             queue: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
             state: Mutex::new(state),
@@ -304,8 +308,8 @@ impl Writer {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Runs `write` in a write transaction of its own, between groups, and commits it with the
-    /// store's durability. For small bookkeeping writes (consumer checkpoints).
+    /// Runs `write` in a write transaction of its own, between groups, and commits it (after
+    /// publishing the groups waiting): for small bookkeeping writes (consumer checkpoints).
     pub(crate) fn write_exclusive<T>(
         &self,
         write: impl FnOnce(&WriteTransaction) -> Result<T>,
@@ -326,60 +330,61 @@ impl Writer {
         if let Some(reason) = &state.failed {
             return Err(Error::NeedsReopen(reason.clone()));
         }
-        let mut txn = self.db.begin_write()?;
-        if matches!(self.config.durability, Durability::Deferred { .. }) {
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Storage(e.into()))?;
-            state.unflushed = true;
-        }
+        // A write that fails part way must not take the waiting groups down with it.
+        self.publish_holding_lock(&mut state)?;
+        let txn = self.db.begin_write()?;
         let value = write(&txn)?;
         txn.commit()?;
         Ok(value)
     }
 
-    /// Makes every acknowledged append durable now (a no-op under [`Durability::Immediate`]).
-    /// A failure leaves their durability unknown, so the store refuses writes until reopened.
-    pub(crate) fn flush(&self) -> Result<()> {
-        let flushed = self.flush_holding_lock();
+    /// Makes every acknowledged append visible to readers of the file, in this process and
+    /// others, and durable in the file: commits the writer's open transaction, if it has one.
+    /// A failure leaves the appends in it unknown to the file, so the store refuses writes
+    /// until reopened (under [`Durability::Immediate`] the reopen replays them from the log).
+    pub(crate) fn publish(&self) -> Result<()> {
+        if !self.unpublished.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let published = {
+            let mut state = self.state.lock();
+            self.publish_holding_lock(&mut state)
+        };
         self.hand_off();
-        flushed
+        published
     }
 
-    fn flush_holding_lock(&self) -> Result<()> {
-        let mut state = self.state.lock();
+    fn publish_holding_lock(&self, state: &mut WriterState) -> Result<()> {
         if let Some(reason) = &state.failed {
             return Err(Error::NeedsReopen(reason.clone()));
         }
-        if !state.unflushed {
-            return Ok(());
+        let published = commit::publish(state);
+        self.unpublished.store(false, Ordering::SeqCst);
+        published.map_err(|error| {
+            let reason = self.lost_reason(&error);
+            state.failed = Some(reason.clone());
+            Error::NeedsReopen(reason)
+        })
+    }
+
+    /// What a failed commit of the open transaction did to the appends it held.
+    fn lost_reason(&self, error: &Error) -> String {
+        match self.config.durability {
+            Durability::Immediate => format!(
+                "committing appends to the file failed: {error}; they are in the write-ahead \
+                 log, and come back when the store is opened again"
+            ),
+            Durability::Deferred { .. } => format!(
+                "making deferred appends durable failed: {error}; appends acknowledged since \
+                 the last flush may be lost"
+            ),
         }
-        let commit = || -> Result<()> {
-            let mut txn = self.db.begin_write()?;
-            txn.set_durability(redb::Durability::Immediate)
-                .map_err(|e| Error::Storage(e.into()))?;
-            // Durable commits are rare now: each saves redb's allocator state, so that opening
-            // the file after a crash need not rebuild it by walking every tree.
-            txn.set_quick_repair(true);
-            txn.commit()?;
-            Ok(())
-        };
-        match commit() {
-            Ok(()) => {
-                state.unflushed = false;
-                if let Some(wal) = state.wal.as_mut().and_then(|slot| slot.open.as_mut()) {
-                    wal.restart();
-                }
-                Ok(())
-            }
-            Err(error) => {
-                let reason = format!(
-                    "making deferred appends durable failed: {error}; \
-                     appends acknowledged since the last flush may be lost"
-                );
-                state.failed = Some(reason.clone());
-                Err(Error::NeedsReopen(reason))
-            }
-        }
+    }
+
+    /// Makes every acknowledged append durable now: under [`Durability::Immediate`] they are
+    /// already, so this publishes them (see [`Writer::publish`]).
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.publish()
     }
 
     /// Writes and commits `group`. A group committed through the write-ahead log comes back
@@ -423,6 +428,9 @@ impl Writer {
         );
         match outcome {
             Ok(()) => {
+                // Before any caller is answered, so that a read after an answer publishes.
+                self.unpublished
+                    .store(state.open_txn.is_some(), Ordering::SeqCst);
                 for (kind, name, code) in new_names {
                     state.names.of(kind).insert(name, code);
                 }
@@ -449,11 +457,20 @@ impl Writer {
             }
             Err(error) => {
                 let message = error.to_string();
+                self.unpublished.store(false, Ordering::SeqCst);
+                state.open_txn = None;
+                if state.open_since.take().is_some() {
+                    // The transaction held groups already answered: only a replay of the log
+                    // (or nothing, without one) can bring them back.
+                    state.failed = Some(self.lost_reason(&error));
+                }
                 if let Some(slot) = &mut state.wal {
                     slot.full = false;
                     slot.discard();
                 }
-                if state.wal.as_ref().is_some_and(|slot| slot.unconfirmed) {
+                if state.failed.is_some() {
+                    // Said above.
+                } else if state.wal.as_ref().is_some_and(|slot| slot.unconfirmed) {
                     // The log may hold the group the file did not take: only a replay, when
                     // the store is opened again, can bring the two back together.
                     state.failed = Some(format!(
@@ -545,5 +562,18 @@ fn answer(new_events: Vec<Event>, replies: Vec<Reply>, answers: Vec<Answers>) {
                 .collect()
         });
         reply.send(Signal::Done(answer));
+    }
+}
+
+impl ReadSource for Writer {
+    /// Publishes what waits in the open transaction first: a reader in the writer's process
+    /// sees every append acknowledged before it began.
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        match self.publish() {
+            // A writer that failed leaves the file as its last commit; that can still be read.
+            Ok(()) | Err(Error::NeedsReopen(_)) => {}
+            Err(other) => return Err(other),
+        }
+        Ok(redb::ReadableDatabase::begin_read(&*self.db)?)
     }
 }

@@ -95,6 +95,7 @@ fn replay(
     let config = WriteConfig {
         durability: Durability::Immediate,
         max_payload_bytes: usize::MAX,
+        publish_at_once: true,
         wal: None,
     };
     let positions: Vec<Position> = events.iter().map(|e| e.position).collect();

@@ -1,5 +1,5 @@
 //! What the writer keeps between transactions: the next position, id and codes, the committed
-//! names, whether something waits to be made durable or has failed, the index blocks last
+//! names, the transaction its latest groups wait in, whether it has failed, the index blocks last
 //! written, and the write-ahead log's slot, which hands a group's records to the log as one
 //! entry.
 //!
@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redb::ReadableTable;
 
@@ -30,7 +30,10 @@ pub(super) struct WriterState {
     pub(super) next_intent_code: u64,
     pub(super) next_name_code: HashMap<NameKind, u32>,
     pub(super) names: Names,
-    pub(super) unflushed: bool,
+    /// The write transaction the groups written since the last commit wait in, and when the
+    /// first of them was written: it commits on [`publish`](super::commit::publish).
+    pub(super) open_txn: Option<redb::WriteTransaction>,
+    pub(super) open_since: Option<Instant>,
     pub(super) failed: Option<String>,
     /// The store is closed and its write-ahead log gone: nothing more is written.
     pub(super) closed: bool,
@@ -70,7 +73,8 @@ impl WriterState {
                 next_intent_code: last_intent_code + 1,
                 next_name_code,
                 names: Names::default(),
-                unflushed: false,
+                open_txn: None,
+                open_since: None,
                 failed: None,
                 closed: false,
                 last_callers: HashSet::new(),

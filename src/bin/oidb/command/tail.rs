@@ -1,27 +1,30 @@
-//! `oidb tail FILE [-n N] [-f]`: the last events, then (with `-f`) new ones as they are written.
+//! `oidb tail FILE [-n N] [-f]`: the last events, then (with `-f`) new ones as they are committed.
 //!
-//! Following polls: when the file changes (its size, time or identity), it is opened read-only,
-//! the events after the last one shown are read, and it is closed again at once. Between polls
-//! the file is left alone, so a writer can open it; while a writer has it open, new events wait
-//! until the writer closes it (a writing process keeps readers in other processes out).
+//! Following keeps the file open read-only beside its writer, in whatever process that is, and
+//! prints each event once the writer has committed it to the file: within the writer's publish
+//! interval of its append (20 ms by default), plus a poll. If the path comes to name another file
+//! (a compaction, a store written anew), it follows that one from its start; while the path names
+//! no file, it waits for one.
 
 use std::io::BufWriter;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use oidb::{Cursor, Error, Event, Position, Query, ReadOnlyStore};
+use oidb::{Delivery, Error, Query, ReadOnlyStore, Start, WriterStatus};
 
 use crate::args::TailArgs;
-use crate::command::each_event;
 use crate::failure::{Failure, Outcome};
 use crate::open;
 use crate::output::{EventFormat, EventPrinter};
 
-/// How often a followed file is looked at.
-const POLL: Duration = Duration::from_millis(200);
+/// How long to wait for a missing file before looking again.
+const MISSING_POLL: Duration = Duration::from_millis(200);
 
-/// The most events read in one go while following; more are read at once after printing these.
-const BATCH: usize = 10_000;
+/// How long without events before looking whether the writer is still there.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// How long to gather new events before printing them in one go.
+const GATHER: Duration = Duration::from_millis(1);
 
 pub fn run(args: &TailArgs) -> Outcome {
     let format = if args.jsonl {
@@ -30,14 +33,13 @@ pub fn run(args: &TailArgs) -> Outcome {
         EventFormat::Table { wide: false }
     };
     let query = args.selection.query();
-    let seen = FileState::of(&args.file);
     let reader = open::for_reading(&args.file)?;
-    let last_position = reader.last_position()?;
-    let store_id = reader.store_id()?;
-    let mut last_events = reader
+    let snapshot = reader.snapshot()?;
+    let last_position = snapshot.last_position()?;
+    let mut last_events = snapshot
         .query(&query.clone().newest_first().limit(args.count))?
         .events;
-    drop(reader);
+    drop(snapshot);
     last_events.reverse();
 
     let out = BufWriter::new(std::io::stdout().lock());
@@ -50,114 +52,69 @@ pub fn run(args: &TailArgs) -> Outcome {
         return Ok(());
     }
     printer.flush()?;
-    follow(
-        &args.file,
-        &query,
-        &mut printer,
-        last_position,
-        seen,
-        store_id,
-    )
-}
-
-/// What says a file has changed since it was last read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileState {
-    len: u64,
-    modified: Option<SystemTime>,
-    identity: u64,
-}
-
-impl FileState {
-    fn of(path: &Path) -> Option<FileState> {
-        let metadata = std::fs::metadata(path).ok()?;
-        Some(FileState {
-            len: metadata.len(),
-            modified: metadata.modified().ok(),
-            identity: identity(&metadata),
-        })
+    let mut reader = reader;
+    let mut start = Start::After(last_position);
+    loop {
+        follow(&reader, &query, start, &mut printer)?;
+        eprintln!("(the file was replaced; following the new one from its start)");
+        reader = reopen(&args.file)?;
+        start = Start::Beginning;
     }
 }
 
-#[cfg(unix)]
-fn identity(metadata: &std::fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(metadata)
-}
-
-#[cfg(not(unix))]
-fn identity(_metadata: &std::fs::Metadata) -> u64 {
-    0
-}
-
+/// Prints each event `query` matches after `start` as it is committed; returns when the path
+/// comes to name another file.
 fn follow<W: std::io::Write>(
-    path: &Path,
+    reader: &ReadOnlyStore,
     query: &Query,
+    start: Start,
     printer: &mut EventPrinter<W>,
-    mut after: Position,
-    mut seen: Option<FileState>,
-    mut store_id: Option<String>,
-) -> Outcome {
-    let mut said_waiting = false;
-    let mut more_waiting = false;
+) -> Result<(), Failure> {
+    let explain = |error| open::explain(reader.path(), error);
+    let mut follow = reader.follow(query, start).map_err(explain)?;
+    let mut said = WriterStatus::Live;
     loop {
-        if !more_waiting {
-            std::thread::sleep(POLL);
-        }
-        let now = FileState::of(path);
-        if now == seen && !more_waiting {
-            continue;
-        }
-        let reader = match ReadOnlyStore::open(path) {
-            Ok(reader) => reader,
-            Err(Error::FileInUse { .. }) => {
-                if !said_waiting {
-                    eprintln!(
-                        "(waiting: another process has {} open for writing; its new events \
-                         show here once it closes the file)",
-                        path.display()
-                    );
-                    said_waiting = true;
-                }
-                continue;
-            }
-            Err(Error::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                continue;
-            }
-            Err(Error::NeedsRepair { .. }) => open::for_reading(path)?,
-            Err(other) => return Err(open::explain(path, other)),
+        let delivery = match follow.recv_timeout(QUIET) {
+            Err(Error::FileReplaced { .. }) => return Ok(()),
+            other => other.map_err(explain)?,
         };
-        said_waiting = false;
-        let last = reader.last_position()?;
-        // A file removed and written anew can get the same inode number; its store id differs.
-        let id = reader.store_id()?;
-        let replaced = match (&seen, &now) {
-            (Some(before), Some(now)) => before.identity != now.identity,
-            _ => false,
-        } || matches!((&store_id, &id), (Some(before), Some(now)) if before != now);
-        store_id = id;
-        if last < after || replaced {
-            eprintln!("(the file was replaced; following the new one from its start)");
-            after = 0;
+        match delivery {
+            Some(Delivery::Event(event)) => {
+                printer.print(&event)?;
+                // Print what came with it before flushing: one write for a burst.
+                while let Some(Delivery::Event(event)) =
+                    follow.recv_timeout(GATHER).map_err(explain)?
+                {
+                    printer.print(&event)?;
+                }
+                printer.flush()?;
+            }
+            Some(Delivery::CaughtUp { .. }) => {}
+            None => {
+                // Quiet for a while: say once if the writer stopped without closing the file.
+                let status = reader.writer_status().map_err(explain)?;
+                if status == WriterStatus::Stopped && said != WriterStatus::Stopped {
+                    eprintln!(
+                        "(the writer of {} stopped without closing it: showing what it \
+                         committed; its next writer replays the rest)",
+                        reader.path().display()
+                    );
+                }
+                said = status;
+            }
         }
-        let mut batch: Vec<Event> = Vec::new();
-        let rest = each_event(
-            &reader,
-            &query.clone().after(Cursor(after)),
-            Some(BATCH),
-            |event| {
-                batch.push(event.clone());
-                Ok(())
-            },
-        )?;
-        drop(reader);
-        after = rest.map_or(last, |cursor| cursor.0);
-        more_waiting = rest.is_some();
-        if !more_waiting {
-            seen = now;
+    }
+}
+
+/// Opens the file again, waiting while the path names no file.
+fn reopen(path: &Path) -> Result<ReadOnlyStore, Failure> {
+    loop {
+        match ReadOnlyStore::open(path) {
+            Err(Error::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                std::thread::sleep(MISSING_POLL);
+            }
+            Err(Error::NeedsRepair { .. }) => return open::for_reading(path),
+            opened => return opened.map_err(|e| open::explain(path, e)),
         }
-        for event in &batch {
-            printer.print(event)?;
-        }
-        printer.flush().map_err(Failure::from)?;
     }
 }
