@@ -1,8 +1,8 @@
 //! Durable consumers: named subscribers whose place in the log is kept in the file, so they
 //! resume where they left off after a restart or a crash (at-least-once delivery).
 //!
-//! Uses `model::error`, `model::event`, `engine::format`, `subscribe::hub`, `store::handle`,
-//! `store::reads`, `store::snapshot`.
+//! Uses `model::error`, `model::event`, `engine::format`, `engine::source`, `subscribe::hub`,
+//! `store::handle`, `store::reads`, `store::snapshot`.
 
 use redb::ReadableTable;
 

@@ -2,7 +2,7 @@
 //! (a fresh read transaction per page, none held between them), and the pager it shares with
 //! [`Snapshot::query_iter`](crate::Snapshot::query_iter) (every page from one snapshot).
 //!
-//! Uses the engine's reader and the model.
+//! Uses the engine's reader and read sources, and the model.
 
 use std::sync::Arc;
 

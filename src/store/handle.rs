@@ -1,8 +1,8 @@
 //! The handle users hold: open a file, append, read, query, import and export.
 //!
 //! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `engine::format`,
-//! `engine::setup`, `engine::wal`, `engine::writer`, `subscribe::hub`, `store::events`,
-//! `store::snapshot`.
+//! `engine::presence`, `engine::setup`, `engine::wal`, `engine::writer`, `subscribe::hub`,
+//! `store::events`, `store::snapshot`.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

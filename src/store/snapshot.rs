@@ -7,7 +7,7 @@
 //! method directly, each call on a fresh snapshot. Uses the engine's reader and the model.
 //!
 //! Uses `model::error`, `model::event`, `model::filter`, `engine::format`, `engine::reader`,
-//! `store::events`.
+//! `engine::source`, `store::events`.
 
 use std::path::{Path, PathBuf};
 

@@ -19,7 +19,7 @@
 //!   channel. Positions it has already delivered are skipped, so nothing is delivered twice.
 //!
 //! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `engine::format`,
-//! `engine::reader`, `engine::writer`.
+//! `engine::reader`, `engine::source`, `engine::writer`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

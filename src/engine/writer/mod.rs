@@ -1,10 +1,16 @@
 //! The write path: validation, ids, sequences, the hash chain, index rows, and group commit.
 //!
 //! Appends from any number of threads meet in one queue. Whoever takes the commit lock becomes
-//! the leader: it drains every request waiting, writes them all in one redb transaction, commits
-//! once, publishes the new events, then answers each caller. While it is on disk, the next
-//! requests gather for the next leader. Each request succeeds or fails on its own; an atomic
-//! batch is one request, so it is written whole or not at all.
+//! the leader: it drains every request waiting, writes them all into the writer's open redb
+//! transaction and its write-ahead log entry, hands the new events to subscribers, then answers
+//! each caller. While the entry is on disk, the next requests gather for the next leader. Each
+//! request succeeds or fails on its own; an atomic batch is one request, so it is written whole
+//! or not at all.
+//!
+//! The open transaction commits when the writer publishes: every publish interval (the store's
+//! publisher thread), on flush and close, and before any read in this process
+//! ([`ReadSource`] for [`Writer`]). Readers in other processes see the file as of the last
+//! publish; redb's multi-process mode makes each of those commits durable.
 //!
 //! This file holds the single writer: the queue, the mailboxes callers wait at, the leader's
 //! loop, and what a committed group answers. Beneath it, in the order they build on each other:
@@ -14,7 +20,7 @@
 //! `commit` (a group in one transaction) and `recover` (the write-ahead log replayed on open).
 //! None of them uses this file.
 //!
-//! Uses `model::error`, `model::event`, `engine::wal`, `engine::writer::commit`,
+//! Uses `model::error`, `model::event`, `engine::source`, `engine::wal`, `engine::writer::commit`,
 //! `engine::writer::interface`, `engine::writer::recover`, `engine::writer::state`,
 //! `engine::writer::validate`.
 
