@@ -399,3 +399,30 @@ fn read_only_opens_of_versions_1_to_3_answer_as_the_upgraded_store_does() {
         );
     }
 }
+
+#[test]
+fn an_upgrade_needs_the_file_without_readers_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = copy_of(3, &dir);
+    let reader = ReadOnlyStore::open(&path).unwrap();
+    let error = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(error, oidb::Error::FileBeingRead { .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("a format upgrade needs the file to itself"),
+        "{message}"
+    );
+    assert!(message.contains("v3.oidb"), "{message}");
+    assert_eq!(
+        reader.stats().unwrap().format_version,
+        3,
+        "nothing was upgraded"
+    );
+    drop(reader);
+    assert_eq!(format_version(&path), 3);
+    Store::open(&path).unwrap();
+    assert_eq!(format_version(&path), 4);
+}

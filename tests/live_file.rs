@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oidb::{Delivery, EventType, Filter, NewEvent, ReadOnlyStore, Start, Store};
+use oidb::{Delivery, EventType, Filter, NewEvent, ReadOnlyStore, Start, Store, WriterStatus};
 use prng::Prng;
 use serde_json::json;
 
@@ -296,6 +296,8 @@ fn readers_and_writers_killed_at_random_moments_lose_and_invent_nothing() {
             writer.wait_until(Duration::from_secs(60), |w| w.has_said("open")),
             "round {round}: the writer opened the file"
         );
+        let watcher = ReadOnlyStore::open(&path).unwrap();
+        assert_eq!(watcher.writer_status().unwrap(), WriterStatus::Live);
         std::thread::sleep(Duration::from_millis(rng.range(0, 80) + 5));
         if rng.range(0, 2) == 0 {
             let victim = rng.range(0, readers.len() as u64) as usize;
@@ -306,6 +308,13 @@ fn readers_and_writers_killed_at_random_moments_lose_and_invent_nothing() {
         }
         std::thread::sleep(Duration::from_millis(rng.range(0, 80) + 5));
         writer.kill();
+        if !writer.events("ack").is_empty() {
+            assert_eq!(
+                watcher.writer_status().unwrap(),
+                WriterStatus::Stopped,
+                "round {round}: a reader says the writer stopped without closing the file"
+            );
+        }
         acked.extend(writer.events("ack"));
     }
     // A last writer closes the file cleanly; the readers that live follow it to its end.
