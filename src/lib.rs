@@ -52,6 +52,8 @@ mod engine;
 mod model;
 pub mod observe;
 mod proof;
+#[cfg(feature = "server")]
+pub mod server;
 mod store;
 mod subscribe;
 pub mod trace;

@@ -308,6 +308,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The HTTP server (`oidb serve`, `oidb::server`) cannot listen where it was asked, or failed.
+    #[error("cannot serve on {addr}: {reason}")]
+    Serve {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// Writing output (an export) failed.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),

@@ -46,6 +46,8 @@ pub enum Command {
     Blocks(BlocksArgs),
     /// Give a file's free space back to the file system
     Compact(CompactArgs),
+    /// Serve a file over OpenIntent's REST API and SSE, for the OpenIntent SDK
+    Serve(ServeArgs),
 }
 
 /// `oidb demo`.
@@ -236,6 +238,19 @@ pub enum BlockChoice {
 pub struct CompactArgs {
     /// The .oidb file (no other process may have it open)
     pub file: PathBuf,
+}
+
+/// `oidb serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The .oidb file (created if missing); this process becomes its writer
+    pub file: PathBuf,
+    /// Where to listen; an address other than loopback needs --api-key
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    pub addr: std::net::SocketAddr,
+    /// Require this key in every request's `X-API-Key` header (the SDK's `api_key`)
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
 }
 
 /// Which events: the filters `events`, `tail` and `export` share.

@@ -7,6 +7,7 @@ mod demo;
 mod events;
 mod export;
 mod import;
+mod serve;
 mod show;
 mod stats;
 mod tail;
@@ -33,6 +34,7 @@ pub fn run(command: Command) -> Outcome {
         Command::Trace(args) => trace::run(&args),
         Command::Blocks(args) => blocks::run(&args),
         Command::Compact(args) => compact::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 
