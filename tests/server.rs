@@ -514,3 +514,81 @@ fn sse_streams_every_event_once_with_ids_and_resumes_after_last_event_id() {
         (400, json!("Last-Event-ID"))
     );
 }
+
+#[test]
+fn costs_are_recorded_summed_and_held_to_the_policys_max_cost() {
+    let s = served();
+    let id = s.create("Spend");
+    let (status, intent) = answer(
+        ureq::put(&format!("{}/intents/{id}/governance", s.base)).set("If-Match", "1"),
+        Some(json!({"max_cost": 1.0, "write_scope": "any"})),
+    );
+    assert_eq!(status, 200, "{intent}");
+    assert_eq!(intent["version"], 2);
+    assert_eq!(intent["governance_policy"]["max_cost"], 1.0);
+    let (_, policy) = s.get(&format!("/intents/{id}/governance"));
+    assert_eq!(policy["effective_policy"]["max_cost"], 1.0);
+    assert_eq!(policy["effective_policy"]["completion_mode"], "auto");
+
+    let cost = |amount: f64, agent: &str| {
+        s.post(
+            &format!("/intents/{id}/costs"),
+            json!({"agent_id": agent, "cost_type": "api_call", "amount": amount, "unit": "USD",
+                   "provider": "openai", "metadata": {"model": "gpt-4o"}}),
+        )
+    };
+    let (status, recorded) = cost(0.6, "agent-a");
+    assert_eq!(status, 200, "{recorded}");
+    assert_eq!(recorded["amount"], 0.6);
+    assert_eq!(recorded["metadata"]["model"], "gpt-4o");
+    assert_eq!(cost(0.3, "agent-b").0, 200);
+    let (status, refused) = cost(0.5, "agent-a");
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["rule"], serde_json::Value::Null);
+    assert_eq!(refused["detail"]["rule"], "max_cost");
+    let (_, violations) = s.get(&format!(
+        "/intents/{id}/events?event_type=governance.violation"
+    ));
+    assert_eq!(
+        violations.as_array().unwrap().len(),
+        1,
+        "the refusal is on record"
+    );
+
+    let (status, costs) = s.get(&format!("/intents/{id}/costs"));
+    assert_eq!(status, 200);
+    assert_eq!(costs["costs"].as_array().unwrap().len(), 2);
+    assert!(
+        (costs["summary"]["total"].as_f64().unwrap() - 0.9).abs() < 1e-9,
+        "{costs}"
+    );
+    assert!((costs["summary"]["by_agent"]["agent-a"].as_f64().unwrap() - 0.6).abs() < 1e-9);
+
+    for (body, field) in [
+        (
+            json!({"cost_type": "lunch", "amount": 1.0, "unit": "USD"}),
+            "cost_type",
+        ),
+        (
+            json!({"cost_type": "compute", "amount": -1.0, "unit": "s"}),
+            "amount",
+        ),
+    ] {
+        let (status, answer) = s.post(&format!("/intents/{id}/costs"), body);
+        assert_eq!(
+            (status, answer["field"].clone()),
+            (422, json!(field)),
+            "{answer}"
+        );
+    }
+    let (status, bad) = answer(
+        ureq::put(&format!("{}/intents/{id}/governance", s.base)).set("If-Match", "2"),
+        Some(json!({"max_cost": -5})),
+    );
+    assert_eq!((status, bad["field"].clone()), (422, json!("max_cost")));
+    let (status, stale) = answer(
+        ureq::put(&format!("{}/intents/{id}/governance", s.base)).set("If-Match", "1"),
+        Some(json!({"max_cost": 5})),
+    );
+    assert_eq!((status, stale["current_version"].clone()), (409, json!(2)));
+}

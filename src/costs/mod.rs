@@ -39,7 +39,7 @@
 pub mod analytics;
 pub mod budget;
 mod prices;
-mod record;
+pub(crate) mod record;
 mod summary;
 
 pub use crate::model::amount::Amount;

@@ -1,7 +1,8 @@
 //! Intents as the server shows them: a projection of their events, rebuilt from the log on each
 //! request. `intent_created` sets the intent up, `state_patched` applies its patches,
-//! `status_changed` sets the status, and each of those two moves the version on by one;
-//! `agent_assigned` adds an agent. An intent whose events were written without an
+//! `status_changed` sets the status, `governance.policy_set` (with a `governance_policy`) sets
+//! the policy, and each of those three moves the version on by one; `agent_assigned` adds an
+//! agent. An intent whose events were written without an
 //! `intent_created` (by the library, or imported) is shown with its id as its title.
 //!
 //! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `store::snapshot`,
@@ -18,11 +19,12 @@ use crate::server::answer::ApiError;
 use crate::store::snapshot::Snapshot;
 
 /// The event types an intent's projection is made of.
-pub(crate) const PROJECTED: [EventType; 4] = [
+pub(crate) const PROJECTED: [EventType; 5] = [
     EventType::IntentCreated,
     EventType::StatePatched,
     EventType::StatusChanged,
     EventType::AgentAssigned,
+    EventType::GovernancePolicySet,
 ];
 
 /// An intent, as `IntentResponse` of the reference server writes it.
@@ -156,6 +158,17 @@ fn apply(intent: &mut Intent, event: &Event) {
                 intent.agents.push(agent);
             }
         }
+        // A policy set through the API carries it whole; the ledger's own budget events (a
+        // `rule` and its `max_cost`) follow one of those, or come from the library, and change
+        // neither the policy shown nor the version.
+        EventType::GovernancePolicySet => match payload.get("governance_policy") {
+            Some(policy) => {
+                intent.governance_policy = Some(policy.clone())
+                    .filter(|p| p.as_object().is_some_and(|members| !members.is_empty()));
+                intent.version += 1;
+            }
+            None => return,
+        },
         _ => {}
     }
     intent.updated_at = event.created_at.to_rfc3339();

@@ -11,6 +11,7 @@
 
 mod answer;
 mod auth;
+mod costs;
 mod intents;
 mod routes;
 mod shared;

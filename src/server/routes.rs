@@ -2,7 +2,8 @@
 //! touches the store, then runs the store call on a blocking thread.
 //!
 //! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `store::handle`,
-//! `server::answer`, `server::auth`, `server::intents`, `server::shared`, `server::stream`.
+//! `server::answer`, `server::auth`, `server::costs`, `server::intents`, `server::shared`,
+//! `server::stream`.
 
 use std::collections::HashMap;
 
@@ -17,16 +18,16 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::model::error::Error;
 use crate::model::event::{Event, NewEvent};
 use crate::model::event_type::EventType;
 use crate::model::filter::Query;
 use crate::server::answer::ApiError;
 use crate::server::auth;
+use crate::server::costs;
 use crate::server::intents::{self, Intent};
-use crate::server::shared::{blocking, Shared};
+use crate::server::shared::{actor, blocking, body, change_intent, if_match, read_intent, Shared};
 use crate::server::stream;
-use crate::store::handle::{Store, DEFAULT_MAX_PAYLOAD_BYTES};
+use crate::store::handle::DEFAULT_MAX_PAYLOAD_BYTES;
 
 /// Every route, behind the API key check and the body limit.
 pub(crate) fn router(shared: Shared) -> Router {
@@ -44,6 +45,14 @@ pub(crate) fn router(shared: Shared) -> Router {
             "/api/v1/intents/{intent_id}/events",
             post(log_event).get(get_events),
         )
+        .route(
+            "/api/v1/intents/{intent_id}/costs",
+            post(costs::record_cost).get(costs::get_costs),
+        )
+        .route(
+            "/api/v1/intents/{intent_id}/governance",
+            axum::routing::put(costs::set_governance_policy).get(costs::get_governance_policy),
+        )
         .route("/api/v1/events", get(events_of_trace))
         .route("/api/v1/intents/{intent_id}/subscribe", get(stream::intent))
         .route("/api/v1/subscribe/intents/{intent_id}", get(stream::intent))
@@ -52,27 +61,6 @@ pub(crate) fn router(shared: Shared) -> Router {
         // A payload at the store's cap, with room for the members around it.
         .layer(DefaultBodyLimit::max(DEFAULT_MAX_PAYLOAD_BYTES + 64 * 1024))
         .with_state(shared)
-}
-
-/// A JSON body of type `T`, or 422 saying which member is wrong (serde names it).
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("the request body is not what this route takes: {e}"),
-        )
-        .field("body")
-    })
-}
-
-/// Who acts: the SDK's `X-Agent-ID`, else the server.
-fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get("x-agent-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or("oidb-serve")
-        .to_owned()
 }
 
 fn wire(event: &Event) -> Value {
@@ -137,6 +125,10 @@ async fn create_intent(
     }
     let status = create.status.unwrap_or_else(|| "draft".into());
     check_status(&status)?;
+    let budget = match &create.governance_policy {
+        Some(policy) => costs::check_policy(policy)?,
+        None => None,
+    };
     let created_by = create.created_by.unwrap_or_else(|| actor(&headers));
     let mut payload = json!({
         "title": create.title,
@@ -166,18 +158,13 @@ async fn create_intent(
             )
             .payload(payload),
         )?;
+        if let Some(budget) = &budget {
+            store.set_budget(&intent_id, budget)?;
+        }
         read_intent(&store, &intent_id)
     })
     .await?;
     Ok(Json(intent_json(&intent)))
-}
-
-/// The intent `intent_id`, or 404.
-fn read_intent(store: &Store, intent_id: &str) -> Result<Intent, ApiError> {
-    let snapshot = store.snapshot()?;
-    intents::read(&snapshot, intent_id)?
-        .map(|read| read.intent)
-        .ok_or_else(|| ApiError::no_intent(intent_id))
 }
 
 async fn get_intent(
@@ -264,51 +251,6 @@ async fn list_intents(
     })
     .await?;
     Ok(Json(json!({ "intents": found })))
-}
-
-/// The version in `If-Match`, which the state and status routes require.
-fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
-    let header = headers
-        .get("if-match")
-        .ok_or_else(|| ApiError::bad("If-Match", "If-Match header required"))?;
-    header
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad(
-                "If-Match",
-                "If-Match must be the intent's version, a number",
-            )
-        })
-}
-
-/// Appends the event `make` builds from the intent as read, if its version is still `version`:
-/// the append expects the chain's last sequence as read, so nothing slips in between; an event
-/// that did (a log entry, not a change of state) is read past and the append tried again.
-fn change_intent(
-    store: &Store,
-    intent_id: &str,
-    version: u64,
-    make: impl Fn(&Intent) -> Result<NewEvent, ApiError>,
-) -> Result<Intent, ApiError> {
-    loop {
-        let snapshot = store.snapshot()?;
-        let read =
-            intents::read(&snapshot, intent_id)?.ok_or_else(|| ApiError::no_intent(intent_id))?;
-        drop(snapshot);
-        if read.intent.version != version {
-            return Err(ApiError::new(StatusCode::CONFLICT, "Version conflict")
-                .with("current_version", read.intent.version.into()));
-        }
-        let event = make(&read.intent)?.expect_last_sequence(read.last_sequence);
-        match store.append(event) {
-            Ok(_) => return read_intent(store, intent_id),
-            Err(Error::WrongExpectedSequence { .. }) => {}
-            Err(other) => return Err(other.into()),
-        }
-    }
 }
 
 #[derive(Deserialize)]

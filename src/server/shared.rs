@@ -1,14 +1,22 @@
-//! What every request handler shares: the store and the API key, and the way store calls,
-//! which block, are run off the async threads.
+//! What every request handler shares: the store and the API key, the way store calls (which
+//! block) run off the async threads, and the steps several routes take: reading a JSON body, the
+//! acting agent, reading an intent, and a change of an intent checked against its version.
 //!
-//! Uses `store::handle`, `server::answer`, `server::auth`.
+//! Uses `model::error`, `model::event`, `store::handle`, `server::answer`, `server::auth`,
+//! `server::intents`.
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+
+use crate::model::error::Error;
+use crate::model::event::NewEvent;
 use crate::server::answer::ApiError;
 use crate::server::auth::ApiKey;
+use crate::server::intents::{self, Intent};
 use crate::store::handle::Store;
 
 /// What every handler shares: the store.
@@ -34,4 +42,78 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(call)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+/// A JSON body of type `T`, or 422 saying which member is wrong (serde names it).
+pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the request body is not what this route takes: {e}"),
+        )
+        .field("body")
+    })
+}
+
+/// Who acts: the SDK's `X-Agent-ID`, else the server.
+pub(crate) fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get("x-agent-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("oidb-serve")
+        .to_owned()
+}
+
+/// The intent `intent_id`, or 404.
+pub(crate) fn read_intent(store: &Store, intent_id: &str) -> Result<Intent, ApiError> {
+    let snapshot = store.snapshot()?;
+    intents::read(&snapshot, intent_id)?
+        .map(|read| read.intent)
+        .ok_or_else(|| ApiError::no_intent(intent_id))
+}
+
+/// The version in `If-Match`, which the state and status routes require.
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let header = headers
+        .get("if-match")
+        .ok_or_else(|| ApiError::bad("If-Match", "If-Match header required"))?;
+    header
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad(
+                "If-Match",
+                "If-Match must be the intent's version, a number",
+            )
+        })
+}
+
+/// Appends the event `make` builds from the intent as read, if its version is still `version`:
+/// the append expects the chain's last sequence as read, so nothing slips in between; an event
+/// that did (a log entry, not a change of state) is read past and the append tried again.
+pub(crate) fn change_intent(
+    store: &Store,
+    intent_id: &str,
+    version: u64,
+    make: impl Fn(&Intent) -> Result<NewEvent, ApiError>,
+) -> Result<Intent, ApiError> {
+    loop {
+        let snapshot = store.snapshot()?;
+        let read =
+            intents::read(&snapshot, intent_id)?.ok_or_else(|| ApiError::no_intent(intent_id))?;
+        drop(snapshot);
+        if read.intent.version != version {
+            return Err(ApiError::new(StatusCode::CONFLICT, "Version conflict")
+                .with("current_version", read.intent.version.into()));
+        }
+        let event = make(&read.intent)?.expect_last_sequence(read.last_sequence);
+        match store.append(event) {
+            Ok(_) => return read_intent(store, intent_id),
+            Err(Error::WrongExpectedSequence { .. }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
 }

@@ -183,3 +183,23 @@ def test_the_openai_adapter_logs_its_requests_into_the_served_file(client, serve
     completed = next(e for e in events if e.event_type.value == "llm_request_completed")
     assert completed.payload["model"] == "gpt-4o"
     assert completed.payload.get("total_tokens") == 10 or completed.payload.get("tokens", {}).get("total") == 10, completed.payload
+
+
+def test_costs_are_recorded_under_a_governance_max_cost(client):
+    intent = client.create_intent("Spend", governance_policy={"max_cost": 1.0})
+    client.record_cost(intent.id, "api_call", 0.6, "USD", provider="openai", metadata={"model": "gpt-4o"})
+    client.record_cost(intent.id, "api_call", 0.3, "USD")
+    with pytest.raises(OpenIntentError) as refused:
+        client.record_cost(intent.id, "api_call", 0.5, "USD")
+    assert refused.value.status_code == 403
+    assert refused.value.response["detail"]["rule"] == "max_cost"
+    costs, summary = client.get_costs(intent.id)
+    assert [c.amount for c in costs] == [0.6, 0.3]
+    assert abs(summary.total - 0.9) < 1e-9
+    assert summary.by_agent == {"sdk-agent": pytest.approx(0.9)}
+    policy = client.get_governance_policy(intent.id)
+    assert policy["effective_policy"]["max_cost"] == 1.0
+    current = client.get_intent(intent.id)
+    updated = client.set_governance_policy(intent.id, current.version, {"max_cost": 2.0})
+    assert updated.version == current.version + 1
+    client.record_cost(intent.id, "api_call", 0.5, "USD")
