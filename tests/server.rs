@@ -592,3 +592,65 @@ fn costs_are_recorded_summed_and_held_to_the_policys_max_cost() {
     );
     assert_eq!((status, stale["current_version"].clone()), (409, json!(2)));
 }
+
+#[test]
+fn chains_checkpoints_and_merkle_proofs_are_recomputed_from_the_log() {
+    let s = served();
+    let id = s.create("Proven");
+    let mut event_ids = Vec::new();
+    for i in 0..6 {
+        let (_, event) = s.post(
+            &format!("/intents/{id}/events"),
+            json!({"event_type": "comment", "payload": {"i": i}}),
+        );
+        event_ids.push(event["id"].as_str().unwrap().to_owned());
+    }
+    let (status, chain) = s.get(&format!("/intents/{id}/events/verify"));
+    assert_eq!(status, 200, "{chain}");
+    assert_eq!(
+        (chain["valid"].clone(), chain["event_count"].clone()),
+        (json!(true), json!(7))
+    );
+
+    let (status, first) = s.post("/checkpoints", json!({"intent_id": id}));
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["event_count"], 7);
+    let checkpoint = first["checkpoint_id"].as_str().unwrap().to_owned();
+    let (status, again) = s.post("/checkpoints", json!({"intent_id": id}));
+    assert_eq!((status, again), (200, Value::Null), "nothing new to seal");
+    let (_, listed) = s.get(&format!("/checkpoints?intent_id={id}"));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, read) = s.get(&format!("/checkpoints/{checkpoint}"));
+    assert_eq!((status, &read), (200, &first));
+
+    let (status, proof) = s.get(&format!("/checkpoints/{checkpoint}/proof/{}", event_ids[3]));
+    assert_eq!(status, 200, "{proof}");
+    let parsed: oidb::merkle::MerkleProof = serde_json::from_value(proof.clone()).unwrap();
+    assert!(parsed.verify(), "{proof}");
+    assert_eq!(proof["merkle_root"], first["merkle_root"]);
+
+    s.post(
+        &format!("/intents/{id}/events"),
+        json!({"event_type": "comment"}),
+    );
+    let (_, second) = s.post("/checkpoints", json!({"intent_id": id}));
+    let (status, consistent) = s.get(&format!(
+        "/verify/consistency?from_checkpoint={checkpoint}&to_checkpoint={}",
+        second["checkpoint_id"].as_str().unwrap()
+    ));
+    assert_eq!(status, 200, "{consistent}");
+    assert_eq!(consistent["consistent"], true);
+
+    let (status, missing) = s.get("/checkpoints/no-such-checkpoint");
+    assert_eq!(
+        (status, missing["field"].clone()),
+        (404, json!("checkpoint_id"))
+    );
+    let (status, bad) = s.get(&format!("/checkpoints/{checkpoint}/proof/not-a-uuid"));
+    assert_eq!((status, bad["field"].clone()), (422, json!("event_id")));
+    let (status, bad) = s.get("/verify/consistency?from_checkpoint=x");
+    assert_eq!(
+        (status, bad["field"].clone()),
+        (422, json!("to_checkpoint"))
+    );
+}

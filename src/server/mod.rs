@@ -13,6 +13,7 @@ mod answer;
 mod auth;
 mod costs;
 mod intents;
+mod proofs;
 mod routes;
 mod shared;
 mod stream;

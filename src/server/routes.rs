@@ -2,8 +2,8 @@
 //! touches the store, then runs the store call on a blocking thread.
 //!
 //! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `store::handle`,
-//! `server::answer`, `server::auth`, `server::costs`, `server::intents`, `server::shared`,
-//! `server::stream`.
+//! `server::answer`, `server::auth`, `server::costs`, `server::intents`, `server::proofs`,
+//! `server::shared`, `server::stream`.
 
 use std::collections::HashMap;
 
@@ -25,6 +25,7 @@ use crate::server::answer::ApiError;
 use crate::server::auth;
 use crate::server::costs;
 use crate::server::intents::{self, Intent};
+use crate::server::proofs;
 use crate::server::shared::{actor, blocking, body, change_intent, if_match, read_intent, Shared};
 use crate::server::stream;
 use crate::store::handle::DEFAULT_MAX_PAYLOAD_BYTES;
@@ -53,6 +54,23 @@ pub(crate) fn router(shared: Shared) -> Router {
             "/api/v1/intents/{intent_id}/governance",
             axum::routing::put(costs::set_governance_policy).get(costs::get_governance_policy),
         )
+        .route(
+            "/api/v1/intents/{intent_id}/events/verify",
+            get(proofs::verify_chain),
+        )
+        .route(
+            "/api/v1/checkpoints",
+            get(proofs::list_checkpoints).post(proofs::create_checkpoint),
+        )
+        .route(
+            "/api/v1/checkpoints/{checkpoint_id}",
+            get(proofs::get_checkpoint),
+        )
+        .route(
+            "/api/v1/checkpoints/{checkpoint_id}/proof/{event_id}",
+            get(proofs::merkle_proof),
+        )
+        .route("/api/v1/verify/consistency", get(proofs::consistency))
         .route("/api/v1/events", get(events_of_trace))
         .route("/api/v1/intents/{intent_id}/subscribe", get(stream::intent))
         .route("/api/v1/subscribe/intents/{intent_id}", get(stream::intent))

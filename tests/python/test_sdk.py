@@ -203,3 +203,29 @@ def test_costs_are_recorded_under_a_governance_max_cost(client):
     updated = client.set_governance_policy(intent.id, current.version, {"max_cost": 2.0})
     assert updated.version == current.version + 1
     client.record_cost(intent.id, "api_call", 0.5, "USD")
+
+
+def test_chains_checkpoints_and_merkle_proofs_check_out_with_the_sdks_own_models(served):
+    import httpx
+
+    base_url, _ = served
+    client = OpenIntentClient(base_url=base_url, api_key="test-key", agent_id="sdk-agent")
+    intent = client.create_intent("Proven")
+    logged = [client.log_event(intent.id, EventType.COMMENT, {"i": i}) for i in range(6)]
+    chain = client.verify_event_chain(intent.id)
+    assert chain.valid and chain.event_count == 7
+    made = httpx.post(f"{base_url}/api/v1/checkpoints", json={"intent_id": intent.id},
+                      headers={"X-API-Key": "test-key"})
+    assert made.status_code == 201, made.text
+    checkpoints = client.list_checkpoints(intent_id=intent.id)
+    assert len(checkpoints) == 1 and checkpoints[0].event_count == 7
+    checkpoint = client.get_checkpoint(checkpoints[0].checkpoint_id)
+    for event in logged:
+        proof = client.get_merkle_proof(checkpoint.checkpoint_id, event.id)
+        assert proof.verify(), proof
+        assert proof.merkle_root == checkpoint.merkle_root
+    client.log_event(intent.id, EventType.COMMENT, {"i": 6})
+    later = httpx.post(f"{base_url}/api/v1/checkpoints", json={"intent_id": intent.id},
+                       headers={"X-API-Key": "test-key"}).json()
+    consistency = client.verify_consistency(checkpoint.checkpoint_id, later["checkpoint_id"])
+    assert consistency.consistent
