@@ -252,6 +252,9 @@ fn read_events(side: &Side, clients: usize, each: usize) -> Measured {
     })
 }
 
+/// One measured workload, run against either server.
+type Scenario = dyn Fn(&Side) -> Measured;
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -262,7 +265,7 @@ fn main() {
         .unwrap_or(1)
         .max(1);
     let dir = tempfile::tempdir().unwrap();
-    let scenarios: [(&str, Box<dyn Fn(&Side) -> Measured>); 3] = [
+    let scenarios: [(&str, Box<Scenario>); 3] = [
         (
             "POST events, 1 client",
             Box::new(move |s| log_events(s, 1, 400 * scale)),
