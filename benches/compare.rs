@@ -9,6 +9,9 @@
 //! - **the floor**: the same events as JSONL lines appended to a plain file, `fdatasync` where
 //!   the others commit.
 //!
+//! Beside them, oidb alone: delivery to subscribers in the writer's process, and readers in other
+//! processes (the benchmark binary again) following the file while it is written.
+//!
 //! Each scenario runs several times per side; the table shows the median with min–max, and the
 //! same figures go to `$OIDB_BENCH_JSON` (default `target/oidb-bench.json`). `OIDB_BENCH_QUICK=1`
 //! runs a smaller version (100k events instead of 1M) in under a minute.
@@ -20,6 +23,8 @@ mod child;
 mod cpu_time;
 #[path = "compare/floor_side.rs"]
 mod floor_side;
+#[path = "compare/live_readers.rs"]
+mod live_readers;
 #[path = "compare/machine.rs"]
 mod machine;
 #[path = "compare/report.rs"]
@@ -65,6 +70,10 @@ struct Config {
     deliveries: usize,
     /// Events appended per run with and without subscribers.
     subscribed_events: u64,
+    /// Durable single appends per run with and without reader processes following.
+    followed_appends: u64,
+    /// Events appended in batches per run with and without reader processes following.
+    followed_events: u64,
     /// Where the files go (removed at the end).
     dir: tempfile::TempDir,
 }
@@ -95,6 +104,8 @@ impl Config {
                 window_queries: 30,
                 deliveries: 300,
                 subscribed_events: 20_000,
+                followed_appends: 2_000,
+                followed_events: 50_000,
                 dir,
             }
         } else {
@@ -111,6 +122,8 @@ impl Config {
                 window_queries: 200,
                 deliveries: 2_000,
                 subscribed_events: 100_000,
+                followed_appends: 4_000,
+                followed_events: 200_000,
                 dir,
             }
         }
@@ -1020,10 +1033,193 @@ fn subscriber_cost(cfg: &Config, w: &Workload) -> Scenario {
     s
 }
 
+/// What two reader processes following the file cost the writer's durable appends, single and
+/// batched, and how long after an append's answer each reader has its event.
+fn live_readers(cfg: &Config, w: &Workload) -> Vec<Scenario> {
+    const READERS: usize = 2;
+    const TURN: u64 = 25;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut scenarios = Vec::new();
+    for batched in [false, true] {
+        let (kind, count) = if batched {
+            ("batched", cfg.followed_events)
+        } else {
+            ("single", cfg.followed_appends)
+        };
+        let mut cost = Scenario::new(
+            if batched {
+                "live_readers_cost_batched"
+            } else {
+                "live_readers_cost_single"
+            },
+            if batched {
+                format!(
+                    "batched append throughput lost to {READERS} reader processes following the \
+                     file ({} per commit, {count} events per run, fresh file)",
+                    cfg.batch
+                )
+            } else {
+                format!(
+                    "durable single append throughput lost to {READERS} reader processes \
+                     following the file (1 thread, {count} per run, fresh file)"
+                )
+            },
+            "%",
+            Goal::AtMost(10.0),
+        );
+        let mut delay = Scenario::new(
+            if batched {
+                "live_reader_delay_p99_batched"
+            } else {
+                "live_reader_delay_p99_single"
+            },
+            format!(
+                "reader process delay p99, append's answer to receipt, {READERS} readers, {}",
+                if batched {
+                    "batched appends"
+                } else {
+                    "durable single appends"
+                }
+            ),
+            "ms",
+            Goal::Report,
+        );
+        let (mut alone, mut followed, mut ratios) =
+            (Measure::default(), Measure::default(), Measure::default());
+        let (mut cpu_alone, mut cpu_followed, mut cpu_reader) =
+            (Measure::default(), Measure::default(), Measure::default());
+        let mut delays = Vec::new();
+        for run in 0..cfg.runs {
+            progress(&format!(
+                "{kind} appends with {READERS} reader processes following, run {}/{}",
+                run + 1,
+                cfg.runs
+            ));
+            let (alone_path, followed_path) = (cfg.path("alone.oidb"), cfg.path("followed.oidb"));
+            remove(&alone_path);
+            remove(&followed_path);
+            let mut outcome = if batched {
+                // One after the other, alternating which goes first, so neither always meets
+                // the disk warm: taking turns would leave the readers' share of the CPU, which
+                // batches make large, partly to the turns of the store they do not follow.
+                let mut outcome = None;
+                for readers in if run % 2 == 0 {
+                    [0, READERS]
+                } else {
+                    [READERS, 0]
+                } {
+                    let path = if readers == 0 {
+                        &alone_path
+                    } else {
+                        &followed_path
+                    };
+                    let (measured, cpu) = live_readers::batched(path, w, readers, count, cfg.batch);
+                    if readers == 0 {
+                        alone.push(measured.events_per_second);
+                        cpu_alone.runs.extend(cpu);
+                    } else {
+                        followed.push(measured.events_per_second);
+                        cpu_followed.runs.extend(cpu);
+                        outcome = Some(measured);
+                    }
+                }
+                outcome.expect("the followed store's run")
+            } else {
+                let (lone, measured) = live_readers::single_in_turns(
+                    &alone_path,
+                    &followed_path,
+                    w,
+                    READERS,
+                    count,
+                    TURN,
+                );
+                alone.push(lone.events_per_second);
+                followed.push(measured.events_per_second);
+                measured
+            };
+            remove(&alone_path);
+            remove(&followed_path);
+            cpu_reader.runs.extend(outcome.reader_cpu_micros_per_event);
+            delay
+                .oidb
+                .push(subscribers::percentile(&mut outcome.delays_ms, 99.0));
+            delays.append(&mut outcome.delays_ms);
+            let ratio = followed.runs[run] / alone.runs[run];
+            ratios.push(ratio);
+            cost.oidb.push((1.0 - ratio) * 100.0);
+        }
+        let how = if batched {
+            "the same events appended to a new file alone and then with the readers, or the other \
+             way round, alternating by run"
+                .to_owned()
+        } else {
+            format!(
+                "two new files in the same run, one alone and one with the readers, taking turns \
+                 {TURN} appends at a time (as the durable single appends above), so that both meet \
+                 the same spells of the disk"
+            )
+        };
+        let writer_cpu = if cpu_alone.runs.is_empty() || cpu_followed.runs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; CPU of the writer's process per event (generating and appending it): median \
+                 {:.1} µs alone, {:.1} µs followed",
+                cpu_alone.median(),
+                cpu_followed.median()
+            )
+        };
+        let reader_cpu = if cpu_reader.runs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; CPU of each reader per event received: median {:.1} µs",
+                cpu_reader.median()
+            )
+        };
+        cost.note = format!(
+            "{how}; each reader is the benchmark binary again (ReadOnlyStore::open, subscribe from \
+             Start::Now, every event received); durable commits and the default publish interval \
+             ({:.0} ms) both ways, only the time in the appends counted; median {} events/s \
+             alone, {} followed; with / without: median {:.2}x ({:.2}x–{:.2}x over the \
+             runs){writer_cpu}{reader_cpu}",
+            ms(oidb::PUBLISH_INTERVAL),
+            report::number(alone.median()),
+            report::number(followed.median()),
+            ratios.median(),
+            ratios.min(),
+            ratios.max(),
+        );
+        let p = |v: &mut Vec<f64>, q: f64| subscribers::percentile(v, q);
+        delay.note = format!(
+            "from the wall-clock time the append answered in the writer to the time recv() \
+             returned the event in a reader process (one system clock), p99 per run over both \
+             readers' events; over all runs p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, min {:.2} \
+             ms. A reader sees an append once the writer publishes it (a durable redb commit, \
+             {:.0} ms after the last one ended) and looks every {:.0} ms: the interval, the \
+             publish's own commit and a poll bound it",
+            p(&mut delays, 50.0),
+            p(&mut delays, 99.0),
+            p(&mut delays, 100.0),
+            p(&mut delays, 0.0),
+            ms(oidb::PUBLISH_INTERVAL),
+            ms(oidb::FOLLOW_POLL),
+        );
+        scenarios.push(cost);
+        scenarios.push(delay);
+    }
+    scenarios
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        child::run(&args[i + 1..]);
+        let task = &args[i + 1..];
+        if task.first().map(String::as_str) == Some(live_readers::CHILD_TASK) {
+            live_readers::run_child(&task[1..]);
+        } else {
+            child::run(task);
+        }
         return;
     }
     let cfg = Config::from_env();
@@ -1054,6 +1250,7 @@ fn main() {
     scenarios.extend(delivery(&cfg, &w, 1));
     scenarios.extend(delivery(&cfg, &w, 16));
     scenarios.push(subscriber_cost(&cfg, &w));
+    scenarios.extend(live_readers(&cfg, &w));
 
     let table = report::table(&scenarios);
     println!("{table}");
