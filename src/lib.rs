@@ -90,6 +90,7 @@ pub use store::handle::{
     Store, StoreBuilder, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, PUBLISH_INTERVAL,
 };
 pub use store::import::ImportReport;
+pub use store::intents::IntentInfo;
 pub use store::read_only::{ReadOnlyStore, WriterStatus};
 pub use store::snapshot::Snapshot;
 pub use store::stats::Stats;

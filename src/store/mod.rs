@@ -13,6 +13,7 @@ pub(crate) mod export;
 pub(crate) mod follow;
 pub(crate) mod handle;
 pub(crate) mod import;
+pub(crate) mod intents;
 pub(crate) mod read_only;
 pub(crate) mod reads;
 pub(crate) mod snapshot;
