@@ -21,7 +21,9 @@ use crate::model::error::Error;
 use crate::model::event_type::EventType;
 use crate::server::answer::ApiError;
 use crate::server::intents::Intent;
-use crate::server::shared::{blocking, body, change_intent, if_match, read_intent, Shared};
+use crate::server::shared::{
+    blocking, body, change_intent, if_match, intent_in, read_intent, Shared,
+};
 
 /// The body of `POST /api/v1/intents/{id}/costs`.
 #[derive(Deserialize)]
@@ -85,9 +87,9 @@ pub(crate) async fn record_cost(
     if let Some(provider) = request.provider {
         cost = cost.provider(provider);
     }
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let recorded = blocking(move || {
-        read_intent(&store, &intent_id)?;
+        intent_in(&store.snapshot()?, &intent_id)?;
         store.record_cost(&intent_id, cost).map_err(|error| match error {
             Error::BudgetExceeded { .. } => {
                 let message = error.to_string();
@@ -112,7 +114,7 @@ pub(crate) async fn get_costs(
     let store = shared.store.clone();
     let answer = blocking(move || {
         read_intent(&store, &intent_id)?;
-        let costs = store.costs(&intent_id)?;
+        let costs = store.snapshot()?.costs(&intent_id)?;
         let amounts = |map: &std::collections::BTreeMap<String, crate::model::amount::Amount>| {
             map.iter()
                 .map(|(k, v)| (k.clone(), json!(v.as_f64())))
@@ -193,7 +195,7 @@ pub(crate) async fn set_governance_policy(
     let policy: Map<String, Value> = body(&bytes)?;
     let budget = check_policy(&policy)?;
     let who = crate::server::shared::actor(&headers);
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let intent: Intent = blocking(move || {
         let intent = change_intent(&store, &intent_id, version, |intent| {
             Ok(crate::model::event::NewEvent::new(

@@ -7,21 +7,28 @@
 //! 501. The HTTP stack is axum on tokio, on a runtime of the server's own, so the caller need
 //! not run one; store calls, which block, run on its blocking threads.
 //!
-//! Uses `model::error`, `store::handle`, `server::routes`, `server::shared`.
+//! A server can also read a file that another process writes ([`Server::read_only`]): it serves
+//! every read, follows the writer's commits for its streams, and answers writes with 405.
+//!
+//! Uses `model::error`, `store::handle`, `store::read_only`, `server::routes`, `server::shared`.
 
 mod answer;
 mod auth;
 mod costs;
 mod intents;
+mod params;
 mod proofs;
 mod routes;
 mod shared;
 mod stream;
+mod viewer;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::model::error::Error;
 use crate::store::handle::Store;
+use crate::store::read_only::ReadOnlyStore;
 
 /// A server being set up: [`Server::new`], then [`Server::bind`].
 ///
@@ -39,7 +46,7 @@ use crate::store::handle::Store;
 #[derive(Debug)]
 #[must_use]
 pub struct Server {
-    store: Store,
+    store: shared::Backing,
     api_key: Option<String>,
 }
 
@@ -47,7 +54,30 @@ impl Server {
     /// A server of `store`, without an API key (loopback addresses only).
     pub fn new(store: Store) -> Server {
         Server {
-            store,
+            store: shared::Backing::Writer(store),
+            api_key: None,
+        }
+    }
+
+    /// A server that only reads `store`, a file another process may be writing: every read
+    /// route answers from the writer's last published commit, streams follow its new commits,
+    /// and write routes answer 405.
+    ///
+    /// ```
+    /// use oidb::server::Server;
+    /// use oidb::ReadOnlyStore;
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("agent.oidb");
+    /// let agent = oidb::Store::open(&path)?; // the agent, writing
+    /// let running = Server::read_only(ReadOnlyStore::open(&path)?).bind("127.0.0.1:0".parse()?)?;
+    /// # running.stop()?;
+    /// # drop(agent);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_only(store: ReadOnlyStore) -> Server {
+        Server {
+            store: shared::Backing::Reader(Arc::new(store)),
             api_key: None,
         }
     }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::audit::checkpoint::CheckpointScope;
 use crate::model::error::Error;
 use crate::server::answer::ApiError;
-use crate::server::shared::{blocking, body, read_intent, Shared};
+use crate::server::shared::{blocking, body, intent_in, read_intent, Shared};
 
 fn to_json<T: serde::Serialize>(value: &T) -> Json<Value> {
     Json(serde_json::to_value(value).unwrap_or(Value::Null))
@@ -47,7 +47,7 @@ pub(crate) async fn verify_chain(
     let store = shared.store.clone();
     let verification = blocking(move || {
         read_intent(&store, &intent_id)?;
-        Ok(store.verify_chain(&intent_id)?)
+        Ok(store.snapshot()?.verify_chain(&intent_id)?)
     })
     .await?;
     Ok(to_json(&verification))
@@ -89,9 +89,10 @@ pub(crate) async fn list_checkpoints(
     let scope = scope_of(params.get("intent_id"), params.get("scope"))?;
     let store = shared.store.clone();
     let checkpoints = blocking(move || {
+        let snapshot = store.snapshot()?;
         Ok(match &scope {
-            Some(scope) => store.checkpoints(scope)?,
-            None => store.all_checkpoints()?,
+            Some(scope) => snapshot.checkpoints(scope)?,
+            None => snapshot.all_checkpoints()?,
         })
     })
     .await?;
@@ -103,8 +104,13 @@ pub(crate) async fn get_checkpoint(
     Path(checkpoint_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let store = shared.store.clone();
-    let checkpoint =
-        blocking(move || store.checkpoint(&checkpoint_id).map_err(not_found_by_name)).await?;
+    let checkpoint = blocking(move || {
+        store
+            .snapshot()?
+            .checkpoint(&checkpoint_id)
+            .map_err(not_found_by_name)
+    })
+    .await?;
     Ok(to_json(&checkpoint))
 }
 
@@ -122,6 +128,7 @@ pub(crate) async fn merkle_proof(
     let store = shared.store.clone();
     let proof = blocking(move || {
         store
+            .snapshot()?
             .inclusion_proof(&checkpoint_id, event_id)
             .map_err(not_found_by_name)
     })
@@ -145,7 +152,13 @@ pub(crate) async fn consistency(
     let from = wanted("from_checkpoint")?;
     let to = wanted("to_checkpoint")?;
     let store = shared.store.clone();
-    let proof = blocking(move || store.consistency(&from, &to).map_err(not_found_by_name)).await?;
+    let proof = blocking(move || {
+        store
+            .snapshot()?
+            .consistency(&from, &to)
+            .map_err(not_found_by_name)
+    })
+    .await?;
     Ok(to_json(&proof))
 }
 
@@ -170,10 +183,10 @@ pub(crate) async fn create_checkpoint(
         )
         .field("intent_id")
     })?;
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let made = blocking(move || {
         if let Some(intent) = scope.intent_id() {
-            read_intent(&store, intent)?;
+            intent_in(&store.snapshot()?, intent)?;
         }
         Ok(store.create_checkpoint(&scope)?)
     })

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -25,9 +24,13 @@ use crate::server::answer::ApiError;
 use crate::server::auth;
 use crate::server::costs;
 use crate::server::intents::{self, Intent};
+use crate::server::params::{number, only, time};
 use crate::server::proofs;
-use crate::server::shared::{actor, blocking, body, change_intent, if_match, read_intent, Shared};
+use crate::server::shared::{
+    actor, blocking, body, change_intent, if_match, intent_in, read_intent, Shared,
+};
 use crate::server::stream;
+use crate::server::viewer;
 use crate::store::handle::DEFAULT_MAX_PAYLOAD_BYTES;
 
 /// Every route, behind the API key check and the body limit.
@@ -74,8 +77,10 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/api/v1/events", get(events_of_trace))
         .route("/api/v1/intents/{intent_id}/subscribe", get(stream::intent))
         .route("/api/v1/subscribe/intents/{intent_id}", get(stream::intent))
+        .merge(viewer::api_routes())
         .fallback(not_served)
         .layer(axum::middleware::from_fn_with_state(key, auth::check))
+        .merge(viewer::page_routes())
         // A payload at the store's cap, with room for the members around it.
         .layer(DefaultBodyLimit::max(DEFAULT_MAX_PAYLOAD_BYTES + 64 * 1024))
         .with_state(shared)
@@ -166,7 +171,7 @@ async fn create_intent(
         }
     }
     let intent_id = Uuid::new_v4().to_string();
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let intent = blocking(move || {
         store.append(
             NewEvent::new(
@@ -179,7 +184,7 @@ async fn create_intent(
         if let Some(budget) = &budget {
             store.set_budget(&intent_id, budget)?;
         }
-        read_intent(&store, &intent_id)
+        intent_in(&store.snapshot()?, &intent_id)
     })
     .await?;
     Ok(Json(intent_json(&intent)))
@@ -192,44 +197,6 @@ async fn get_intent(
     let store = shared.store.clone();
     let intent = blocking(move || read_intent(&store, &intent_id)).await?;
     Ok(Json(intent_json(&intent)))
-}
-
-/// A number parameter within `low..=high`, or `default` when absent.
-fn number(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: usize,
-    low: usize,
-    high: usize,
-) -> Result<usize, ApiError> {
-    let Some(text) = params.get(name) else {
-        return Ok(default);
-    };
-    text.parse::<usize>()
-        .ok()
-        .filter(|n| (low..=high).contains(n))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{name} must be a whole number from {low} to {high}, not {text:?}"),
-            )
-            .field(name)
-        })
-}
-
-/// Refuses parameters a route does not take, naming them.
-fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
-    match params.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "unknown parameter {unknown:?}; this route takes {}",
-                known.join(", ")
-            ),
-        )
-        .field(unknown)),
-        None => Ok(()),
-    }
 }
 
 async fn list_intents(
@@ -297,7 +264,7 @@ async fn update_state(
     // that is not one) is refused before anything is read or written.
     intents::apply_patches(&mut Map::new(), &patches)?;
     let who = actor(&headers);
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let intent = blocking(move || {
         change_intent(&store, &intent_id, version, |intent| {
             let mut state = intent.state.clone();
@@ -329,7 +296,7 @@ async fn set_status(
     let request: StatusUpdate = body(&bytes)?;
     check_status(&request.status)?;
     let who = actor(&headers);
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let intent = blocking(move || {
         change_intent(&store, &intent_id, version, |intent| {
             let mut payload = Map::new();
@@ -384,9 +351,9 @@ async fn assign_agent(
         );
     }
     let who = actor(&headers);
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let event = blocking(move || {
-        read_intent(&store, &intent_id)?;
+        intent_in(&store.snapshot()?, &intent_id)?;
         Ok(store.append(
             NewEvent::new(intent_id.as_str(), EventType::AgentAssigned, who.as_str())
                 .payload(json!({"agent_id": request.agent_id, "role": request.role})),
@@ -456,7 +423,7 @@ async fn log_event(
     if let Some(parent) = request.parent_event_id {
         event = event.parent_event_id(parent);
     }
-    let store = shared.store.clone();
+    let store = shared.writer()?;
     let appended = blocking(move || {
         let known = store
             .snapshot()?
@@ -468,28 +435,6 @@ async fn log_event(
     })
     .await?;
     Ok(Json(wire(&appended)))
-}
-
-/// A time parameter in ISO 8601 / RFC 3339 (a time without an offset is taken as UTC, as
-/// Python's `datetime.isoformat()` of a naive time writes it).
-fn time(params: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(text) = params.get(name) else {
-        return Ok(None);
-    };
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|t| Some(t.and_utc()))
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "{name} must be an ISO 8601 time such as 2026-12-06T09:00:00Z, not {text:?}"
-                ),
-            )
-            .field(name)
-        })
 }
 
 async fn get_events(

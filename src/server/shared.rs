@@ -1,11 +1,13 @@
-//! What every request handler shares: the store and the API key, the way store calls (which
+//! What every request handler shares: the store (written, or only read beside another process
+//! that writes it) and the API key, the way store calls (which
 //! block) run off the async threads, and the steps several routes take: reading a JSON body, the
 //! acting agent, reading an intent, and a change of an intent checked against its version.
 //!
-//! Uses `model::error`, `model::event`, `store::handle`, `server::answer`, `server::auth`,
-//! `server::intents`.
+//! Uses `model::error`, `model::event`, `store::handle`, `store::read_only`, `store::snapshot`,
+//! `subscribe::hub`, `server::answer`, `server::auth`, `server::intents`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 
@@ -17,20 +19,90 @@ use crate::model::event::NewEvent;
 use crate::server::answer::ApiError;
 use crate::server::auth::ApiKey;
 use crate::server::intents::{self, Intent};
+use crate::store::follow::Follow;
 use crate::store::handle::Store;
+use crate::store::read_only::ReadOnlyStore;
+use crate::store::snapshot::Snapshot;
+use crate::subscribe::hub::{Delivery, Filter, Start, Subscription};
+
+/// The store a server serves: its own writer, or a reader of a file another process writes.
+#[derive(Clone, Debug)]
+pub(crate) enum Backing {
+    /// The server writes the store (and reads it).
+    Writer(Store),
+    /// The server only reads: write routes answer 405.
+    Reader(Arc<ReadOnlyStore>),
+}
+
+impl Backing {
+    /// The store as it is now.
+    pub(crate) fn snapshot(&self) -> crate::model::error::Result<Snapshot> {
+        match self {
+            Backing::Writer(store) => store.snapshot(),
+            Backing::Reader(store) => store.snapshot(),
+        }
+    }
+
+    /// Events matching `filter` from `start` on, as they commit (here or in the writer's
+    /// process).
+    pub(crate) fn subscribe(
+        &self,
+        filter: Filter,
+        start: Start,
+    ) -> crate::model::error::Result<Feed> {
+        Ok(match self {
+            Backing::Writer(store) => Feed::Here(Box::new(store.subscribe(filter, start)?)),
+            Backing::Reader(store) => Feed::Followed(Box::new(store.subscribe(filter, start)?)),
+        })
+    }
+}
+
+/// New events, from a subscription in the writer or a reader following the file.
+pub(crate) enum Feed {
+    Here(Box<Subscription>),
+    Followed(Box<Follow>),
+}
+
+impl Feed {
+    /// The next delivery, waiting at most `timeout`.
+    pub(crate) fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> crate::model::error::Result<Option<Delivery>> {
+        match self {
+            Feed::Here(subscription) => subscription.recv_timeout(timeout),
+            Feed::Followed(follow) => follow.recv_timeout(timeout),
+        }
+    }
+}
 
 /// What every handler shares: the store.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub(crate) store: Store,
+    pub(crate) store: Backing,
     pub(crate) key: ApiKey,
 }
 
 impl Shared {
-    pub(crate) fn new(store: Store, api_key: Option<String>) -> Shared {
+    pub(crate) fn new(store: Backing, api_key: Option<String>) -> Shared {
         Shared {
             store,
             key: ApiKey(api_key.map(Arc::from)),
+        }
+    }
+
+    /// The store to write, or 405 when this server only reads the file.
+    pub(crate) fn writer(&self) -> Result<Store, ApiError> {
+        match &self.store {
+            Backing::Writer(store) => Ok(store.clone()),
+            Backing::Reader(store) => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "this server only reads {}, which another process writes: send writes to \
+                     that process (or serve the file when nothing else has it open)",
+                    store.path().display()
+                ),
+            )),
         }
     }
 }
@@ -66,9 +138,13 @@ pub(crate) fn actor(headers: &HeaderMap) -> String {
 }
 
 /// The intent `intent_id`, or 404.
-pub(crate) fn read_intent(store: &Store, intent_id: &str) -> Result<Intent, ApiError> {
-    let snapshot = store.snapshot()?;
-    intents::read(&snapshot, intent_id)?
+pub(crate) fn read_intent(store: &Backing, intent_id: &str) -> Result<Intent, ApiError> {
+    intent_in(&store.snapshot()?, intent_id)
+}
+
+/// The intent `intent_id` as `snapshot` has it, or 404.
+pub(crate) fn intent_in(snapshot: &Snapshot, intent_id: &str) -> Result<Intent, ApiError> {
+    intents::read(snapshot, intent_id)?
         .map(|read| read.intent)
         .ok_or_else(|| ApiError::no_intent(intent_id))
 }
@@ -111,7 +187,7 @@ pub(crate) fn change_intent(
         }
         let event = make(&read.intent)?.expect_last_sequence(read.last_sequence);
         match store.append(event) {
-            Ok(_) => return read_intent(store, intent_id),
+            Ok(_) => return intent_in(&store.snapshot()?, intent_id),
             Err(Error::WrongExpectedSequence { .. }) => {}
             Err(other) => return Err(other.into()),
         }

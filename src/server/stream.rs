@@ -3,7 +3,9 @@
 //!
 //! Each event goes out as `event: <event_type>`, `id: <position>` and `data: <the event's
 //! OpenIntent JSON>`. A client that reconnects with `Last-Event-ID` gets everything after that
-//! position, then the live events; one without starts with what comes next. Behind it is a
+//! position, then the live events; one without starts with what comes next. `?after=POSITION`
+//! does the same as `Last-Event-ID` for a client that cannot set headers on its first request
+//! (the header wins when both are given). Behind it is a
 //! store subscription on a blocking thread: a client too slow to read keeps its place, and the
 //! subscription reads what it missed from the file, so nothing is dropped. A comment every 15 s
 //! keeps idle connections open.
@@ -14,7 +16,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query as Params, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,9 +38,24 @@ pub(crate) async fn intent(
     State(shared): State<Shared>,
     Path(intent_id): Path<String>,
     headers: HeaderMap,
+    Params(params): Params<HashMap<String, String>>,
 ) -> Response {
+    if let Some(unknown) = params.keys().find(|k| k.as_str() != "after") {
+        return ApiError::bad(
+            unknown,
+            format!("unknown parameter {unknown:?}; this route takes after"),
+        )
+        .into_response();
+    }
     let after: Option<Position> = match headers.get("last-event-id") {
-        None => None,
+        None => match params.get("after").map(|a| a.trim().parse()) {
+            None => None,
+            Some(Ok(position)) => Some(position),
+            Some(Err(_)) => {
+                return ApiError::bad("after", "after must be a position (a whole number)")
+                    .into_response()
+            }
+        },
         Some(value) => match value.to_str().ok().and_then(|v| v.trim().parse().ok()) {
             Some(position) => Some(position),
             None => {

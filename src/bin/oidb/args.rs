@@ -48,6 +48,8 @@ pub enum Command {
     Compact(CompactArgs),
     /// Serve a file over OpenIntent's REST API and SSE, for the OpenIntent SDK
     Serve(ServeArgs),
+    /// Serve a file and open its viewer in the browser: runs, timelines, traces, costs, proofs
+    Ui(UiArgs),
 }
 
 /// `oidb demo`.
@@ -243,7 +245,8 @@ pub struct CompactArgs {
 /// `oidb serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The .oidb file (created if missing); this process becomes its writer
+    /// The .oidb file (created if missing); this process becomes its writer, or serves it
+    /// read-only when another process writes it
     pub file: PathBuf,
     /// Where to listen; an address other than loopback needs --api-key
     #[arg(long, default_value = "127.0.0.1:8765")]
@@ -251,6 +254,16 @@ pub struct ServeArgs {
     /// Require this key in every request's `X-API-Key` header (the SDK's `api_key`)
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
+}
+
+/// `oidb ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Print the viewer's address without opening a browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 /// Which events: the filters `events`, `tail` and `export` share.

@@ -35,6 +35,7 @@ pub fn run(command: Command) -> Outcome {
         Command::Blocks(args) => blocks::run(&args),
         Command::Compact(args) => compact::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Ui(args) => serve::run_ui(&args),
     }
 }
 
