@@ -98,31 +98,41 @@ fn usage_json(group: &UsageGroup) -> Value {
     })
 }
 
-/// Counts the intent's events at `level` or above.
-fn count_at_least(snapshot: &Snapshot, intent_id: &str, level: Level) -> Result<u64> {
-    let mut count = 0;
-    for event in snapshot.query_iter(&Query::new().intent(intent_id).min_level(level))? {
-        event?;
-        count += 1;
+/// How many of the intent's events are errors (ERROR or FATAL) and how many warnings, in one
+/// pass over the intent's events at WARN or above (an index-side filter: others are not read).
+fn errors_and_warnings(snapshot: &Snapshot, intent_id: &str) -> Result<(u64, u64)> {
+    let (mut errors, mut warnings) = (0, 0);
+    for event in snapshot.query_iter(&Query::new().intent(intent_id).min_level(Level::Warn))? {
+        if event?.level >= Level::Error {
+            errors += 1;
+        } else {
+            warnings += 1;
+        }
     }
-    Ok(count)
+    Ok((errors, warnings))
 }
 
-/// One run: an intent, what it did and what it spent.
-fn run_json(snapshot: &Snapshot, info: &IntentInfo) -> Result<Value> {
+/// One run: an intent, what it did and what it spent; with `usage`, its LLM requests and tokens
+/// too (a scan of its requests, where the rest reads heads, running totals and indexes).
+fn run_json(snapshot: &Snapshot, info: &IntentInfo, usage: bool) -> Result<Value> {
     let id = info.intent_id.as_str();
     let read = intents::read(snapshot, id)?;
     let first = snapshot.get_at(info.first_position)?;
     let last = snapshot.get_at(info.last_position)?;
     let costs = snapshot.cost_summary(&CostQuery::new().intent(id))?;
-    let usage = snapshot.usage_report(&UsageQuery::new().intent(id))?;
-    let llm = usage
-        .groups
-        .first()
-        .map(|g| g.llm.clone())
-        .unwrap_or_default();
-    let errors = count_at_least(snapshot, id, Level::Error)?;
-    let warnings = count_at_least(snapshot, id, Level::Warn)? - errors;
+    let llm = if usage {
+        let report = snapshot.usage_report(&UsageQuery::new().intent(id))?;
+        Some(
+            report
+                .groups
+                .first()
+                .map(|g| g.llm.clone())
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let (errors, warnings) = errors_and_warnings(snapshot, id)?;
     let mut actors: BTreeSet<String> = BTreeSet::new();
     let (title, status) = match &read {
         Some(read) => {
@@ -150,16 +160,17 @@ fn run_json(snapshot: &Snapshot, info: &IntentInfo) -> Result<Value> {
         "duration_ms": started.zip(ended).map(|(a, b)| (b - a).num_milliseconds()),
         "cost": Value::Object(costs.by_unit.iter().map(|(u, s)| (u.clone(), json!(s.total.as_f64()))).collect()),
         "unpriced_requests": costs.unpriced.iter().map(|u| u.requests).sum::<u64>(),
-        "llm_requests": llm.requests,
-        "failed_requests": llm.failed,
-        "tokens": llm.total_tokens,
+        "llm_requests": llm.as_ref().map(|l| l.requests),
+        "failed_requests": llm.as_ref().map(|l| l.failed),
+        "tokens": llm.as_ref().map(|l| l.total_tokens),
         "errors": errors,
         "warnings": warnings,
     }))
 }
 
 /// `GET /api/oidb/runs?after=ID&limit=N`: a page of runs by intent id, and the id to ask for
-/// the next page after (`next`, `null` at the end).
+/// the next page after (`next`, `null` at the end). Their tokens and requests are `null`: each
+/// needs a scan of the intent's requests, which `GET /api/oidb/runs/{id}` makes.
 pub(crate) async fn runs(
     State(shared): State<Shared>,
     Params(params): Params<HashMap<String, String>>,
@@ -174,7 +185,7 @@ pub(crate) async fn runs(
         let more = page.len() > limit;
         let mut runs = Vec::new();
         for info in page.iter().take(limit) {
-            runs.push(run_json(&snapshot, info)?);
+            runs.push(run_json(&snapshot, info, false)?);
         }
         let next = more
             .then(|| page.get(limit - 1).map(|i| i.intent_id.clone()))
@@ -189,7 +200,7 @@ pub(crate) async fn runs(
     .await
 }
 
-/// `GET /api/oidb/runs/{id}`: one run, as in the list.
+/// `GET /api/oidb/runs/{id}`: one run, as in the list, with its LLM requests and tokens.
 pub(crate) async fn run(
     State(shared): State<Shared>,
     Path(intent_id): Path<String>,
@@ -201,7 +212,7 @@ pub(crate) async fn run(
             .intent(&intent_id)?
             .ok_or_else(|| ApiError::no_intent(&intent_id))?;
         Ok(Json(json!({
-            "run": run_json(&snapshot, &info)?,
+            "run": run_json(&snapshot, &info, true)?,
             "writer": writer_json(&store),
         })))
     })

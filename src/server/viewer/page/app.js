@@ -185,7 +185,7 @@ async function runsPage() {
     { title: "Actors", value: (r) => r.actors.join(", "), wide: true },
     { title: "Events", value: (r) => r.events, show: (r) => count(r.events), num: true },
     { title: "Duration", value: (r) => r.duration_ms ?? -1, show: (r) => duration(r.duration_ms), num: true },
-    { title: "Tokens", value: (r) => r.tokens, show: (r) => count(r.tokens), num: true },
+    { title: "Tokens", value: (r) => r.tokens ?? -1, show: (r) => (r.tokens === null ? h("span", { class: "muted", title: "counting" }, "…") : count(r.tokens)), num: true },
     { title: "Cost", value: (r) => Object.values(r.cost)[0] ?? 0, show: (r) => costs(r.cost) + (r.unpriced_requests ? ` + ${r.unpriced_requests} unpriced` : ""), num: true },
     { title: "Errors", value: (r) => r.errors, show: (r) => r.errors ? h("span", { class: "badge level-ERROR" }, count(r.errors)) : "0", num: true },
     { title: "Warnings", value: (r) => r.warnings, show: (r) => r.warnings ? h("span", { class: "badge level-WARN" }, count(r.warnings)) : "0", num: true, wide: true },
@@ -196,6 +196,21 @@ async function runsPage() {
       (!text || r.title.toLowerCase().includes(text) || r.id.toLowerCase().includes(text) || r.actors.some((a) => a.toLowerCase().includes(text))));
     holder.replaceChildren(wanted.length ? sortableTable(wanted, columns, { testid: "runs" }) : h("p", { class: "muted" }, runs.length ? "No run matches." : "No runs in this file yet."));
   };
+  let alive = true;
+  leaving = () => { alive = false; };
+  // Tokens need a scan of each run's requests: they are filled in after the list shows.
+  async function fill(fresh) {
+    const queue = [...fresh];
+    const worker = async () => {
+      while (alive && queue.length) {
+        const run = queue.shift();
+        const full = await read(`/api/oidb/runs/${encodeURIComponent(run.id)}`).catch(() => null);
+        if (full && alive) Object.assign(run, full.run);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    if (alive) draw();
+  }
   async function load() {
     const page = await read(`/api/oidb/runs?limit=50${next ? `&after=${encodeURIComponent(next)}` : ""}`);
     runs.push(...page.runs);
@@ -203,6 +218,7 @@ async function runsPage() {
     more.hidden = !next;
     writer(page.writer);
     draw();
+    fill(page.runs);
   }
   filter.addEventListener("input", draw);
   status.addEventListener("change", draw);
