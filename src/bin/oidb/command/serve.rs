@@ -27,6 +27,12 @@ pub fn run(args: &ServeArgs) -> Outcome {
 }
 
 pub fn run_ui(args: &UiArgs) -> Outcome {
+    if !args.serve.file.exists() {
+        return Err(Failure::Error(format!(
+            "{}: no such file; `oidb demo` writes one to look at",
+            args.serve.file.display()
+        )));
+    }
     serve(&args.serve, |running| {
         let url = format!("http://{}/", running.local_addr());
         println!(
