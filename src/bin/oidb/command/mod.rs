@@ -7,6 +7,8 @@ mod demo;
 mod events;
 mod export;
 mod import;
+mod import_stream;
+mod replicate;
 mod serve;
 mod show;
 mod stats;
@@ -35,6 +37,7 @@ pub fn run(command: Command) -> Outcome {
         Command::Blocks(args) => blocks::run(&args),
         Command::Compact(args) => compact::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Replicate(args) => replicate::run(&args),
     }
 }
 
