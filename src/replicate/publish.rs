@@ -26,6 +26,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Acks between two saves of the checkpoint while the window stays full (it is saved whenever
 /// the window empties too).
 const SAVE_EVERY: u64 = 1024;
+/// The most events the reader thread hands over at once.
+const BATCH: usize = 256;
 /// How often the reader thread, waiting for new events, looks whether it is still wanted.
 const READER_WAKE: Duration = Duration::from_millis(200);
 
@@ -55,6 +57,9 @@ struct State {
     last: Position,
     published: u64,
     stream_reported: bool,
+    /// The checkpoint being saved on a blocking thread, off the publishing path; one at a time,
+    /// so saves land in order.
+    saving: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
 impl State {
@@ -103,6 +108,7 @@ pub(super) async fn run(
         last: 0,
         published: 0,
         stream_reported: false,
+        saving: None,
     };
     let mut delay = FIRST_BACKOFF;
     loop {
@@ -149,9 +155,10 @@ async fn pass(
             None
         } else if window.is_empty() {
             if unsaved > 0 {
-                save(replicator, state, report)?;
+                start_save(replicator, state, report).await?;
                 unsaved = 0;
             }
+            finish_save(replicator, state, report).await?;
             if caught_up_at.is_some_and(|at| state.checkpoint >= at) {
                 caught_up_at = None;
                 report(Report::CaughtUp(state.progress(replicator)));
@@ -169,7 +176,7 @@ async fn pass(
                 }
             }
         } else {
-            items.try_recv().ok()
+            items.try_recv()
         };
         match item {
             Some(Item::Event {
@@ -196,8 +203,13 @@ async fn pass(
                     ack.await.map_err(|e| failed(&e, position))?;
                     state.checkpoint = position;
                     unsaved += 1;
-                    if unsaved >= SAVE_EVERY {
-                        save(replicator, state, report)?;
+                    if unsaved >= SAVE_EVERY
+                        && state
+                            .saving
+                            .as_ref()
+                            .is_none_or(tokio::task::JoinHandle::is_finished)
+                    {
+                        start_save(replicator, state, report).await?;
                         unsaved = 0;
                     }
                 }
@@ -206,17 +218,32 @@ async fn pass(
     }
 }
 
-/// Saves the checkpoint and says so.
-fn save(
+/// Starts saving the checkpoint on a blocking thread, once the save before it has landed.
+async fn start_save(
     replicator: &Replicator,
     state: &mut State,
     report: &mut impl FnMut(Report),
 ) -> Result<(), Stop> {
-    replicator
-        .checkpoint
-        .save(state.checkpoint)
-        .map_err(|e| Stop::Fatal(Error::Checkpoint(e)))?;
-    report(Report::Acked(state.progress(replicator)));
+    finish_save(replicator, state, report).await?;
+    let file = replicator.checkpoint.clone();
+    let position = state.checkpoint;
+    state.saving = Some(tokio::task::spawn_blocking(move || file.save(position)));
+    Ok(())
+}
+
+/// Waits for the save under way, if any, and says where the checkpoint is.
+async fn finish_save(
+    replicator: &Replicator,
+    state: &mut State,
+    report: &mut impl FnMut(Report),
+) -> Result<(), Stop> {
+    if let Some(saving) = state.saving.take() {
+        saving
+            .await
+            .map_err(|e| Stop::Fatal(Error::Checkpoint(format!("saving the checkpoint: {e}"))))?
+            .map_err(|e| Stop::Fatal(Error::Checkpoint(e)))?;
+        report(Report::Acked(state.progress(replicator)));
+    }
     Ok(())
 }
 
@@ -308,10 +335,39 @@ fn is_not_found(error: &async_nats::jetstream::context::GetStreamError) -> bool 
     matches!(error.kind(), GetStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
+/// The items the reader thread hands over, a batch at a time, taken one by one.
+struct Items {
+    receiver: mpsc::Receiver<Vec<Item>>,
+    batch: std::vec::IntoIter<Item>,
+}
+
+impl Items {
+    /// The next item, waiting for it.
+    async fn recv(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.batch.next() {
+                return Some(item);
+            }
+            self.batch = self.receiver.recv().await?.into_iter();
+        }
+    }
+
+    /// The next item if one is there now.
+    fn try_recv(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.batch.next() {
+                return Some(item);
+            }
+            self.batch = self.receiver.try_recv().ok()?.into_iter();
+        }
+    }
+}
+
 /// The file's events after `after`, in position order, read on a thread of its own (a follow
-/// waits by sleeping); the thread stops once the receiver is dropped.
-fn read_from(replicator: &Replicator, after: Position) -> mpsc::Receiver<Item> {
-    let (sender, receiver) = mpsc::channel(replicator.settings.in_flight.max(256) * 2);
+/// waits by sleeping) and handed over in batches of what is there; the thread stops once the
+/// receiver is dropped.
+fn read_from(replicator: &Replicator, after: Position) -> Items {
+    let (sender, receiver) = mpsc::channel::<Vec<Item>>(4 + replicator.settings.in_flight / BATCH);
     let store = replicator.store.clone();
     let base = replicator.subject_base.clone();
     let follow = replicator.settings.follow;
@@ -319,12 +375,19 @@ fn read_from(replicator: &Replicator, after: Position) -> mpsc::Receiver<Item> {
         let mut events = match store.follow(&Query::new(), Start::After(after)) {
             Ok(events) => events,
             Err(error) => {
-                let _ = sender.blocking_send(Item::Failed(error));
+                let _ = sender.blocking_send(vec![Item::Failed(error)]);
                 return;
             }
         };
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let item = match events.recv_timeout(READER_WAKE) {
+            // Gathers what is there without waiting; waits only with nothing in hand.
+            let wait = if batch.is_empty() {
+                READER_WAKE
+            } else {
+                Duration::ZERO
+            };
+            let item = match events.recv_timeout(wait) {
                 Ok(Some(Delivery::Event(event))) => match serde_json::to_vec(&*event) {
                     Ok(payload) => Item::Event {
                         position: event.position,
@@ -335,18 +398,31 @@ fn read_from(replicator: &Replicator, after: Position) -> mpsc::Receiver<Item> {
                     Err(e) => Item::Failed(crate::model::error::Error::Output(e.into())),
                 },
                 Ok(Some(Delivery::CaughtUp { position })) => Item::CaughtUp(position),
-                Ok(None) if sender.is_closed() => return,
-                Ok(None) => continue,
+                Ok(None) if batch.is_empty() && sender.is_closed() => return,
+                Ok(None) if batch.is_empty() => continue,
+                Ok(None) => {
+                    if sender.blocking_send(std::mem::take(&mut batch)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 Err(error) => Item::Failed(error),
             };
-            let last = matches!(item, Item::Failed(_) | Item::CaughtUp(_)) && !follow
-                || matches!(item, Item::Failed(_));
-            if sender.blocking_send(item).is_err() || last {
+            let last =
+                matches!(item, Item::Failed(_)) || (matches!(item, Item::CaughtUp(_)) && !follow);
+            let send_now = last || matches!(item, Item::CaughtUp(_));
+            batch.push(item);
+            if (send_now || batch.len() >= BATCH)
+                && (sender.blocking_send(std::mem::take(&mut batch)).is_err() || last)
+            {
                 return;
             }
         }
     });
-    receiver
+    Items {
+        receiver,
+        batch: Vec::new().into_iter(),
+    }
 }
 
 #[cfg(test)]
