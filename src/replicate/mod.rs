@@ -16,7 +16,7 @@
 //! the same `Nats-Msg-Id` and comes within the duplicate window of the first send as long as the
 //! outage is shorter than that window. The checkpoint lives in `<file>.replicate-<consumer>`
 //! beside the store, not in it, because the store is read through a
-//! [`ReadOnlyStore`](crate::ReadOnlyStore) while its agent keeps writing it (docs/replication.md).
+//! [`ReadOnlyStore`] while its agent keeps writing it (docs/replication.md).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), oidb::replicate::Error> {
