@@ -11,6 +11,8 @@
 //! - **Import and export** them as OpenIntent JSON, with hashes that survive the trip.
 //! - **Costs and traces**: a cost ledger with prices and budgets, usage analytics, trace trees,
 //!   and OTLP export to any OpenTelemetry back end ([`costs`], [`trace`]).
+//! - **Replication** into NATS JetStream, for a fleet's audit trails in one place, and back
+//!   ([`replicate`], behind the `nats` feature).
 //!
 //! ```
 //! use oidb::{EventFilter, EventType, NewEvent, Query, Store};
@@ -52,6 +54,8 @@ mod engine;
 mod model;
 pub mod observe;
 mod proof;
+#[cfg(feature = "nats")]
+pub mod replicate;
 #[cfg(feature = "server")]
 pub mod server;
 mod store;

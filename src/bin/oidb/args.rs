@@ -50,6 +50,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve a file and open its viewer in the browser: runs, timelines, traces, costs, proofs
     Ui(UiArgs),
+    /// Publish a file's events to a NATS JetStream stream, resumably; with --follow, as written
+    Replicate(ReplicateArgs),
 }
 
 /// `oidb demo`.
@@ -132,8 +134,23 @@ pub struct ImportArgs {
     /// The .oidb file (created if missing)
     pub file: PathBuf,
     /// OpenIntent events: JSONL (imported 5,000 lines per transaction; run again to resume
-    /// after an error) or one JSON array (imported whole); GL events with --gl; `-` reads stdin
-    pub input: PathBuf,
+    /// after an error) or one JSON array (imported whole); GL events with --gl; `-` reads stdin.
+    /// Not with --nats
+    #[arg(required_unless_present = "nats", conflicts_with = "nats")]
+    pub input: Option<PathBuf>,
+    /// Read the events from a NATS JetStream stream `oidb replicate` wrote (with --stream),
+    /// in one transaction, every chain verified and every hash kept
+    #[arg(long, value_name = "URL", requires = "stream", conflicts_with = "gl")]
+    pub nats: Option<String>,
+    /// The stream to read (with --nats)
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub stream: Option<String>,
+    /// The store whose events to read (with --nats); needed when the stream holds several
+    #[arg(long, value_name = "ID", requires = "nats")]
+    pub store_id: Option<String>,
+    /// The subjects' first tokens, as given to `oidb replicate` (with --nats)
+    #[arg(long, value_name = "PREFIX", default_value = "oidb", requires = "nats")]
+    pub subject_prefix: String,
     /// INPUT is a GL LM-invoker stream (one GL event a line), written into the intent --intent
     #[arg(long, requires = "intent")]
     pub gl: bool,
@@ -264,6 +281,37 @@ pub struct UiArgs {
     /// Print the viewer's address without opening a browser
     #[arg(long)]
     pub no_open: bool,
+}
+
+/// `oidb replicate`.
+#[derive(Debug, Args)]
+pub struct ReplicateArgs {
+    /// The .oidb file, read while its writer (in any process) keeps writing it
+    pub file: PathBuf,
+    /// The NATS server: `nats://HOST:4222` (several separated by commas)
+    #[arg(long, value_name = "URL")]
+    pub nats: String,
+    /// The JetStream stream (created if missing, taking PREFIX.>)
+    #[arg(long, value_name = "NAME", default_value = "OIDB")]
+    pub stream: String,
+    /// The subjects' first tokens: events go to PREFIX.<store id>.<intent>
+    #[arg(long, value_name = "PREFIX", default_value = "oidb")]
+    pub subject_prefix: String,
+    /// Keep going once caught up, publishing each new event as it is written
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// The checkpoint's name (the stream's unless given), kept in FILE.replicate-NAME
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+    /// Publishes awaiting their ack at once
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub in_flight: usize,
+    /// The duplicate window of a stream this creates, in seconds (an existing stream keeps its own)
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub duplicate_window: u64,
+    /// How long to wait for a publish's ack before publishing again from the checkpoint, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub ack_timeout: u64,
 }
 
 /// Which events: the filters `events`, `tail` and `export` share.

@@ -18,6 +18,7 @@ use oidb::{Error, ImportReport, Store};
 use serde_json::json;
 
 use crate::args::ImportArgs;
+use crate::command::import_stream;
 use crate::failure::{Failure, Outcome};
 use crate::open;
 use crate::progress::{Progress, Unit};
@@ -44,16 +45,19 @@ impl Totals {
 
 pub fn run(args: &ImportArgs) -> Outcome {
     let started = Instant::now();
-    let from_stdin = args.input.as_os_str() == "-";
+    let (Some(input_path), None) = (&args.input, &args.nats) else {
+        return import_stream::run(args);
+    };
+    let from_stdin = input_path.as_os_str() == "-";
     let name = if from_stdin {
         "stdin".to_owned()
     } else {
-        args.input.display().to_string()
+        input_path.display().to_string()
     };
     let (input, size): (Box<dyn Read>, Option<u64>) = if from_stdin {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let file = File::open(&args.input)
+        let file = File::open(input_path)
             .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
         let meta = file
             .metadata()

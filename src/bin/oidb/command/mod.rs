@@ -7,6 +7,8 @@ mod demo;
 mod events;
 mod export;
 mod import;
+mod import_stream;
+mod replicate;
 mod serve;
 mod show;
 mod stats;
@@ -36,6 +38,7 @@ pub fn run(command: Command) -> Outcome {
         Command::Compact(args) => compact::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Ui(args) => serve::run_ui(&args),
+        Command::Replicate(args) => replicate::run(&args),
     }
 }
 
