@@ -5,35 +5,40 @@ import re
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 
 import pytest
 from openintent import OpenIntentClient
 
 
+@contextmanager
+def process_saying(args, pattern):
+    """Runs `oidb ARGS`, waits for its first stdout line, which must match `pattern`, yields the
+    match; stops the process (SIGTERM, then SIGKILL after 30 s) at the end."""
+    binary = os.environ["OIDB_BIN"]
+    process = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        found = re.search(pattern, line)
+        assert found, f"oidb {args[0]} said {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
+        yield found
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture
 def served():
     """(base_url, path of the file) of a running `oidb serve`."""
-    binary = os.environ["OIDB_BIN"]
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "served.oidb")
-        process = subprocess.Popen(
-            [binary, "serve", path, "--addr", "127.0.0.1:0", "--api-key", "test-key"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = process.stdout.readline()
-        found = re.search(r"http://(127\.0\.0\.1:\d+)/api/v1", line)
-        assert found, f"oidb serve did not say where it listens: {line!r} {process.stderr.read()}"
-        try:
+        args = ["serve", path, "--addr", "127.0.0.1:0", "--api-key", "test-key"]
+        with process_saying(args, r"http://(127\.0\.0\.1:\d+)/api/v1") as found:
             yield f"http://{found.group(1)}", path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import process_saying
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import TimeoutException
@@ -42,25 +43,6 @@ def demo():
         exported = oidb("export", path)
         assert exported.returncode == 0, exported.stderr
         yield path, [json.loads(line) for line in exported.stdout.splitlines()]
-
-
-@contextmanager
-def process_saying(args, pattern):
-    """Runs `oidb ARGS`, waits for the stdout line matching `pattern`, yields the match; stops
-    the process (SIGTERM) at the end."""
-    process = subprocess.Popen([OIDB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        found = re.search(pattern, line)
-        assert found, f"oidb {args[0]} said {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
-        yield found
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextmanager
