@@ -107,3 +107,39 @@ fn in_memory_stores_work() {
         .unwrap();
     assert_eq!(store.last_position().unwrap(), 1);
 }
+
+/// A process that spawns children while it opens and closes a store: a child keeps copies of
+/// the parent's open files from its fork until its exec, and with them the locks on a handle the
+/// parent has just closed. Reopening must wait that out, not report the file in use.
+#[test]
+fn a_store_reopens_while_the_process_spawns_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spawning.oidb");
+    drop(Store::open(&path).unwrap());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reopened = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::process::Command::new("true").status().unwrap();
+            }
+        });
+        let reopened = (0..300).try_for_each(|round| {
+            let store = Store::open(&path).map_err(|e| format!("round {round}: {e}"))?;
+            store
+                .log_event(
+                    "spawning",
+                    EventType::Comment,
+                    serde_json::json!({"round": round}),
+                )
+                .map_err(|e| format!("round {round}: appending fails: {e}"))?;
+            drop(store);
+            Ok::<(), String>(())
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reopened
+    });
+    if let Err(e) = reopened {
+        panic!("the store does not reopen: {e}");
+    }
+    assert_eq!(Store::open(&path).unwrap().stats().unwrap().events, 300);
+}

@@ -29,6 +29,8 @@ const BASE: i64 = 1 << 61;
 const WRITER_BYTE: i64 = BASE;
 /// Held shared by every read-only handle.
 const READERS_BYTE: i64 = BASE + 1;
+/// How long taking the writer byte waits out a lock that only lingers.
+const LINGERING_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A handle's presence on a file: its locks, held until it is dropped (closing the file
 /// releases them).
@@ -84,10 +86,16 @@ impl Presence {
     /// byte is free; a writer that finds it taken reports the file in use.
     pub(crate) fn writer(path: &Path) -> Result<Presence> {
         let presence = Presence::open(path, true)?;
-        if !presence.try_lock(libc::F_WRLCK, WRITER_BYTE)? {
-            return Err(Error::FileInUse {
-                path: path.to_path_buf(),
-            });
+        // A writer handle this process closed a moment ago may still hold the byte in a child
+        // being started (it keeps the parent's open files until its `exec`): wait that out.
+        let deadline = std::time::Instant::now() + LINGERING_LOCK_WAIT;
+        while !presence.try_lock(libc::F_WRLCK, WRITER_BYTE)? {
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::FileInUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         Ok(presence)
     }

@@ -200,7 +200,7 @@ impl StoreBuilder {
             // redb repairs a file best with the whole file to itself: its exclusive mode checks
             // a damaged file where the multi-process one gives up. Readers still following the
             // writer that stopped keep that mode out; the multi-process open repairs it then.
-            match guarded(&path, || builder.open(&path))? {
+            match guarded_open(&path, || builder.open(&path))? {
                 Ok(db) => drop(db),
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
                 Err(other) => return Err(open_error(&path, other)),
@@ -209,7 +209,7 @@ impl StoreBuilder {
         // Other processes may open the file read-only meanwhile, and follow its commits.
         builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
         let opened = if exists {
-            guarded(&path, || builder.open(&path))?
+            guarded_open(&path, || builder.open(&path))?
         } else {
             builder.create(&path)
         };
@@ -295,7 +295,7 @@ impl StoreBuilder {
 /// writable open alone would already write to it. A file that was not closed cleanly cannot be
 /// read before redb repairs it; its format is checked after the writable open instead.
 fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<Checked> {
-    match guarded(path, || builder.open_read_only(path))? {
+    match guarded_open(path, || builder.open_read_only(path))? {
         Ok(db) => guarded(path, || format::check_format(&db, path))?
             .map(|_| Checked::Readable)
             .map_err(|e| truncated_as_not_oidb(path, e)),
@@ -318,17 +318,47 @@ fn check_format_without_writing(builder: &redb::Builder, path: &Path) -> Result<
 /// short whose last commit saved its allocator state, which then points past the end): that is
 /// answered as the damaged file it is, not as a panic of the caller.
 pub(crate) fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).map_err(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Error::NotAnOidbFile {
-            path: path.to_path_buf(),
-            reason: format!("the file is damaged or truncated (redb could not load it: {what})"),
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
+        .map_err(|panic| damaged(path, &*panic))
+}
+
+/// How long an open waits out a lock that only lingers. A process that starts a child copies
+/// its open files into the child, which keeps them until its `exec` closes them; a handle closed
+/// meanwhile (by that process, in another thread) holds its locks that long, and an open of the
+/// same file then finds it taken for a moment.
+const LINGERING_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// [`guarded`] for one of redb's opens that may find the file taken: tries again for
+/// [`LINGERING_LOCK_WAIT`] before answering `DatabaseAlreadyOpen`.
+pub(crate) fn guarded_open<T>(
+    path: &Path,
+    open: impl Fn() -> std::result::Result<T, redb::DatabaseError>,
+) -> Result<std::result::Result<T, redb::DatabaseError>> {
+    let deadline = std::time::Instant::now() + LINGERING_LOCK_WAIT;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match guarded(path, &open)? {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            opened => return Ok(opened),
         }
-    })
+    }
+}
+
+fn damaged(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    Error::NotAnOidbFile {
+        path: path.to_path_buf(),
+        reason: format!("the file is damaged or truncated (redb could not load it: {what})"),
+    }
 }
 
 /// Whether the file's last writer closed it: redb's header (its file format, `docs/design.md`

@@ -24,7 +24,7 @@ use crate::model::filter::Query;
 use crate::store::events::Events;
 use crate::store::follow::Follow;
 use crate::store::handle::{
-    check_existing_file, guarded, open_error, truncated_as_not_oidb, DEFAULT_CACHE_BYTES,
+    check_existing_file, guarded_open, open_error, truncated_as_not_oidb, DEFAULT_CACHE_BYTES,
 };
 use crate::store::snapshot::Snapshot;
 use crate::subscribe::hub::{Filter, Start};
@@ -130,7 +130,7 @@ impl ReadOnlyStore {
         builder.set_cache_size(DEFAULT_CACHE_BYTES);
         // Shares the file with its writer, if it has one, and follows its commits.
         builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
-        let db = guarded(&path, || builder.open_read_only(&path))?.map_err(|e| match e {
+        let db = guarded_open(&path, || builder.open_read_only(&path))?.map_err(|e| match e {
             redb::DatabaseError::RepairAborted => Error::NeedsRepair { path: path.clone() },
             other => open_error(&path, other),
         })?;
