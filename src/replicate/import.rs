@@ -16,10 +16,10 @@ use futures_util::StreamExt;
 
 use super::subject::{decode_token, encode_token, prefix_problem};
 use super::{Error, POSITION_HEADER};
-use crate::store::side_checkpoint::name_problem;
 use crate::model::event::Position;
 use crate::store::handle::Store;
 use crate::store::import::ImportReport;
+use crate::store::side_checkpoint::name_problem;
 
 /// The longest wait for the next message of a stream being read back.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);

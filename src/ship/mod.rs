@@ -359,7 +359,11 @@ impl Shipper {
     /// made (an event dated outside what OTLP can hold); [`Error::Checkpoint`];
     /// [`Error::Refused`] for a refusal retrying cannot mend.
     pub fn run(&self, mut report: impl FnMut(Report)) -> Result<Progress, Error> {
-        let client = send::Client::new(&self.endpoint, self.settings.encoding, self.settings.timeout);
+        let client = send::Client::new(
+            &self.endpoint,
+            self.settings.encoding,
+            self.settings.timeout,
+        );
         let mut progress = Progress {
             checkpoint: self.checkpoint()?,
             last: 0,
@@ -377,7 +381,11 @@ impl Shipper {
         };
         let mut caught_up = false;
         loop {
-            progress.last = self.store.snapshot()?.last_position()?.max(progress.checkpoint);
+            progress.last = self
+                .store
+                .snapshot()?
+                .last_position()?
+                .max(progress.checkpoint);
             progress.lag = progress.last - progress.checkpoint;
             if progress.lag > 0 {
                 caught_up = false;
@@ -386,9 +394,7 @@ impl Shipper {
                     .saturating_add(self.settings.batch)
                     .min(progress.last);
                 let spans = self.ship_range(&client, &mut progress, upto, &mut report)?;
-                self.checkpoint
-                    .save(upto)
-                    .map_err(Error::Checkpoint)?;
+                self.checkpoint.save(upto).map_err(Error::Checkpoint)?;
                 progress.checkpoint = upto;
                 progress.lag = progress.last - upto;
                 progress.spans += spans;
