@@ -12,7 +12,8 @@
 //! - **Costs and traces**: a cost ledger with prices and budgets, usage analytics, trace trees,
 //!   and OTLP export to any OpenTelemetry back end ([`costs`], [`trace`]).
 //! - **Replication** into NATS JetStream, for a fleet's audit trails in one place, and back
-//!   ([`replicate`], behind the `nats` feature).
+//!   ([`replicate`], behind the `nats` feature); traces shipped to an OpenTelemetry back end
+//!   over OTLP/HTTP as their spans finish ([`ship`], behind the `otlp` feature).
 //!
 //! ```
 //! use oidb::{EventFilter, EventType, NewEvent, Query, Store};
@@ -58,6 +59,8 @@ mod proof;
 pub mod replicate;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "otlp")]
+pub mod ship;
 mod store;
 mod subscribe;
 pub mod trace;

@@ -18,7 +18,7 @@ const FLOORS: &[&[&str]] = &[
     &["audit", "trace"],
     &["costs"],
     &["observe"],
-    &["server", "replicate"],
+    &["server", "replicate", "ship"],
     // The crate root and the test support behind cargo features stand over everything.
     &["lib", "fuzzing", "internals"],
 ];

@@ -2,7 +2,8 @@
 //! ordered consumer, put in their source positions' order, and imported as chained events, so
 //! each chain is verified as it is written and every hash is kept.
 //!
-//! Uses `model::error`, `model::event`, `store::handle`, `store::import`.
+//! Uses `model::error`, `model::event`, `store::handle`, `store::import`,
+//! `store::side_checkpoint`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,10 +15,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::subject::{decode_token, encode_token, prefix_problem};
-use super::{name_problem, Error, POSITION_HEADER};
+use super::{Error, POSITION_HEADER};
 use crate::model::event::Position;
 use crate::store::handle::Store;
 use crate::store::import::ImportReport;
+use crate::store::side_checkpoint::name_problem;
 
 /// The longest wait for the next message of a stream being read back.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);

@@ -38,9 +38,8 @@
 //! ```
 //!
 //! Uses `model::error`, `model::event`, `model::filter`, `store::handle`, `store::read_only`,
-//! `store::import`, `subscribe::hub`.
+//! `store::import`, `store::side_checkpoint`, `subscribe::hub`.
 
-mod checkpoint;
 mod import;
 mod publish;
 mod subject;
@@ -55,7 +54,7 @@ use crate::store::read_only::ReadOnlyStore;
 pub use import::{import_stream, StreamImport};
 pub use subject::{decode_token, encode_token};
 
-use checkpoint::CheckpointFile;
+use crate::store::side_checkpoint::{name_problem, CheckpointFile};
 
 /// The stream events go to unless told otherwise.
 pub const DEFAULT_STREAM: &str = "OIDB";
@@ -217,7 +216,7 @@ impl ReplicatorBuilder {
         let path = file.as_ref().to_path_buf();
         let store = ReadOnlyStore::open(&path)?;
         let store_id = store.snapshot()?.store_id()?.unwrap_or_default();
-        let checkpoint = CheckpointFile::beside(&path, &consumer, &store_id);
+        let checkpoint = CheckpointFile::beside(&path, "replicate", &consumer, &store_id);
         checkpoint.load().map_err(Error::Checkpoint)?;
         Ok(Replicator {
             subject_base: format!("{}.{}.", self.prefix, encode_token(&store_id)),
@@ -227,23 +226,6 @@ impl ReplicatorBuilder {
             store_id,
             checkpoint,
         })
-    }
-}
-
-/// Why a stream, consumer or file-name-bound name cannot be used, or `None`: JetStream names
-/// and oidb's checkpoint names are letters, digits, `-` and `_`.
-fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > 64 {
-        Some("it is longer than 64 bytes")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        Some("only ASCII letters, digits, `-` and `_` may be used")
-    } else {
-        None
     }
 }
 

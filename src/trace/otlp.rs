@@ -38,7 +38,7 @@ use uuid::Uuid;
 use super::spans::{self, Outcome, Pair, SpanKind};
 use crate::model::error::Error;
 use crate::model::error::Result;
-use crate::model::event::Event;
+use crate::model::event::{Event, Position};
 use crate::model::filter::Query;
 use crate::model::payload;
 use crate::model::time;
@@ -53,6 +53,17 @@ pub enum SpanSource {
     /// Every span with an event the query matches. Parents are found in the whole traces those
     /// events belong to.
     Query(Query),
+    /// Every complete span (one that has its finishing event) whose finishing event is at a
+    /// position after `after` and up to `upto`: what `oidb ship` sends, a range at a time, so
+    /// that a span goes once, when it is finished, with the ids a whole export gives it. The
+    /// span's start is found by its key (`request_id`, `tool_id`, `stream_id`) among its
+    /// intent's earlier events, wherever it lies.
+    Finished {
+        /// The position the range begins after.
+        after: Position,
+        /// The range's last position.
+        upto: Position,
+    },
 }
 
 impl From<&str> for SpanSource {
@@ -647,12 +658,19 @@ impl Snapshot {
         let selected: Vec<Event> = match source {
             SpanSource::Trace(trace_id) => self.trace(trace_id)?,
             SpanSource::Query(query) => self.query_iter(query)?.collect::<Result<_>>()?,
+            SpanSource::Finished { after, upto } => self.finishes_between(*after, *upto)?,
         };
         let keep: HashSet<u64> = selected.iter().map(|e| e.position).collect();
         let mut context: BTreeMap<u64, Event> = BTreeMap::new();
         let mut ids: HashSet<Uuid> = HashSet::new();
         let mut traces: HashSet<String> = HashSet::new();
-        let mut pending: Vec<Event> = selected;
+        let mut pending: Vec<Event> = Vec::new();
+        if matches!(source, SpanSource::Finished { .. }) {
+            for finish in &selected {
+                pending.extend(self.starts_before(finish)?);
+            }
+        }
+        pending.extend(selected);
         while let Some(event) = pending.pop() {
             if !ids.insert(event.id) {
                 continue;
@@ -673,6 +691,44 @@ impl Snapshot {
             context.insert(event.position, event);
         }
         Ok((context.into_values().collect(), keep))
+    }
+
+    /// The finishing events (of a request, a tool call or a stream) after `after`, up to `upto`.
+    fn finishes_between(&self, after: Position, upto: Position) -> Result<Vec<Event>> {
+        let mut finishes = Vec::new();
+        for position in after.saturating_add(1)..=upto {
+            if let Some(event) = self.get_at(position)? {
+                if spans::finish_of(&event.event_type).is_some() {
+                    finishes.push(event);
+                }
+            }
+        }
+        Ok(finishes)
+    }
+
+    /// The events that decide which start a finishing event closes: its intent's starts and
+    /// finishes of its kind, with its key, before it.
+    fn starts_before(&self, finish: &Event) -> Result<Vec<Event>> {
+        let Some(kind) = spans::finish_of(&finish.event_type) else {
+            return Ok(Vec::new());
+        };
+        let Some(key) = payload::text(&finish.payload, kind.key_field()) else {
+            return Ok(Vec::new());
+        };
+        let query = Query::new()
+            .intent(finish.intent_id.clone())
+            .event_types(kind.event_types());
+        let mut starts = Vec::new();
+        for event in self.query_iter(&query)? {
+            let event = event?;
+            if event.position >= finish.position {
+                break;
+            }
+            if payload::text(&event.payload, kind.key_field()) == Some(key) {
+                starts.push(event);
+            }
+        }
+        Ok(starts)
     }
 }
 

@@ -35,6 +35,27 @@ impl SpanKind {
         }
     }
 
+    /// The event types that start and finish a span of this kind.
+    pub(crate) fn event_types(self) -> [EventType; 3] {
+        match self {
+            SpanKind::LlmRequest => [
+                EventType::LlmRequestStarted,
+                EventType::LlmRequestCompleted,
+                EventType::LlmRequestFailed,
+            ],
+            SpanKind::ToolCall => [
+                EventType::ToolCallStarted,
+                EventType::ToolCallCompleted,
+                EventType::ToolCallFailed,
+            ],
+            SpanKind::Stream => [
+                EventType::StreamStarted,
+                EventType::StreamCompleted,
+                EventType::StreamCancelled,
+            ],
+        }
+    }
+
     fn of_start(event_type: &EventType) -> Option<SpanKind> {
         match event_type {
             EventType::LlmRequestStarted => Some(SpanKind::LlmRequest),
@@ -66,6 +87,11 @@ pub enum Outcome {
     Failed,
     /// `stream_cancelled`.
     Cancelled,
+}
+
+/// The kind of span an event type finishes, if it finishes one.
+pub(crate) fn finish_of(event_type: &EventType) -> Option<SpanKind> {
+    SpanKind::of_end(event_type).map(|(kind, _)| kind)
 }
 
 /// One span found among events: indexes into the slice it was found in.

@@ -52,6 +52,8 @@ pub enum Command {
     Ui(UiArgs),
     /// Publish a file's events to a NATS JetStream stream, resumably; with --follow, as written
     Replicate(ReplicateArgs),
+    /// Send a file's spans to an OpenTelemetry back end over OTLP/HTTP, resumably; with --follow, as they finish
+    Ship(ShipArgs),
 }
 
 /// `oidb demo`.
@@ -312,6 +314,31 @@ pub struct ReplicateArgs {
     /// How long to wait for a publish's ack before publishing again from the checkpoint, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub ack_timeout: u64,
+}
+
+/// `oidb ship`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// The .oidb file, read while its writer (in any process) keeps writing it
+    pub file: PathBuf,
+    /// The OTLP/HTTP receiver: `http://HOST:4318` (spans go to its /v1/traces)
+    #[arg(long, value_name = "URL")]
+    pub otlp: String,
+    /// Send OTLP's JSON encoding instead of protobuf
+    #[arg(long)]
+    pub json: bool,
+    /// Keep going once caught up, sending each span as it finishes
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// The checkpoint's name, kept in FILE.ship-NAME
+    #[arg(long, value_name = "NAME", default_value = "otlp")]
+    pub consumer: String,
+    /// Positions of the file one request covers at most
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub batch: u64,
+    /// How long one request may take before it is sent again, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
 }
 
 /// Which events: the filters `events`, `tail` and `export` share.

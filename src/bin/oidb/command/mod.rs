@@ -10,6 +10,7 @@ mod import;
 mod import_stream;
 mod replicate;
 mod serve;
+mod ship;
 mod show;
 mod stats;
 mod tail;
@@ -39,6 +40,7 @@ pub fn run(command: Command) -> Outcome {
         Command::Serve(args) => serve::run(&args),
         Command::Ui(args) => serve::run_ui(&args),
         Command::Replicate(args) => replicate::run(&args),
+        Command::Ship(args) => ship::run(&args),
     }
 }
 
