@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use oidb::costs::{CostQuery, CostSummary, CostType, NewCost};
+use oidb::costs::{CostQuery, CostSummary, CostType, NewCost, TimeBucket};
 use oidb::{Error, EventType, NewEvent, Query, Store};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -213,6 +213,92 @@ fn a_time_range_selects_by_when_the_cost_was_incurred() {
     let records = store.cost_records(&range).unwrap();
     let amounts: Vec<String> = records.iter().map(|c| c.amount.to_string()).collect();
     assert_eq!(amounts, ["2", "3"]);
+}
+
+#[test]
+fn costs_over_time_are_summed_by_unit_in_each_bucket_and_add_up_to_the_summary() {
+    let store = Store::in_memory().unwrap();
+    // Hour h holds h + 1 costs of 0.25 USD; every other hour also 10 seconds of compute.
+    for hour in 0..4u32 {
+        let at = base_time() + TimeDelta::hours(hour.into()) + TimeDelta::minutes(7);
+        for n in 0..=hour {
+            let intent = if n % 2 == 0 { "even" } else { "odd" };
+            store
+                .record_cost(
+                    intent,
+                    NewCost::new(CostType::ApiCall, 0.25, "USD").recorded_at(at),
+                )
+                .unwrap();
+        }
+        if hour % 2 == 0 {
+            store
+                .record_cost(
+                    "even",
+                    NewCost::new(CostType::Compute, 10.0, "seconds").recorded_at(at),
+                )
+                .unwrap();
+        }
+    }
+    let hours = store
+        .cost_over_time(&CostQuery::new(), TimeBucket::Hour)
+        .unwrap();
+    let starts: Vec<String> = hours.iter().map(|b| oidb::time::format(b.start)).collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-11-20T09:00:00.000000Z",
+            "2026-11-20T10:00:00.000000Z",
+            "2026-11-20T11:00:00.000000Z",
+            "2026-11-20T12:00:00.000000Z"
+        ]
+    );
+    let usd: Vec<String> = hours.iter().map(|b| b.by_unit["USD"].to_string()).collect();
+    assert_eq!(usd, ["0.25", "0.5", "0.75", "1"]);
+    let seconds: Vec<Option<String>> = hours
+        .iter()
+        .map(|b| b.by_unit.get("seconds").map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        seconds,
+        [Some("10".to_owned()), None, Some("10".to_owned()), None]
+    );
+    assert_eq!(
+        hours.iter().map(|b| b.count).collect::<Vec<_>>(),
+        [2, 2, 4, 4]
+    );
+
+    let days = store
+        .cost_over_time(&CostQuery::new(), TimeBucket::Day)
+        .unwrap();
+    let summary = store.cost_summary(&CostQuery::new()).unwrap();
+    assert_eq!(days.len(), 1);
+    for (unit, s) in &summary.by_unit {
+        assert_eq!(days[0].by_unit[unit], s.total, "{unit}");
+    }
+
+    // Narrowed by intent and time range as a summary is.
+    let odd_later = CostQuery::new()
+        .intent("odd")
+        .since(base_time() + TimeDelta::hours(2));
+    let odd = store
+        .cost_over_time(&odd_later, TimeBucket::Minute)
+        .unwrap();
+    let odd: Vec<(String, String)> = odd
+        .iter()
+        .map(|b| (oidb::time::format(b.start), b.by_unit["USD"].to_string()))
+        .collect();
+    assert_eq!(
+        odd,
+        [
+            ("2026-11-20T11:07:00.000000Z".to_owned(), "0.25".to_owned()),
+            ("2026-11-20T12:07:00.000000Z".to_owned(), "0.5".to_owned())
+        ]
+    );
+    assert!(Store::in_memory()
+        .unwrap()
+        .cost_over_time(&CostQuery::new(), TimeBucket::Hour)
+        .unwrap()
+        .is_empty());
 }
 
 // ---- summaries equal sums computed independently from the events ----

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::TimeDelta;
+use oidb::costs::{CostType, NewCost};
 use oidb::server::Server;
 use oidb::{EventType, Level, NewEvent, ReadOnlyStore, Store};
 use serde_json::{json, Value};
@@ -192,6 +194,54 @@ fn an_intents_events_are_paged_by_cursor_and_filtered() {
         running.local_addr()
     ));
     assert_eq!(status, 404);
+    running.stop().unwrap();
+}
+
+#[test]
+fn costs_over_time_come_in_buckets_and_a_bad_bucket_is_named() {
+    let store = Store::in_memory().unwrap();
+    let start = oidb::time::parse("2026-11-20T09:30:00Z").unwrap();
+    for (minutes, amount) in [(0, 0.5), (10, 0.25), (75, 2.0)] {
+        store
+            .record_cost(
+                "run",
+                NewCost::new(CostType::ApiCall, amount, "USD")
+                    .recorded_at(start + TimeDelta::minutes(minutes)),
+            )
+            .unwrap();
+    }
+    let running = Server::new(store)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    let base = format!("http://{}/api/oidb/costs/over_time", running.local_addr());
+
+    let (status, hours) = get(&format!("{base}?bucket=hour"));
+    assert_eq!(status, 200, "{hours}");
+    assert_eq!(
+        hours,
+        json!([
+            {"start": "2026-11-20T09:00:00.000000Z", "by_unit": {"USD": 0.75}, "count": 2, "unpriced_requests": 0},
+            {"start": "2026-11-20T10:00:00.000000Z", "by_unit": {"USD": 2.0}, "count": 1, "unpriced_requests": 0},
+        ])
+    );
+    let (_, later) = get(&format!(
+        "{base}?bucket=day&intent=run&since=2026-11-20T10:00:00Z"
+    ));
+    assert_eq!(later[0]["by_unit"], json!({"USD": 2.0}), "{later}");
+    let (_, nobody) = get(&format!("{base}?intent=nobody"));
+    assert_eq!(nobody, json!([]));
+    for (query, field, status) in [
+        ("bucket=week", "bucket", 400),
+        ("since=yesterday", "since", 422),
+        ("group_by=model", "group_by", 422),
+    ] {
+        let (got, bad) = get(&format!("{base}?{query}"));
+        assert_eq!(
+            (got, bad["field"].clone()),
+            (status, json!(field)),
+            "{query}: {bad}"
+        );
+    }
     running.stop().unwrap();
 }
 

@@ -52,7 +52,7 @@ impl TimeBucket {
     }
 
     /// The start of the bucket `t` falls in.
-    fn start(self, t: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn start(self, t: DateTime<Utc>) -> DateTime<Utc> {
         t.duration_trunc(self.length()).unwrap_or(t)
     }
 }

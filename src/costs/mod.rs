@@ -51,4 +51,4 @@ pub use analytics::{
 pub use budget::{Budget, BudgetStatus};
 pub use prices::Recomputed;
 pub use record::{IntentCost, NewCost};
-pub use summary::{CostQuery, CostSummary, IntentCosts, UnitSummary, Unpriced};
+pub use summary::{CostBucket, CostQuery, CostSummary, IntentCosts, UnitSummary, Unpriced};

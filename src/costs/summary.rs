@@ -12,7 +12,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{CostType, IntentCost};
+use super::{CostType, IntentCost, TimeBucket};
 use crate::engine::format::{COST_ENTRIES, COST_TOTALS, COST_UNPRICED};
 use crate::engine::ledger::{CostEntry, Dimension, Source, ALL_INTENTS};
 use crate::engine::reader::{self, Records};
@@ -144,6 +144,19 @@ pub struct Unpriced {
     pub input_tokens: u64,
     /// Their output (completion) tokens.
     pub output_tokens: u64,
+}
+
+/// The costs of one time bucket, as [`Snapshot::cost_over_time`] sums them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostBucket {
+    /// The bucket's start, `2026-11-20T09:00:00Z` for an hour.
+    pub start: DateTime<Utc>,
+    /// The priced costs whose events fall in it, summed by unit.
+    pub by_unit: BTreeMap<String, Amount>,
+    /// How many priced costs fall in it.
+    pub count: u64,
+    /// How many LLM requests in it no price covers: their cost is unknown, not zero.
+    pub unpriced_requests: u64,
 }
 
 /// An intent's costs and their summary: OpenIntent's `GET /intents/{id}/costs` answer.
@@ -279,25 +292,69 @@ fn summary_from_totals(txn: &ReadTransaction, scope: &str) -> Result<CostSummary
 /// The summary of the entries in a time range (optionally of one intent): a scan of the range.
 fn summary_from_entries(txn: &ReadTransaction, query: &CostQuery) -> Result<CostSummary> {
     let mut builder = SummaryBuilder::default();
-    if let Some(entries) = open_optional(txn, COST_ENTRIES)? {
-        let low = query.events.since.map_or(i64::MIN, time::to_micros);
-        let high = query.events.until.map_or(i64::MAX, time::to_micros);
-        if low < high {
-            for row in entries.range((low, 0)..(high, 0))? {
-                let (key, bytes) = row?;
-                let entry = CostEntry::decode(bytes.value(), key.value().1)?;
-                if query
-                    .events
-                    .intent
-                    .as_ref()
-                    .is_none_or(|i| *i == entry.intent_id)
-                {
-                    builder.add_entry(&entry);
-                }
-            }
+    each_entry(txn, query, |_, entry| builder.add_entry(entry))?;
+    Ok(builder.finish())
+}
+
+/// Calls `f` with the time (µs) and entry of every ledger entry the query covers, oldest first:
+/// a range of the ledger's time-ordered table, so a narrow range reads only what it covers.
+fn each_entry(
+    txn: &ReadTransaction,
+    query: &CostQuery,
+    mut f: impl FnMut(i64, &CostEntry),
+) -> Result<()> {
+    let Some(entries) = open_optional(txn, COST_ENTRIES)? else {
+        return Ok(());
+    };
+    let low = query.events.since.map_or(i64::MIN, time::to_micros);
+    let high = query.events.until.map_or(i64::MAX, time::to_micros);
+    if low >= high {
+        return Ok(());
+    }
+    for row in entries.range((low, 0)..(high, 0))? {
+        let (key, bytes) = row?;
+        let (micros, position) = key.value();
+        let entry = CostEntry::decode(bytes.value(), position)?;
+        if query
+            .events
+            .intent
+            .as_ref()
+            .is_none_or(|i| *i == entry.intent_id)
+        {
+            f(micros, &entry);
         }
     }
-    Ok(builder.finish())
+    Ok(())
+}
+
+/// The costs `query` covers, summed in time buckets, oldest first; buckets with no cost and no
+/// LLM request are left out.
+fn over_time(
+    txn: &ReadTransaction,
+    query: &CostQuery,
+    bucket: TimeBucket,
+) -> Result<Vec<CostBucket>> {
+    let mut buckets: BTreeMap<DateTime<Utc>, CostBucket> = BTreeMap::new();
+    each_entry(txn, query, |micros, entry| {
+        let Some(at) = time::from_micros(micros) else {
+            return;
+        };
+        let start = bucket.start(at);
+        let slot = buckets.entry(start).or_insert_with(|| CostBucket {
+            start,
+            by_unit: BTreeMap::new(),
+            count: 0,
+            unpriced_requests: 0,
+        });
+        match entry.amount() {
+            Some(amount) => {
+                *slot.by_unit.entry(entry.unit.clone()).or_default() += amount;
+                slot.count += 1;
+            }
+            None => slot.unpriced_requests += 1,
+        }
+    })?;
+    Ok(buckets.into_values().collect())
 }
 
 /// The cost an `llm_request_completed` event's ledger entry holds, as an `IntentCost`.
@@ -422,6 +479,28 @@ impl Snapshot {
         let txn = self.txn();
         records(txn, query)
     }
+
+    /// The costs a query covers, summed by unit in time buckets (by the events' `created_at`),
+    /// oldest first; a bucket with nothing in it is left out. Reads the ledger's entries in the
+    /// query's time range, not the events.
+    ///
+    /// ```
+    /// use oidb::costs::{CostQuery, CostType, NewCost, TimeBucket};
+    /// # let store = oidb::Store::in_memory()?;
+    /// store.record_cost("a", NewCost::new(CostType::ApiCall, 1.5, "USD"))?;
+    /// store.record_cost("b", NewCost::new(CostType::ApiCall, 0.5, "USD"))?;
+    /// let hours = store.cost_over_time(&CostQuery::new(), TimeBucket::Hour)?;
+    /// let usd: f64 = hours.iter().map(|h| h.by_unit["USD"].as_f64()).sum();
+    /// assert_eq!(usd, 2.0);
+    /// # Ok::<(), oidb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A storage error, or a damaged ledger entry.
+    pub fn cost_over_time(&self, query: &CostQuery, bucket: TimeBucket) -> Result<Vec<CostBucket>> {
+        let txn = self.txn();
+        over_time(txn, query, bucket)
+    }
 }
 
 read_on_handles! {
@@ -432,4 +511,6 @@ read_on_handles! {
     fn cost_summary(&self, query: &CostQuery) -> Result<CostSummary>;
     /// Every cost a query covers, oldest first.
     fn cost_records(&self, query: &CostQuery) -> Result<Vec<IntentCost>>;
+    /// The costs a query covers, summed by unit in time buckets, oldest first.
+    fn cost_over_time(&self, query: &CostQuery, bucket: TimeBucket) -> Result<Vec<CostBucket>>;
 }

@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "target" / "viewer-screenshots"
@@ -175,6 +175,17 @@ def test_the_costs_pages_totals_equal_oidb_costs(demo, browser):
         unpriced = browser.find_element(By.CSS_SELECTOR, '[data-testid="unpriced"]').text
         assert "llama3.1:8b" in unpriced and "unpriced" in unpriced
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".chart svg rect.bar"))
+        # Cost over time: one chart per unit whose bars add up to that unit's total.
+        for bucket in ["hour", "minute", "day"]:
+            Select(browser.find_element(By.CSS_SELECTOR, 'select[aria-label="Time buckets"]')).select_by_value(bucket)
+            charts = wait(browser, lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, '[data-testid="cost-over-time"]') if f"per {bucket}" in c.text])
+            assert {c.get_attribute("data-unit") for c in charts} == totals.keys(), bucket
+            for chart in charts:
+                bars = [float(b.get_attribute("data-value")) for b in chart.find_elements(By.CSS_SELECTOR, "rect.bar")]
+                unit = chart.get_attribute("data-unit")
+                assert bars and abs(sum(bars) - totals[unit]) < 1e-6, (bucket, unit, bars, totals[unit])
+        Select(browser.find_element(By.CSS_SELECTOR, 'select[aria-label="Time buckets"]')).select_by_value("minute")
+        wait(browser, lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, '[data-testid="cost-over-time"]') if "per minute" in c.text])
         shot(browser, "costs")
 
 

@@ -3,8 +3,9 @@
 //! by model, provider, agent and time, costs and budgets, and the verification of every chain.
 //! Each reads one snapshot and pages where a store can be large; none writes.
 //!
-//! Uses `model::event`, `model::filter`, `store::intents`, `store::snapshot`, `costs`, `trace`,
-//! `observe::blocks`, `server::answer`, `server::intents`, `server::params`, `server::shared`.
+//! Uses `model::event`, `model::filter`, `model::time`, `store::intents`, `store::snapshot`,
+//! `costs`, `trace`, `observe::blocks`, `server::answer`, `server::intents`, `server::params`,
+//! `server::shared`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -19,6 +20,7 @@ use crate::model::amount::Amount;
 use crate::model::error::Result;
 use crate::model::event::{Event, Level};
 use crate::model::filter::{Cursor, Query};
+use crate::model::time::format as format_time;
 use crate::observe::BlockKind;
 use crate::server::answer::ApiError;
 use crate::server::intents;
@@ -497,6 +499,54 @@ pub(crate) async fn costs(State(shared): State<Shared>) -> Result<Json<Value>, A
             "summary": summary_json(&summary),
             "budgets": budgets,
         })))
+    })
+    .await
+}
+
+/// `GET /api/oidb/costs/over_time?bucket=minute|hour|day&intent=ID&since=T&until=T`: the costs
+/// summed by unit in time buckets, oldest first, with the requests no price covers in each.
+pub(crate) async fn cost_over_time(
+    State(shared): State<Shared>,
+    Params(params): Params<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    only(&params, &["bucket", "intent", "since", "until"])?;
+    let bucket = match params.get("bucket").map_or("hour", String::as_str) {
+        "minute" => TimeBucket::Minute,
+        "hour" => TimeBucket::Hour,
+        "day" => TimeBucket::Day,
+        other => {
+            return Err(ApiError::bad(
+                "bucket",
+                format!("bucket must be minute, hour or day, not {other:?}"),
+            ))
+        }
+    };
+    let mut query = CostQuery::new();
+    if let Some(intent) = params.get("intent").filter(|i| !i.is_empty()) {
+        query = query.intent(intent.as_str());
+    }
+    if let Some(since) = time(&params, "since")? {
+        query = query.since(since);
+    }
+    if let Some(until) = time(&params, "until")? {
+        query = query.until(until);
+    }
+    let store = shared.store.clone();
+    blocking(move || {
+        let buckets = store.snapshot()?.cost_over_time(&query, bucket)?;
+        Ok(Json(Value::Array(
+            buckets
+                .iter()
+                .map(|b| {
+                    json!({
+                        "start": format_time(b.start),
+                        "by_unit": amounts(&b.by_unit),
+                        "count": b.count,
+                        "unpriced_requests": b.unpriced_requests,
+                    })
+                })
+                .collect(),
+        )))
     })
     .await
 }

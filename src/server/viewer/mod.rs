@@ -33,6 +33,7 @@ pub(crate) fn api_routes() -> Router<Shared> {
         .route("/api/oidb/traces/{trace_id}", get(api::trace))
         .route("/api/oidb/usage", get(api::usage))
         .route("/api/oidb/costs", get(api::costs))
+        .route("/api/oidb/costs/over_time", get(api::cost_over_time))
         .route("/api/oidb/proofs", get(api::proofs))
 }
 

@@ -462,9 +462,14 @@ async function costsPage() {
     : h("p", { class: "muted" }, "No budgets.");
   const chartHolder = h("div", { class: "grid2" });
   const drawCharts = async () => {
-    const groups = await read(`/api/oidb/usage?group_by=${bucket.value}`);
+    const [groups, spent] = await Promise.all([
+      read(`/api/oidb/usage?group_by=${bucket.value}`), read(`/api/oidb/costs/over_time?bucket=${bucket.value}`),
+    ]);
     const label = (k) => (bucket.value === "day" ? k.slice(5, 10) : k.slice(11, 16));
+    const spentUnits = [...new Set(spent.flatMap((b) => Object.keys(b.by_unit)))].sort();
     chartHolder.replaceChildren(
+      ...spentUnits.map((unit) => h("div", { class: "chart", "data-testid": "cost-over-time", "data-unit": unit }, h("h2", {}, `Cost per ${bucket.value} (${unit})`),
+        barChart(spent.map((b) => ({ label: label(b.start), value: b.by_unit[unit] ?? 0 })), { title: `${unit} per ${bucket.value}`, format: (v) => String(Number(v.toPrecision(3))) }))),
       h("div", { class: "chart" }, h("h2", {}, `Tokens per ${bucket.value}`), barChart(groups.map((g) => ({ label: label(g.key), value: g.llm.total_tokens })), { title: `tokens per ${bucket.value}`, format: (v) => count(Math.round(v)) })),
       h("div", { class: "chart" }, h("h2", {}, `Requests per ${bucket.value}`), barChart(groups.map((g) => ({ label: label(g.key), value: g.llm.requests })), { title: `requests per ${bucket.value}`, format: (v) => count(Math.round(v)) })),
     );

@@ -34,7 +34,7 @@ export function barChart(points, { title, format = (v) => String(v) } = {}) {
   points.forEach((point, i) => {
     const h = max > 0 ? (point.value / max) * plotH : 0;
     const x = left + i * slot + (slot - barW) / 2;
-    const bar = el("rect", { class: "bar", x, y: top + plotH - h, width: barW, height: Math.max(h, 0) });
+    const bar = el("rect", { class: "bar", x, y: top + plotH - h, width: barW, height: Math.max(h, 0), "data-value": point.value });
     bar.appendChild(el("title", {}, `${point.label}: ${format(point.value)}`));
     svg.appendChild(bar);
     if (i % every === 0) {
