@@ -329,8 +329,16 @@ fn readers_and_writers_killed_at_random_moments_lose_and_invent_nothing() {
     for (n, reader) in readers.iter_mut().enumerate() {
         let caught_up =
             reader.wait_until(Duration::from_secs(60), |r| r.last_position("ev") >= end);
+        let exited = reader.child.try_wait().unwrap();
         reader.kill();
-        assert!(caught_up, "live reader {n} followed every writer to {end}");
+        let said = reader.lines();
+        assert!(
+            caught_up,
+            "live reader {n} followed every writer to {end}; it got to {} (exited: {exited:?}), \
+             its last lines: {:?}",
+            reader.last_position("ev"),
+            &said[said.len().saturating_sub(3)..]
+        );
     }
     for (position, id) in &acked {
         assert_eq!(

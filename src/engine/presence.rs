@@ -127,6 +127,14 @@ impl Presence {
         Ok(i32::from(probe.l_type) != libc::F_UNLCK)
     }
 
+    /// Whether any read-only handle, in any process, has the file at `path` open now.
+    pub(crate) fn readers_present(path: &Path) -> Result<bool> {
+        let presence = Presence::open(path, false)?;
+        let mut probe = lock(libc::F_WRLCK, READERS_BYTE);
+        fcntl(&presence.file, FcntlArg::F_OFD_GETLK(&mut probe)).map_err(|e| io_error(path, e))?;
+        Ok(i32::from(probe.l_type) != libc::F_UNLCK)
+    }
+
     /// Keeps read-only handles out until [`Presence::let_readers_in`] or the drop, for
     /// `operation`, which needs the file to itself: [`Error::FileBeingRead`] when some have it
     /// open. A read-only open meanwhile waits.

@@ -66,13 +66,15 @@ pub(crate) struct Inner {
     channel_capacity: usize,
     /// The writer's mark on the file, which readers look for; `None` for a store not in a file.
     _presence: Option<Presence>,
-    /// Dropped with the store, which tells the publisher thread to stop.
-    _publisher_stop: crossbeam_channel::Sender<()>,
+    /// The thread that publishes waiting appends, stopped before the store closes.
+    publisher: Publisher,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The last handle is gone: write what waits, make it durable, end subscriptions.
+        // The last handle is gone: write what waits, make it durable, end subscriptions. The
+        // publisher goes first, so that nothing of the store outlives this drop on its thread.
+        self.publisher.stop();
         if !self.writer.is_closed() {
             let _ = self.writer.close();
         }
@@ -86,24 +88,54 @@ impl Drop for Inner {
 /// redb commit; see `docs/design.md`.
 pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Publishes the store's waiting appends every `every` until the store goes away.
-fn spawn_publisher(
-    inner: std::sync::Weak<Inner>,
-    every: std::time::Duration,
-    stop: crossbeam_channel::Receiver<()>,
-) {
-    let spawned = std::thread::Builder::new()
-        .name("oidb-publisher".into())
-        .spawn(move || {
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
-                let Some(inner) = inner.upgrade() else { return };
-                // A failed publish fails the store; its appends come back on the next open.
-                let _ = inner.writer.publish();
-            }
-        });
-    // Without a thread, appends still become visible on the next read in this process, on
-    // flush() and when the store closes.
-    drop(spawned);
+/// The thread that publishes a store's waiting appends every so often. It holds the writer only
+/// while it publishes, and [`Publisher::stop`] waits for it to end: the last handle's drop then
+/// releases the file before it returns, as a caller that copies or reopens the file expects.
+struct Publisher {
+    stop: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Publishes `writer`'s waiting appends every `every`; none when `every` is zero.
+    fn spawn(writer: &Arc<Writer>, every: std::time::Duration) -> Publisher {
+        if every.is_zero() {
+            return Publisher {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let writer = Arc::downgrade(writer);
+        let thread = std::thread::Builder::new()
+            .name("oidb-publisher".into())
+            .spawn(move || {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    let Some(writer) = writer.upgrade() else {
+                        return;
+                    };
+                    // A failed publish fails the store; its appends come back on the next open.
+                    let _ = writer.publish();
+                }
+            })
+            // Without a thread, appends still become visible on the next read in this process,
+            // on flush() and when the store closes.
+            .ok();
+        Publisher {
+            stop: Some(stop),
+            thread,
+        }
+    }
+
+    /// Tells the thread to stop and waits until it has.
+    fn stop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -198,12 +230,16 @@ impl StoreBuilder {
         builder.set_cache_size(self.cache_bytes);
         if exists && check_format_without_writing(&builder, &path)? == Checked::NeedsRepair {
             // redb repairs a file best with the whole file to itself: its exclusive mode checks
-            // a damaged file where the multi-process one gives up. Readers still following the
-            // writer that stopped keep that mode out; the multi-process open repairs it then.
-            match guarded_open(&path, || builder.open(&path))? {
-                Ok(db) => drop(db),
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
-                Err(other) => return Err(open_error(&path, other)),
+            // a damaged file where the multi-process one gives up. It is not tried while readers
+            // follow the file (the multi-process open repairs it then): its locks, taken a range
+            // at a time, would make a reader starting a read meanwhile see the file as damaged.
+            // A reader arriving during the attempt has its open refused until it is over.
+            if !Presence::readers_present(&path)? {
+                match guarded_open(&path, || builder.open(&path))? {
+                    Ok(db) => drop(db),
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
+                    Err(other) => return Err(open_error(&path, other)),
+                }
             }
         }
         // Other processes may open the file read-only meanwhile, and follow its commits.
@@ -269,23 +305,20 @@ impl StoreBuilder {
             },
             hub.clone(),
         )?);
-        let (publisher_stop, stop_signal) = crossbeam_channel::bounded::<()>(0);
+        let every = match self.durability {
+            Durability::Deferred { window } => window.min(self.publish_interval),
+            Durability::Immediate => self.publish_interval,
+        };
+        let publisher = Publisher::spawn(&writer, every);
         let inner = Arc::new(Inner {
             writer,
             hub,
             path,
             actor: self.actor,
             channel_capacity: self.channel_capacity,
-            _publisher_stop: publisher_stop,
+            publisher,
             _presence: presence,
         });
-        let every = match self.durability {
-            Durability::Deferred { window } => window.min(self.publish_interval),
-            Durability::Immediate => self.publish_interval,
-        };
-        if !every.is_zero() {
-            spawn_publisher(Arc::downgrade(&inner), every, stop_signal);
-        }
         Ok(Store { inner })
     }
 }
