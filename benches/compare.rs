@@ -611,30 +611,47 @@ fn file_size(cfg: &Config, logs: &Logs) -> Vec<Scenario> {
     vec![disk, apparent]
 }
 
-fn get_events_newest(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
+/// `get_events(intent, limit 100)` in one order: the newest events first, as a dashboard asks,
+/// or the oldest first, as a reader catching up does.
+fn get_events_by_intent(cfg: &Config, w: &Workload, logs: &Logs, newest: bool) -> Scenario {
+    let (order, key) = if newest {
+        ("newest", "get_events_newest_100")
+    } else {
+        ("oldest", "get_events_oldest_100")
+    };
     let mut s = Scenario::new(
-        "get_events_newest_100",
+        key,
         format!(
-            "get_events(intent, limit 100, newest first) on {} events ({} queries per run)",
+            "get_events(intent, limit 100, {order} first) on {} events ({} queries per run)",
             cfg.events, cfg.get_events_queries
         ),
         "queries/s",
         Goal::TimesSqliteAtLeast(2.0),
     );
+    let filter = || {
+        let filter = EventFilter::new().limit(100);
+        if newest {
+            filter.newest_first()
+        } else {
+            filter
+        }
+    };
     let store = Store::open(&logs.oidb).expect("open");
     let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
     // Both sides must answer the same.
     for i in 0..workload::INTENTS {
-        let ours = store
-            .get_events(w.intent(i), EventFilter::new().limit(100).newest_first())
-            .expect("get_events");
-        let theirs = sqlite_side::get_events_newest(&conn, w.intent(i), 100);
+        let ours = store.get_events(w.intent(i), filter()).expect("get_events");
+        let theirs = sqlite_side::get_events(&conn, w.intent(i), 100, newest);
         assert_eq!(ours.len(), theirs.len());
         assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
     }
     let mut sqlite = Measure::default();
     for run in 0..cfg.runs {
-        progress(&format!("get_events, run {}/{}", run + 1, cfg.runs));
+        progress(&format!(
+            "get_events {order} first, run {}/{}",
+            run + 1,
+            cfg.runs
+        ));
         let intents: Vec<&str> = {
             let mut rng = Rng::new(7 + run as u64);
             (0..cfg.get_events_queries)
@@ -643,16 +660,14 @@ fn get_events_newest(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {
         };
         let start = Instant::now();
         for intent in &intents {
-            let events = store
-                .get_events(intent, EventFilter::new().limit(100).newest_first())
-                .expect("get_events");
+            let events = store.get_events(intent, filter()).expect("get_events");
             std::hint::black_box(events);
         }
         s.oidb
             .push(per_second(intents.len() as f64, start.elapsed()));
         let start = Instant::now();
         for intent in &intents {
-            std::hint::black_box(sqlite_side::get_events_newest(&conn, intent, 100));
+            std::hint::black_box(sqlite_side::get_events(&conn, intent, 100, newest));
         }
         sqlite.push(per_second(intents.len() as f64, start.elapsed()));
     }
@@ -1240,7 +1255,8 @@ fn main() {
     scenarios.push(durable_threads(&cfg, &w));
     let (batched, logs) = batched(&cfg, &w);
     scenarios.extend(batched);
-    scenarios.push(get_events_newest(&cfg, &w, &logs));
+    scenarios.push(get_events_by_intent(&cfg, &w, &logs, true));
+    scenarios.push(get_events_by_intent(&cfg, &w, &logs, false));
     scenarios.push(type_in_window(&cfg, &w, &logs));
     scenarios.push(full_scan(&cfg, &logs));
     scenarios.extend(file_size(&cfg, &logs));

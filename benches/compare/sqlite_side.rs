@@ -134,10 +134,11 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SqlEvent> {
 
 const COLUMNS: &str = "position, id, intent_id, event_type, actor, created_at, payload";
 
-/// The intent's newest `limit` events, newest first.
-pub fn get_events_newest(conn: &Connection, intent_id: &str, limit: usize) -> Vec<SqlEvent> {
+/// One intent's events, newest or oldest first, at most `limit`.
+pub fn get_events(conn: &Connection, intent_id: &str, limit: usize, newest: bool) -> Vec<SqlEvent> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE intent_id = ?1 ORDER BY position DESC LIMIT ?2"
+        "SELECT {COLUMNS} FROM events WHERE intent_id = ?1 ORDER BY position {} LIMIT ?2",
+        if newest { "DESC" } else { "ASC" }
     );
     let mut stmt = conn.prepare_cached(&sql).expect("prepare");
     stmt.query_map(params![intent_id, limit as i64], read_row)
