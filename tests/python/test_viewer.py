@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -264,3 +265,33 @@ def test_every_page_fits_a_narrow_window(demo, browser):
             wide = browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert wide <= 0, f"#/{page} is {wide}px wider than the window"
         shot(browser, "narrow-costs")
+
+
+@pytest.mark.skipif(not os.environ.get("OIDB_VIEWER_EVENTS"), reason="a measurement: set OIDB_VIEWER_EVENTS=1000000 to run it")
+def test_a_large_files_runs_page_and_first_timeline_page_come_from_a_page_of_the_log(browser, tmp_path):
+    """How long the runs page and an intent's first timeline page take on a file of
+    OIDB_VIEWER_EVENTS events (100 intents): printed, not asserted, as these machines are
+    shared. `OIDB_BIN=target/release/oidb` makes the file faster."""
+    total = int(os.environ["OIDB_VIEWER_EVENTS"])
+    intents = 100
+    start = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.timezone.utc)
+    source = tmp_path / "large.jsonl"
+    with open(source, "w") as out:
+        for n in range(total):
+            intent = f"intent-{n % intents:03d}"
+            kind, payload = ("intent_created", {"title": f"Run {n}"}) if n < intents else ("comment", {"message": f"step {n}", "n": n})
+            at = (start + datetime.timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z")
+            out.write(json.dumps({"id": str(uuid.uuid4()), "intent_id": intent, "event_type": kind, "actor": f"agent-{n % 7}", "payload": payload, "created_at": at}) + "\n")
+    path = str(tmp_path / "large.oidb")
+    made = subprocess.run([OIDB, "import", path, str(source)], capture_output=True, text=True, timeout=3600)
+    assert made.returncode == 0, made.stderr
+    with viewer(path, browser) as url:
+        began = time.monotonic()
+        browser.get(url)
+        wait(browser, lambda d: len(rows(d, "runs")) > 0, timeout=120)
+        runs = time.monotonic() - began
+        began = time.monotonic()
+        browser.get(f"{url}#/intent/intent-050")
+        wait(browser, lambda d: len(rows(d, "timeline")) > 0, timeout=120)
+        timeline = time.monotonic() - began
+    print(f"\n{total} events: runs page {runs:.2f} s, an intent's first timeline page {timeline:.2f} s")
