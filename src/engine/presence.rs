@@ -29,8 +29,11 @@ const BASE: i64 = 1 << 61;
 const WRITER_BYTE: i64 = BASE;
 /// Held shared by every read-only handle.
 const READERS_BYTE: i64 = BASE + 1;
-/// How long taking the writer byte waits out a lock that only lingers.
-const LINGERING_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long an open waits out a lock that only lingers. A process that starts a child copies
+/// its open files into the child, which keeps them until its `exec` closes them; a handle closed
+/// meanwhile (by that process, in another thread) holds its locks that long, and an open of the
+/// same file then finds it taken for a moment.
+pub(crate) const LINGERING_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A handle's presence on a file: its locks, held until it is dropped (closing the file
 /// releases them).

@@ -12,7 +12,7 @@ use redb::ReadableDatabase;
 use serde_json::Value;
 
 use crate::engine::format::{self, EVENTS};
-use crate::engine::presence::Presence;
+use crate::engine::presence::{Presence, LINGERING_LOCK_WAIT};
 use crate::engine::setup;
 use crate::engine::writer::{Appended, Durability, Refused, WriteConfig, Writer};
 use crate::model::error::Error;
@@ -354,12 +354,6 @@ pub(crate) fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
         .map_err(|panic| damaged(path, &*panic))
 }
-
-/// How long an open waits out a lock that only lingers. A process that starts a child copies
-/// its open files into the child, which keeps them until its `exec` closes them; a handle closed
-/// meanwhile (by that process, in another thread) holds its locks that long, and an open of the
-/// same file then finds it taken for a moment.
-const LINGERING_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// [`guarded`] for one of redb's opens that may find the file taken: tries again for
 /// [`LINGERING_LOCK_WAIT`] before answering `DatabaseAlreadyOpen`.

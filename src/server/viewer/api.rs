@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use axum::extract::{Path, Query as Params, State};
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::costs::analytics::{GroupBy, Latency, TimeBucket, UsageGroup, UsageQuery};
@@ -420,6 +421,36 @@ pub(crate) async fn trace(
     .await
 }
 
+/// The `intent`, `since` and `until` parameters that narrow a usage or cost read.
+struct Scope {
+    intent: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+impl Scope {
+    fn of(params: &HashMap<String, String>) -> Result<Scope, ApiError> {
+        Ok(Scope {
+            intent: params.get("intent").filter(|i| !i.is_empty()).cloned(),
+            since: time(params, "since")?,
+            until: time(params, "until")?,
+        })
+    }
+}
+
+/// A `bucket` parameter (`minute`, `hour` or `day`).
+fn time_bucket(name: &str) -> Result<TimeBucket, ApiError> {
+    match name {
+        "minute" => Ok(TimeBucket::Minute),
+        "hour" => Ok(TimeBucket::Hour),
+        "day" => Ok(TimeBucket::Day),
+        other => Err(ApiError::bad(
+            "bucket",
+            format!("bucket must be minute, hour or day, not {other:?}"),
+        )),
+    }
+}
+
 /// `GET /api/oidb/usage?group_by=model|provider|agent|intent|minute|hour|day&intent=ID`: LLM
 /// requests and tool calls, grouped.
 pub(crate) async fn usage(
@@ -432,9 +463,7 @@ pub(crate) async fn usage(
         "provider" => GroupBy::Provider,
         "agent" => GroupBy::Agent,
         "intent" => GroupBy::Intent,
-        "minute" => GroupBy::Time(TimeBucket::Minute),
-        "hour" => GroupBy::Time(TimeBucket::Hour),
-        "day" => GroupBy::Time(TimeBucket::Day),
+        bucket @ ("minute" | "hour" | "day") => GroupBy::Time(time_bucket(bucket)?),
         "all" => GroupBy::Nothing,
         other => {
             return Err(ApiError::bad(
@@ -446,14 +475,15 @@ pub(crate) async fn usage(
             ))
         }
     };
+    let scope = Scope::of(&params)?;
     let mut query = UsageQuery::new().group_by(group_by);
-    if let Some(intent) = params.get("intent").filter(|i| !i.is_empty()) {
-        query = query.intent(intent.as_str());
+    if let Some(intent) = scope.intent {
+        query = query.intent(intent);
     }
-    if let Some(since) = time(&params, "since")? {
+    if let Some(since) = scope.since {
         query = query.since(since);
     }
-    if let Some(until) = time(&params, "until")? {
+    if let Some(until) = scope.until {
         query = query.until(until);
     }
     let store = shared.store.clone();
@@ -510,25 +540,16 @@ pub(crate) async fn cost_over_time(
     Params(params): Params<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     only(&params, &["bucket", "intent", "since", "until"])?;
-    let bucket = match params.get("bucket").map_or("hour", String::as_str) {
-        "minute" => TimeBucket::Minute,
-        "hour" => TimeBucket::Hour,
-        "day" => TimeBucket::Day,
-        other => {
-            return Err(ApiError::bad(
-                "bucket",
-                format!("bucket must be minute, hour or day, not {other:?}"),
-            ))
-        }
-    };
+    let bucket = time_bucket(params.get("bucket").map_or("hour", String::as_str))?;
+    let scope = Scope::of(&params)?;
     let mut query = CostQuery::new();
-    if let Some(intent) = params.get("intent").filter(|i| !i.is_empty()) {
-        query = query.intent(intent.as_str());
+    if let Some(intent) = scope.intent {
+        query = query.intent(intent);
     }
-    if let Some(since) = time(&params, "since")? {
+    if let Some(since) = scope.since {
         query = query.since(since);
     }
-    if let Some(until) = time(&params, "until")? {
+    if let Some(until) = scope.until {
         query = query.until(until);
     }
     let store = shared.store.clone();
