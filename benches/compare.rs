@@ -1,4 +1,4 @@
-//! `cargo bench --bench compare`: oidb beside SQLite and the disk's floor, on the same generated
+//! `cargo bench --bench compare`: oidb beside SQLite, fjall and the disk's floor, on the same generated
 //! events, in one process and one run.
 //!
 //! - **oidb** through its public API, default settings (durable commits).
@@ -6,6 +6,9 @@
 //!   (type, position) and (time, position), prepared statements, the same payload bytes;
 //!   `synchronous=FULL` for the figures compared, `NORMAL` reported beside them (not durable per
 //!   commit).
+//! - **fjall** 3 (an LSM-tree key-value store): the events by position and index keyspaces by
+//!   intent, type and time, an event and its index entries in one write batch, the journal synced
+//!   (`persist(SyncData)`) after each commit.
 //! - **the floor**: the same events as JSONL lines appended to a plain file, `fdatasync` where
 //!   the others commit.
 //!
@@ -21,6 +24,8 @@ mod child;
 #[path = "compare/cpu_time.rs"]
 #[allow(dead_code)]
 mod cpu_time;
+#[path = "compare/fjall_side.rs"]
+mod fjall_side;
 #[path = "compare/floor_side.rs"]
 mod floor_side;
 #[path = "compare/live_readers.rs"]
@@ -45,8 +50,9 @@ use std::time::{Duration, Instant};
 use oidb::{EventFilter, Query, Store};
 use serde_json::json;
 
+use fjall_side::Fjall;
 use report::{Goal, Measure, Scenario};
-use sides::{FloorLog, Log, OidbLog, SqliteLog};
+use sides::{FjallLog, FloorLog, Log, OidbLog, SqliteLog};
 use sqlite_side::Synchronous;
 use workload::{Rng, Workload};
 
@@ -143,6 +149,11 @@ fn per_second(count: f64, elapsed: Duration) -> f64 {
 }
 
 fn remove(path: &Path) {
+    if path.is_dir() {
+        // fjall's database directory.
+        let _ = std::fs::remove_dir_all(path);
+        return;
+    }
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
@@ -187,6 +198,22 @@ fn fill_sqlite(
     spent
 }
 
+fn fill_fjall(db: &Fjall, w: &Workload, range: std::ops::Range<u64>, batch: u64) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + batch).min(range.end);
+        let rows: Vec<_> = (next..end)
+            .map(|i| fjall_side::row(w, &w.event(i)))
+            .collect();
+        let start = Instant::now();
+        db.append(&rows, true);
+        spent += start.elapsed();
+        next = end;
+    }
+    spent
+}
+
 fn fill_floor(
     file: &std::fs::File,
     w: &Workload,
@@ -208,23 +235,25 @@ fn fill_floor(
 
 // ---- scenarios ----
 
-/// A fresh log of each side: oidb, SQLite FULL, SQLite NORMAL, the floor.
+/// A fresh log of each side: oidb, SQLite FULL, SQLite NORMAL, the floor, fjall.
 fn fresh_logs<'w>(cfg: &Config, w: &'w Workload, name: &str) -> Vec<Box<dyn Log + 'w>> {
     let paths = [
         cfg.path(&format!("{name}.oidb")),
         cfg.path(&format!("{name}.sqlite")),
         cfg.path(&format!("{name}-normal.sqlite")),
         cfg.path(&format!("{name}.jsonl")),
+        cfg.path(&format!("{name}.fjall")),
     ];
     for path in &paths {
         remove(path);
     }
-    let [oidb, sqlite, normal, floor] = paths;
+    let [oidb, sqlite, normal, floor, fjall] = paths;
     vec![
         Box::new(OidbLog::create(w, oidb)),
         Box::new(SqliteLog::create(w, sqlite, Synchronous::Full)),
         Box::new(SqliteLog::create(w, normal, Synchronous::Normal)),
         Box::new(FloorLog::create(w, floor)),
+        Box::new(FjallLog::create(w, fjall)),
     ]
 }
 
@@ -260,12 +289,14 @@ fn append_in_turns(
     spent
 }
 
-/// Files the four sides' results into a scenario: oidb, SQLite FULL, SQLite NORMAL, the floor.
+/// Files the five sides' results into a scenario: oidb, SQLite FULL, SQLite NORMAL, the floor,
+/// fjall.
 fn file_rates(s: &mut Scenario, rates: &[Measure]) {
     s.oidb = rates[0].clone();
     s.sqlite = Some(rates[1].clone());
     s.sqlite_normal = Some(rates[2].clone());
     s.floor = Some(rates[3].clone());
+    s.fjall = Some(rates[4].clone());
 }
 
 /// Durable single appends; and, from the same turns, the floor of a log written over
@@ -293,7 +324,7 @@ fn durable_single(cfg: &Config, w: &Workload) -> Vec<Scenario> {
                      already filled with zeros and synced, fdatasync after each (what oidb's \
                      write-ahead log does); taking turns with the sides above"
         .into();
-    let mut rates = vec![Measure::default(); 5];
+    let mut rates = vec![Measure::default(); 6];
     let timed = cfg.prefill..cfg.prefill + cfg.durable_appends;
     for run in 0..cfg.runs {
         progress(&format!(
@@ -319,7 +350,7 @@ fn durable_single(cfg: &Config, w: &Workload) -> Vec<Scenario> {
     }
     file_rates(&mut s, &rates);
     in_place.oidb = rates[0].clone();
-    in_place.floor = Some(rates[4].clone());
+    in_place.floor = Some(rates[5].clone());
     vec![s, in_place]
 }
 
@@ -362,10 +393,16 @@ fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Scenario {
     );
     s.note = "SQLite shares one connection behind a mutex (in our trials faster than a connection \
               per thread with a busy timeout, whose writers wait in SQLite's busy handler); the \
-              floor's threads write with O_APPEND and each calls fdatasync"
+              floor's threads write with O_APPEND and each calls fdatasync; fjall's threads share \
+              one Database, each committing its own write batch (positions taken and committed \
+              under one lock) and then calling persist(SyncData) itself"
         .into();
-    let (mut sqlite, mut normal, mut floor) =
-        (Measure::default(), Measure::default(), Measure::default());
+    let (mut sqlite, mut normal, mut floor, mut fjall) = (
+        Measure::default(),
+        Measure::default(),
+        Measure::default(),
+        Measure::default(),
+    );
     let first = cfg.prefill;
     let per_thread = cfg.per_thread;
     let index = move |t: u64, k: u64| first + t * per_thread + k;
@@ -452,10 +489,34 @@ fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Scenario {
             drop(file);
             remove(&path);
         }
+        {
+            let path = cfg.path("threads.fjall");
+            remove(&path);
+            let db = Arc::new(Fjall::open(&path));
+            fill_fjall(&db, w, 0..cfg.prefill, cfg.batch);
+            let db2 = Arc::clone(&db);
+            let w2 = Arc::clone(w);
+            let ready = Arc::new(Barrier::new(cfg.threads as usize));
+            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
+                let rows: Vec<_> = (0..per_thread)
+                    .map(|k| fjall_side::row(&w2, &w2.event(index(t, k))))
+                    .collect();
+                ready.wait();
+                let started = Instant::now();
+                for row in &rows {
+                    db2.append(std::slice::from_ref(row), true);
+                }
+                started
+            });
+            fjall.push(per_second(total as f64, elapsed));
+            drop(db);
+            remove(&path);
+        }
     }
     s.sqlite = Some(sqlite);
     s.sqlite_normal = Some(normal);
     s.floor = Some(floor);
+    s.fjall = Some(fjall);
     s
 }
 
@@ -491,6 +552,8 @@ struct Logs {
     oidb: PathBuf,
     sqlite: PathBuf,
     floor: PathBuf,
+    /// fjall's database directory.
+    fjall: PathBuf,
 }
 
 /// Batched appends; and the floor synced once at the end, beside oidb.
@@ -517,7 +580,7 @@ fn batched(cfg: &Config, w: &Workload) -> (Vec<Scenario>, Logs) {
                         with no commit durable before the end"
         .into();
     let mut once = Measure::default();
-    let mut rates = vec![Measure::default(); 4];
+    let mut rates = vec![Measure::default(); 5];
     let mut kept = None;
     for run in 0..cfg.runs {
         progress(&format!("batched appends, run {}/{}", run + 1, cfg.runs));
@@ -534,6 +597,7 @@ fn batched(cfg: &Config, w: &Workload) -> (Vec<Scenario>, Logs) {
             oidb: paths[0].clone(),
             sqlite: paths[1].clone(),
             floor: paths[3].clone(),
+            fjall: paths[4].clone(),
         });
     }
     file_rates(&mut s, &rates);
@@ -586,18 +650,21 @@ fn file_size(cfg: &Config, logs: &Logs) -> Vec<Scenario> {
     };
     let (sqlite_len, sqlite_disk) = sqlite_side::file_bytes(&logs.sqlite);
     let (floor_len, floor_disk) = file_bytes(&logs.floor);
+    let (fjall_len, fjall_disk) = fjall_side::dir_bytes(&logs.fjall);
     let mut disk = Scenario::new(
         "bytes_per_event",
         format!("disk space per event after {} appends", cfg.events),
         "bytes",
         Goal::TimesSqliteAtMost(1.0),
     );
-    disk.note = "blocks allocated to the file(s) (SQLite: database and WAL); redb grows its file \
+    disk.note = "blocks allocated to the file(s) (SQLite: database and WAL; fjall: every file in \
+                 its directory, journals included); redb grows its file \
                  ahead of use without writing it, so oidb's file is sparse"
         .into();
     disk.oidb = one(per_event(oidb_disk));
     disk.sqlite = Some(one(per_event(sqlite_disk)));
     disk.floor = Some(one(per_event(floor_disk)));
+    disk.fjall = Some(one(per_event(fjall_disk)));
     let mut apparent = Scenario::new(
         "apparent_bytes_per_event",
         format!("apparent file size per event after {} appends", cfg.events),
@@ -608,6 +675,7 @@ fn file_size(cfg: &Config, logs: &Logs) -> Vec<Scenario> {
     apparent.oidb = one(per_event(oidb_len));
     apparent.sqlite = Some(one(per_event(sqlite_len)));
     apparent.floor = Some(one(per_event(floor_len)));
+    apparent.fjall = Some(one(per_event(fjall_len)));
     vec![disk, apparent]
 }
 
@@ -638,14 +706,19 @@ fn get_events_by_intent(cfg: &Config, w: &Workload, logs: &Logs, newest: bool) -
     };
     let store = Store::open(&logs.oidb).expect("open");
     let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
-    // Both sides must answer the same.
+    let db = Fjall::open(&logs.fjall);
+    // All sides must answer the same.
     for i in 0..workload::INTENTS {
         let ours = store.get_events(w.intent(i), filter()).expect("get_events");
-        let theirs = sqlite_side::get_events(&conn, w.intent(i), 100, newest);
-        assert_eq!(ours.len(), theirs.len());
-        assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
+        for theirs in [
+            sqlite_side::get_events(&conn, w.intent(i), 100, newest),
+            db.get_events(w.intent(i), 100, newest),
+        ] {
+            assert_eq!(ours.len(), theirs.len());
+            assert!(ours.iter().zip(&theirs).all(|(a, b)| same_event(a, b)));
+        }
     }
-    let mut sqlite = Measure::default();
+    let (mut sqlite, mut fjall) = (Measure::default(), Measure::default());
     for run in 0..cfg.runs {
         progress(&format!(
             "get_events {order} first, run {}/{}",
@@ -670,12 +743,18 @@ fn get_events_by_intent(cfg: &Config, w: &Workload, logs: &Logs, newest: bool) -
             std::hint::black_box(sqlite_side::get_events(&conn, intent, 100, newest));
         }
         sqlite.push(per_second(intents.len() as f64, start.elapsed()));
+        let start = Instant::now();
+        for intent in &intents {
+            std::hint::black_box(db.get_events(intent, 100, newest));
+        }
+        fjall.push(per_second(intents.len() as f64, start.elapsed()));
     }
     s.sqlite = Some(sqlite);
+    s.fjall = Some(fjall);
     s
 }
 
-/// Whether both sides read back the same event.
+/// Whether both sides read back the same event (fjall's are read back in SQLite's form).
 fn same_event(ours: &oidb::Event, theirs: &sqlite_side::SqlEvent) -> bool {
     i64::try_from(ours.position) == Ok(theirs.position)
         && ours.id == theirs.id
@@ -760,7 +839,9 @@ fn full_scan(cfg: &Config, logs: &Logs) -> Scenario {
     s.note = "the floor reads the JSONL file and parses each line".into();
     let store = Store::open(&logs.oidb).expect("open");
     let conn = sqlite_side::open(&logs.sqlite, Synchronous::Full);
-    let (mut sqlite, mut floor) = (Measure::default(), Measure::default());
+    let db = Fjall::open(&logs.fjall);
+    let (mut sqlite, mut floor, mut fjall) =
+        (Measure::default(), Measure::default(), Measure::default());
     let runs = cfg.runs.min(3);
     for run in 0..runs {
         progress(&format!("full scan, run {}/{}", run + 1, runs));
@@ -777,12 +858,17 @@ fn full_scan(cfg: &Config, logs: &Logs) -> Scenario {
         assert_eq!(count, cfg.events);
         sqlite.push(per_second(count as f64, start.elapsed()));
         let start = Instant::now();
+        let count = db.scan();
+        assert_eq!(count, cfg.events);
+        fjall.push(per_second(count as f64, start.elapsed()));
+        let start = Instant::now();
         let count = floor_scan(&logs.floor);
         assert_eq!(count, cfg.events);
         floor.push(per_second(count as f64, start.elapsed()));
     }
     s.sqlite = Some(sqlite);
     s.floor = Some(floor);
+    s.fjall = Some(fjall);
     s
 }
 

@@ -72,6 +72,8 @@ pub struct Scenario {
     pub oidb: Measure,
     pub sqlite: Option<Measure>,
     pub sqlite_normal: Option<Measure>,
+    /// fjall 3, durable where the scenario is (`persist(SyncData)` after each commit).
+    pub fjall: Option<Measure>,
     pub floor: Option<Measure>,
     pub note: String,
 }
@@ -91,6 +93,7 @@ impl Scenario {
             oidb: Measure::default(),
             sqlite: None,
             sqlite_normal: None,
+            fjall: None,
             floor: None,
             note: String::new(),
         }
@@ -100,6 +103,11 @@ impl Scenario {
         self.sqlite
             .as_ref()
             .map(|s| self.oidb.median() / s.median())
+    }
+
+    /// oidb ÷ fjall (as [`Scenario::ratio_vs_sqlite`]; the goals stay SQLite's).
+    pub fn ratio_vs_fjall(&self) -> Option<f64> {
+        self.fjall.as_ref().map(|f| self.oidb.median() / f.median())
     }
 
     pub fn met(&self) -> Option<bool> {
@@ -128,8 +136,10 @@ impl Scenario {
             "oidb": self.oidb.to_json(),
             "sqlite": self.sqlite.as_ref().map(Measure::to_json),
             "sqlite_normal_not_durable": self.sqlite_normal.as_ref().map(Measure::to_json),
+            "fjall": self.fjall.as_ref().map(Measure::to_json),
             "floor": self.floor.as_ref().map(Measure::to_json),
             "ratio_vs_sqlite": self.ratio_vs_sqlite(),
+            "ratio_vs_fjall": self.ratio_vs_fjall(),
             "goal": self.goal_text(),
             "met": self.met(),
             "note": self.note,
@@ -183,13 +193,11 @@ fn cell(measure: Option<&Measure>) -> String {
 pub fn table(scenarios: &[Scenario]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| scenario | unit | oidb | SQLite FULL | SQLite NORMAL (not durable per commit) | floor | oidb / SQLite | goal | met |\n",
+        "| scenario | unit | oidb | SQLite FULL | SQLite NORMAL (not durable per commit) | fjall | floor | oidb / SQLite | oidb / fjall | goal | met |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in scenarios {
-        let ratio = s
-            .ratio_vs_sqlite()
-            .map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
+        let ratio = |r: Option<f64>| r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
         let met = match s.met() {
             Some(true) => "yes",
             Some(false) => "**no**",
@@ -197,14 +205,16 @@ pub fn table(scenarios: &[Scenario]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.title,
             s.unit,
             cell(Some(&s.oidb)),
             cell(s.sqlite.as_ref()),
             cell(s.sqlite_normal.as_ref()),
+            cell(s.fjall.as_ref()),
             cell(s.floor.as_ref()),
-            ratio,
+            ratio(s.ratio_vs_sqlite()),
+            ratio(s.ratio_vs_fjall()),
             s.goal_text(),
             met
         );

@@ -1,4 +1,4 @@
-//! The three sides as logs that take the same events: each turns generated events into its own
+//! The sides as logs that take the same events: each turns generated events into its own
 //! form (untimed), then writes them, one commit per event or one commit for all (timed).
 
 use std::path::{Path, PathBuf};
@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use oidb::{NewEvent, Store};
 
+use crate::fjall_side::{self, Fjall};
 use crate::floor_side;
 use crate::sqlite_side::{self, Synchronous};
 use crate::workload::{Generated, Workload};
@@ -109,6 +110,55 @@ impl Log for SqliteLog<'_> {
         start.elapsed()
     }
 
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub struct FjallLog<'w> {
+    workload: &'w Workload,
+    path: PathBuf,
+    db: Fjall,
+    pending: Vec<fjall_side::Row<'w>>,
+}
+
+impl<'w> FjallLog<'w> {
+    pub fn create(workload: &'w Workload, path: PathBuf) -> Self {
+        let db = Fjall::open(&path);
+        FjallLog {
+            workload,
+            path,
+            db,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Log for FjallLog<'_> {
+    fn prepare(&mut self, events: &[Generated]) {
+        self.pending = events
+            .iter()
+            .map(|g| fjall_side::row(self.workload, g))
+            .collect();
+    }
+
+    fn append_each(&mut self) -> Duration {
+        let rows = std::mem::take(&mut self.pending);
+        let start = Instant::now();
+        for row in &rows {
+            self.db.append(std::slice::from_ref(row), true);
+        }
+        start.elapsed()
+    }
+
+    fn append_all(&mut self) -> Duration {
+        let rows = std::mem::take(&mut self.pending);
+        let start = Instant::now();
+        self.db.append(&rows, true);
+        start.elapsed()
+    }
+
+    /// The database's directory.
     fn path(&self) -> &Path {
         &self.path
     }
