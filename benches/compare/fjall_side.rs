@@ -17,8 +17,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::sqlite_side::SqlEvent;
-use crate::workload::{Generated, Workload};
+use crate::sqlite_side::{Chain, SqlEvent};
+use crate::workload::{ChainColumns, Generated, Workload};
 
 /// fjall's block cache, set to oidb's default (32 MiB; fjall's default too) so reads compare
 /// like for like.
@@ -26,7 +26,7 @@ const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// An event's value in the `events` keyspace: postcard of the same fields the SQLite side's
 /// columns carry (id as 16 bytes, intent id, type and actor as text, created_at in microseconds,
-/// the payload as its JSON text, the bytes SQLite stores).
+/// the payload as its JSON text, the bytes SQLite stores) and the chain's columns.
 #[derive(Serialize, Deserialize)]
 struct Stored<'a> {
     id: Uuid,
@@ -35,6 +35,10 @@ struct Stored<'a> {
     actor: &'a str,
     created_at: i64,
     payload: &'a str,
+    sequence: u64,
+    previous_event_hash: Option<[u8; 32]>,
+    event_hash: [u8; 32],
+    level: u8,
 }
 
 /// One event to append, made outside the timed part: its encoded value and what its index keys
@@ -49,6 +53,7 @@ pub struct Row<'w> {
 pub fn row<'w>(workload: &'w Workload, g: &Generated) -> Row<'w> {
     let intent_id = workload.intent(g.intent);
     let event_type = workload.type_name(g.kind);
+    let chain = ChainColumns::of(g);
     let stored = Stored {
         id: g.id,
         intent_id,
@@ -56,6 +61,10 @@ pub fn row<'w>(workload: &'w Workload, g: &Generated) -> Row<'w> {
         actor: workload.actor(g.actor),
         created_at: g.created_at_micros,
         payload: &g.payload_json,
+        sequence: chain.sequence,
+        previous_event_hash: chain.previous_event_hash,
+        event_hash: chain.event_hash,
+        level: chain.level,
     };
     Row {
         value: postcard::to_stdvec(&stored).expect("encode event"),
@@ -212,6 +221,12 @@ fn decode(position: u64, value: &[u8]) -> SqlEvent {
         actor: stored.actor.to_owned(),
         created_at: Workload::created_at(stored.created_at),
         payload: serde_json::from_str(stored.payload).expect("stored payload is JSON"),
+        chain: Chain {
+            sequence: stored.sequence,
+            previous_event_hash: stored.previous_event_hash,
+            event_hash: stored.event_hash,
+            level: stored.level,
+        },
     }
 }
 

@@ -4,12 +4,16 @@
 //! A second floor writes the lines over space already written and synced (as a log that reuses
 //! its preallocated space does): its syncs have no file length or block allocation to record.
 //! A third appends every batch and syncs once, after the last: what writing the bytes costs when
-//! no commit before the end need be durable.
+//! no commit before the end need be durable. A fourth is what a perfect group commit costs many
+//! threads: each writes its line over preallocated space, and one `fdatasync` covers every line
+//! written before it started, so a thread waits for at most the sync under way and the next.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
 pub fn open(path: &Path) -> File {
     OpenOptions::new()
@@ -53,4 +57,59 @@ pub fn preallocated(path: &Path, len: u64) -> File {
 pub fn write_durable_at(file: &File, at: u64, line: &str) {
     file.write_all_at(line.as_bytes(), at).expect("write");
     file.sync_data().expect("fdatasync");
+}
+
+/// Many threads writing lines over one preallocated file, sharing syncs as a perfect group commit
+/// would: a line is durable once a sync that started after it was written has ended.
+pub struct Grouped {
+    file: File,
+    /// Where the next line goes.
+    end: AtomicU64,
+    state: Mutex<GroupState>,
+    synced: Condvar,
+}
+
+#[derive(Default)]
+struct GroupState {
+    /// Lines written so far (their tickets run from 1).
+    written: u64,
+    /// Lines known durable.
+    durable: u64,
+    syncing: bool,
+}
+
+impl Grouped {
+    /// Over a file of `len` zeros, written and synced.
+    pub fn new(path: &Path, len: u64) -> Grouped {
+        Grouped {
+            file: preallocated(path, len),
+            end: AtomicU64::new(0),
+            state: Mutex::new(GroupState::default()),
+            synced: Condvar::new(),
+        }
+    }
+
+    /// Writes `line` and returns once a sync covers it: the first thread to find no sync under
+    /// way syncs for everyone whose line is written.
+    pub fn write_durable(&self, line: &str) {
+        let at = self.end.fetch_add(line.len() as u64, Ordering::Relaxed);
+        self.file.write_all_at(line.as_bytes(), at).expect("write");
+        let mut state = self.state.lock().expect("group state");
+        state.written += 1;
+        let ticket = state.written;
+        while state.durable < ticket {
+            if state.syncing {
+                state = self.synced.wait(state).expect("group state");
+                continue;
+            }
+            state.syncing = true;
+            let covers = state.written;
+            drop(state);
+            self.file.sync_data().expect("fdatasync");
+            state = self.state.lock().expect("group state");
+            state.durable = covers;
+            state.syncing = false;
+            self.synced.notify_all();
+        }
+    }
 }

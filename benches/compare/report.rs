@@ -57,6 +57,8 @@ pub enum Goal {
     TimesSqliteAtLeast(f64),
     /// oidb / SQLite at most this (sizes).
     TimesSqliteAtMost(f64),
+    /// oidb / the floor at least this (throughputs beside what the disk itself allows).
+    TimesFloorAtLeast(f64),
     /// oidb's own figure at most this, in the scenario's unit.
     AtMost(f64),
     /// Reported only.
@@ -105,6 +107,11 @@ impl Scenario {
             .map(|s| self.oidb.median() / s.median())
     }
 
+    /// oidb ÷ the floor.
+    pub fn ratio_vs_floor(&self) -> Option<f64> {
+        self.floor.as_ref().map(|f| self.oidb.median() / f.median())
+    }
+
     /// oidb ÷ fjall (as [`Scenario::ratio_vs_sqlite`]; the goals stay SQLite's).
     pub fn ratio_vs_fjall(&self) -> Option<f64> {
         self.fjall.as_ref().map(|f| self.oidb.median() / f.median())
@@ -114,6 +121,7 @@ impl Scenario {
         match self.goal {
             Goal::TimesSqliteAtLeast(x) => self.ratio_vs_sqlite().map(|r| r >= x),
             Goal::TimesSqliteAtMost(x) => self.ratio_vs_sqlite().map(|r| r <= x),
+            Goal::TimesFloorAtLeast(x) => self.ratio_vs_floor().map(|r| r >= x),
             Goal::AtMost(x) => Some(self.oidb.median() <= x),
             Goal::Report => None,
         }
@@ -123,6 +131,10 @@ impl Scenario {
         match self.goal {
             Goal::TimesSqliteAtLeast(x) => format!(">= {x}x SQLite"),
             Goal::TimesSqliteAtMost(x) => format!("<= {x}x SQLite"),
+            Goal::TimesFloorAtLeast(x) => match self.ratio_vs_floor() {
+                Some(r) => format!(">= {x}x the floor (oidb / floor {r:.2}x)"),
+                None => format!(">= {x}x the floor"),
+            },
             Goal::AtMost(x) => format!("<= {} {}", number(x), self.unit),
             Goal::Report => "report".into(),
         }
@@ -140,6 +152,7 @@ impl Scenario {
             "floor": self.floor.as_ref().map(Measure::to_json),
             "ratio_vs_sqlite": self.ratio_vs_sqlite(),
             "ratio_vs_fjall": self.ratio_vs_fjall(),
+            "ratio_vs_floor": self.ratio_vs_floor(),
             "goal": self.goal_text(),
             "met": self.met(),
             "note": self.note,

@@ -93,6 +93,8 @@ const MODELS: [&str; 4] = [
 
 /// One generated event, in the forms each side consumes.
 pub struct Generated {
+    /// Its number, from 0.
+    pub index: u64,
     pub id: Uuid,
     pub intent: usize,
     pub kind: usize,
@@ -167,6 +169,7 @@ impl Workload {
         });
         let payload_json = payload.to_string();
         Generated {
+            index,
             id,
             intent,
             kind,
@@ -216,6 +219,47 @@ impl Workload {
         line.push_str("\"}\n");
         line
     }
+}
+
+/// The chain's columns as the peers store them: stand-ins of the sizes oidb's chain has, since
+/// the benchmark does not compute RFC-0019 hashes for the peers. The sequence has the magnitude
+/// of an intent's (the events spread evenly over the intents), the event hash is SHA-256 of the
+/// id, and the previous event's hash is absent for an intent's first event.
+#[derive(Clone, Copy)]
+pub struct ChainColumns {
+    pub sequence: u64,
+    pub previous_event_hash: Option<[u8; 32]>,
+    pub event_hash: [u8; 32],
+    /// oidb's `Level::Info`, as every generated event has.
+    pub level: u8,
+}
+
+impl ChainColumns {
+    pub fn of(g: &Generated) -> ChainColumns {
+        use sha2::{Digest as _, Sha256};
+        let sequence = g.index / INTENTS as u64 + 1;
+        let digest = |salt: u8| -> [u8; 32] {
+            let mut hasher = Sha256::new();
+            hasher.update(g.id.as_bytes());
+            hasher.update([salt]);
+            hasher.finalize().into()
+        };
+        ChainColumns {
+            sequence,
+            previous_event_hash: (sequence > 1).then(|| digest(1)),
+            event_hash: digest(0),
+            level: 1,
+        }
+    }
+}
+
+/// A digest as the wire form spells it: `sha256:` and base64url without padding.
+pub fn hash_text(digest: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    format!(
+        "sha256:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 /// splitmix64: small, fast, and the same everywhere.
