@@ -721,15 +721,22 @@ fn phoenix_receives_the_spans_with_their_gen_ai_attributes_and_parents() {
             );
         }
     }
-    let chat = stored
+    // Not every chat span has usage (a failed request has none), and the map's order is
+    // arbitrary: some chat span must carry it.
+    let chats: Vec<_> = stored
         .values()
-        .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with("chat")))
-        .unwrap();
-    let attributes = gen_ai_attributes(&chat["attributes"]);
-    assert_eq!(attributes["gen_ai.operation.name"], "chat");
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("chat")))
+        .map(|s| gen_ai_attributes(&s["attributes"]))
+        .collect();
+    assert!(!chats.is_empty());
+    assert!(chats
+        .iter()
+        .all(|attributes| attributes["gen_ai.operation.name"] == "chat"));
     assert!(
-        attributes.contains_key("gen_ai.usage.input_tokens"),
-        "{attributes:?}"
+        chats
+            .iter()
+            .any(|attributes| attributes.contains_key("gen_ai.usage.input_tokens")),
+        "{chats:?}"
     );
 }
 
