@@ -1375,18 +1375,38 @@ fn commands_that_read_work_beside_a_writer_and_those_that_write_say_what_to_do()
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("busy.oidb");
     let store = Store::open(&file).unwrap();
-    store.log_event("i", EventType::Comment, json!({})).unwrap();
+    const TRACE: &str = "0123456789abcdef0123456789abcdef";
+    let event = store
+        .append(NewEvent::new("i", EventType::Comment, "agent").trace_id(TRACE))
+        .unwrap();
     store.flush().unwrap();
+    let id = event.id.to_string();
+    let path = file.to_str().unwrap();
     for args in [
-        vec!["stats", file.to_str().unwrap()],
-        vec!["events", file.to_str().unwrap()],
-        vec!["verify", file.to_str().unwrap()],
-        vec!["costs", file.to_str().unwrap()],
-        vec!["blocks", file.to_str().unwrap(), "i"],
+        vec!["stats", path],
+        vec!["events", path],
+        vec!["verify", path],
+        vec!["costs", path],
+        vec!["blocks", path, "i"],
+        vec!["tail", path],
     ] {
         oidb(&args).ok();
     }
-    let run = oidb(&["events", file.to_str().unwrap(), "--jsonl"]).ok();
+    for (args, shows) in [
+        (vec!["events", path, "--jsonl"], &id),
+        (vec!["export", path], &id),
+        (vec!["show", path, &id], &id),
+    ] {
+        let run = oidb(&args).ok();
+        assert!(
+            run.stdout.contains(shows.as_str()),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+    let run = oidb(&["trace", path, TRACE]).ok();
+    assert!(run.stdout.contains("1 events"), "{}", run.stdout);
+    let run = oidb(&["events", path, "--jsonl"]).ok();
     assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
     for args in [
         vec![

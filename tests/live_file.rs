@@ -299,13 +299,12 @@ fn readers_and_writers_killed_at_random_moments_lose_and_invent_nothing() {
         let watcher = ReadOnlyStore::open(&path).unwrap();
         assert_eq!(watcher.writer_status().unwrap(), WriterStatus::Live);
         std::thread::sleep(Duration::from_millis(rng.range(0, 80) + 5));
-        if rng.range(0, 2) == 0 {
-            let victim = rng.range(0, readers.len() as u64) as usize;
-            let mut reader = readers.swap_remove(victim);
-            reader.kill();
-            killed_readers.push(reader);
-            readers.push(Running::start("reader", &path, 0, 0));
-        }
+        // A reader and the writer die in every round, each at a moment of its own.
+        let victim = rng.range(0, readers.len() as u64) as usize;
+        let mut reader = readers.swap_remove(victim);
+        reader.kill();
+        killed_readers.push(reader);
+        readers.push(Running::start("reader", &path, 0, 0));
         std::thread::sleep(Duration::from_millis(rng.range(0, 80) + 5));
         writer.kill();
         if !writer.events("ack").is_empty() {
