@@ -1324,6 +1324,42 @@ fn subscriber_cost(cfg: &Config, w: &Workload) -> Scenario {
 
 /// What two reader processes following the file cost the writer's durable appends, single and
 /// batched, and how long after an append's answer each reader has its event.
+/// `oidb tail -f` as a process of its own beside durable single appends: the delay from each
+/// append's answer to the command printing the event, p99 per run.
+fn tail_follow(cfg: &Config, w: &Workload) -> Scenario {
+    const PACE: Duration = Duration::from_millis(5);
+    let count = cfg.followed_appends / 4;
+    let mut s = Scenario::new(
+        "tail_f_delay_p99",
+        format!("oidb tail -f: append's answer to the line printed, p99 ({count} durable single appends per run, {} ms apart)", PACE.as_millis()),
+        "ms",
+        Goal::AtMost(100.0),
+    );
+    let mut all = Vec::new();
+    let runs = cfg.runs.min(3);
+    for run in 0..runs {
+        progress(&format!(
+            "oidb tail -f beside the writer, run {}/{runs}",
+            run + 1
+        ));
+        let path = cfg.path("tail.oidb");
+        remove(&path);
+        let mut delays = live_readers::tail_f_delays(&path, w, count, PACE);
+        s.oidb.push(subscribers::percentile(&mut delays, 99.0));
+        all.append(&mut delays);
+        remove(&path);
+    }
+    s.note = format!(
+        "the command (target/release/oidb tail -f --jsonl FILE) reads the file as a reader \
+         process; each line's wall-clock time of arrival in the benchmark beside the time its \
+         append answered; over all runs p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        subscribers::percentile(&mut all, 50.0),
+        subscribers::percentile(&mut all, 99.0),
+        subscribers::percentile(&mut all, 100.0),
+    );
+    s
+}
+
 fn live_readers(cfg: &Config, w: &Workload) -> Vec<Scenario> {
     const READERS: usize = 2;
     const TURN: u64 = 25;
@@ -1550,6 +1586,7 @@ fn main() {
     scenarios.extend(delivery(&cfg, &w, 16));
     scenarios.push(subscriber_cost(&cfg, &w));
     scenarios.extend(live_readers(&cfg, &w));
+    scenarios.push(tail_follow(&cfg, &w));
 
     let table = report::table(&scenarios);
     println!("{table}");

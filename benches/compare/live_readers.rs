@@ -292,3 +292,63 @@ pub fn batched(
         .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / count as f64);
     (side.finish(), cpu)
 }
+
+/// How long after each durable single append answered the `oidb tail -f --jsonl` command, run as
+/// a process of its own, printed the event: `count` appends to a new store at `path`, `pace`
+/// apart (as an agent appends, not flat out), in milliseconds per event.
+pub fn tail_f_delays(path: &Path, w: &Workload, count: u64, pace: Duration) -> Vec<f64> {
+    let store = Store::open(path).expect("open");
+    store.append(w.new_event(&w.event(0))).expect("append");
+    store.flush().expect("flush");
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_oidb"))
+        .args(["tail", "-f", "--jsonl"])
+        .arg(path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start oidb tail -f");
+    let stdout = tail.stdout.take().expect("piped stdout");
+    let (sender, printed) = std::sync::mpsc::channel::<(u64, u64)>();
+    let lines = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let at = wall_nanos();
+            let event: serde_json::Value = serde_json::from_str(&line).expect("a JSONL line");
+            let position = event["position"].as_u64().expect("a position");
+            if sender.send((position, at)).is_err() {
+                return;
+            }
+        }
+    });
+    // The command prints the event already there first: it is following from then on.
+    let (first, _) = printed
+        .recv_timeout(Duration::from_secs(60))
+        .expect("oidb tail -f printed the first event");
+    assert_eq!(first, 1);
+    let mut answered = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for i in 1..=count {
+        let event = store.append(w.new_event(&w.event(i))).expect("append");
+        answered.push((event.position, wall_nanos()));
+        std::thread::sleep(pace);
+    }
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < answered.len() {
+        let (position, at) = printed
+            .recv_timeout(Duration::from_secs(60))
+            .expect("oidb tail -f printed every event");
+        assert!(
+            seen.insert(position, at).is_none(),
+            "{position} printed twice"
+        );
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    let _ = lines.join();
+    answered
+        .iter()
+        .map(|(position, answer)| {
+            let at = seen[position];
+            at.saturating_sub(*answer) as f64 / 1e6
+        })
+        .collect()
+}
