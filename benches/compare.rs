@@ -496,45 +496,20 @@ fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Vec<Scenario> {
             let path = cfg.path("threads.jsonl");
             let file = floor_side::open(&path);
             fill_floor(&file, w, 0..cfg.prefill, cfg.batch);
-            let file = Arc::new(file);
-            let file2 = Arc::clone(&file);
-            let w2 = Arc::clone(w);
-            let ready = Arc::new(Barrier::new(cfg.threads as usize));
-            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
-                let lines: Vec<_> = (0..per_thread)
-                    .map(|k| w2.jsonl_line(&w2.event(index(t, k))))
-                    .collect();
-                ready.wait();
-                let started = Instant::now();
-                for line in &lines {
-                    floor_side::append_durable(&file2, line);
-                }
-                started
+            let elapsed = race_lines(cfg, w, per_thread, index, move |line| {
+                floor_side::append_durable(&file, line);
             });
             floor.push(per_second(total as f64, elapsed));
-            drop(file);
             remove(&path);
         }
         {
             let path = cfg.path("threads-grouped.jsonl");
             remove(&path);
-            let log = Arc::new(floor_side::Grouped::new(&path, total * 1024));
-            let log2 = Arc::clone(&log);
-            let w2 = Arc::clone(w);
-            let ready = Arc::new(Barrier::new(cfg.threads as usize));
-            let elapsed = race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
-                let lines: Vec<_> = (0..per_thread)
-                    .map(|k| w2.jsonl_line(&w2.event(index(t, k))))
-                    .collect();
-                ready.wait();
-                let started = Instant::now();
-                for line in &lines {
-                    log2.write_durable(line);
-                }
-                started
+            let log = floor_side::Grouped::new(&path, total * 1024);
+            let elapsed = race_lines(cfg, w, per_thread, index, move |line| {
+                log.write_durable(line);
             });
             grouped_floor.push(per_second(total as f64, elapsed));
-            drop(log);
             remove(&path);
         }
         {
@@ -568,6 +543,31 @@ fn durable_threads(cfg: &Config, w: &Arc<Workload>) -> Vec<Scenario> {
     grouped.oidb = s.oidb.clone();
     grouped.floor = Some(grouped_floor);
     vec![s, grouped]
+}
+
+/// Each of `cfg.threads` threads makes its `per_thread` events' JSONL lines (event
+/// `index(thread, k)`), then, released with the others, hands each to `write`; the wall time as
+/// [`race_prepared`] counts it.
+fn race_lines(
+    cfg: &Config,
+    w: &Arc<Workload>,
+    per_thread: u64,
+    index: impl Fn(u64, u64) -> u64 + Send + Sync + 'static,
+    write: impl Fn(&str) + Send + Sync + 'static,
+) -> Duration {
+    let w = Arc::clone(w);
+    let ready = Arc::new(Barrier::new(cfg.threads as usize));
+    race_prepared(cfg.threads, ready, move |t, ready: &Barrier| {
+        let lines: Vec<_> = (0..per_thread)
+            .map(|k| w.jsonl_line(&w.event(index(t, k))))
+            .collect();
+        ready.wait();
+        let started = Instant::now();
+        for line in &lines {
+            write(line);
+        }
+        started
+    })
 }
 
 /// Like [`race`], for work that prepares its input first: each thread prepares, waits on `ready`
@@ -852,7 +852,7 @@ fn get_events_by_intent(
         assert!(sqlite_events
             .iter()
             .zip(&fjall_events)
-            .all(|(a, b)| a.chain.same_as(&b.chain)));
+            .all(|(a, b)| a.chain == b.chain));
     }
     let (mut sqlite, mut fjall) = (Measure::default(), Measure::default());
     for run in 0..cfg.runs {

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::sqlite_side::{Chain, SqlEvent};
+use crate::sqlite_side::SqlEvent;
 use crate::workload::{ChainColumns, Generated, Workload};
 
 /// fjall's block cache, set to oidb's default (32 MiB; fjall's default too) so reads compare
@@ -221,7 +221,7 @@ fn decode(position: u64, value: &[u8]) -> SqlEvent {
         actor: stored.actor.to_owned(),
         created_at: Workload::created_at(stored.created_at),
         payload: serde_json::from_str(stored.payload).expect("stored payload is JSON"),
-        chain: Chain {
+        chain: ChainColumns {
             sequence: stored.sequence,
             previous_event_hash: stored.previous_event_hash,
             event_hash: stored.event_hash,

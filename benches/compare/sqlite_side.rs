@@ -23,7 +23,7 @@ pub enum Synchronous {
 /// SQLite's page cache, set to oidb's default (32 MiB) so reads compare like for like.
 const CACHE_KIB: i64 = 32 * 1024;
 
-const SCHEMA: &str = "
+const TABLE: &str = "
     CREATE TABLE IF NOT EXISTS events (
         position            INTEGER PRIMARY KEY,
         id                  BLOB NOT NULL,
@@ -39,6 +39,10 @@ const SCHEMA: &str = "
         parent_event_id     TEXT,
         level               INTEGER NOT NULL
     );
+";
+
+/// The indexes both tables have.
+const INDEXES: &str = "
     CREATE INDEX IF NOT EXISTS events_by_intent ON events (intent_id, position);
     CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, position);
     CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at, position);
@@ -49,7 +53,7 @@ const INSERT: &str = "INSERT INTO events (id, intent_id, event_type, actor, crea
                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// The table without the chain's columns, for the size it takes beside the full one.
-const MINIMAL_SCHEMA: &str = "
+const MINIMAL_TABLE: &str = "
     CREATE TABLE IF NOT EXISTS events (
         position   INTEGER PRIMARY KEY,
         id         BLOB NOT NULL,
@@ -59,9 +63,6 @@ const MINIMAL_SCHEMA: &str = "
         created_at INTEGER NOT NULL,
         payload    TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS events_by_intent ON events (intent_id, position);
-    CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, position);
-    CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at, position);
 ";
 
 const MINIMAL_INSERT: &str =
@@ -78,30 +79,13 @@ pub struct SqlEvent {
     pub actor: String,
     pub created_at: DateTime<Utc>,
     pub payload: Value,
-    pub chain: Chain,
-}
-
-/// The chain's columns read back.
-#[derive(Debug)]
-pub struct Chain {
-    pub sequence: u64,
-    pub previous_event_hash: Option<[u8; 32]>,
-    pub event_hash: [u8; 32],
-    pub level: u8,
-}
-
-impl Chain {
-    pub fn same_as(&self, other: &Chain) -> bool {
-        self.sequence == other.sequence
-            && self.previous_event_hash == other.previous_event_hash
-            && self.event_hash == other.event_hash
-            && self.level == other.level
-    }
+    pub chain: ChainColumns,
 }
 
 pub fn open(path: &Path, synchronous: Synchronous) -> Connection {
     let conn = open_bare(path, synchronous);
-    conn.execute_batch(SCHEMA).expect("schema");
+    conn.execute_batch(TABLE).expect("table");
+    conn.execute_batch(INDEXES).expect("indexes");
     conn
 }
 
@@ -123,7 +107,8 @@ fn open_bare(path: &Path, synchronous: Synchronous) -> Connection {
 /// A durable database of the minimal table, for its size.
 pub fn open_minimal(path: &Path) -> Connection {
     let conn = open_bare(path, Synchronous::Full);
-    conn.execute_batch(MINIMAL_SCHEMA).expect("schema");
+    conn.execute_batch(MINIMAL_TABLE).expect("table");
+    conn.execute_batch(INDEXES).expect("indexes");
     conn
 }
 
@@ -216,7 +201,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SqlEvent> {
         actor: row.get(4)?,
         created_at: Workload::created_at(created_at),
         payload: serde_json::from_str(&payload).expect("stored payload is JSON"),
-        chain: Chain {
+        chain: ChainColumns {
             sequence: row.get::<_, i64>(7)? as u64,
             previous_event_hash: row.get(8)?,
             event_hash: row.get(9)?,

@@ -225,7 +225,7 @@ impl Workload {
 /// the benchmark does not compute RFC-0019 hashes for the peers. The sequence has the magnitude
 /// of an intent's (the events spread evenly over the intents), the event hash is SHA-256 of the
 /// id, and the previous event's hash is absent for an intent's first event.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainColumns {
     pub sequence: u64,
     pub previous_event_hash: Option<[u8; 32]>,
