@@ -1,5 +1,6 @@
 //! A compact binary form of JSON values, in which records keep payloads and proofs: it decodes
-//! straight into a [`serde_json::Value`], with no text to parse.
+//! straight into a [`serde_json::Value`], with no text to parse, and serializes ([`Prefix`])
+//! straight from its bytes, with no `Value` built, for a reader that only wants JSON text.
 //!
 //! A value is a tag byte, then what the tag says follows. Numbers keep their kind (unsigned,
 //! negative, float) and their exact value; objects keep their members in order. Lengths and
@@ -33,12 +34,17 @@
 //! Decoding trusts nothing: every length and count is checked against the bytes that remain
 //! before anything is allocated for it, nesting is limited to [`MAX_DEPTH`] (append writes two
 //! levels less, but records written before it took more still decode), and
-//! any fault is a [`DecodeError`] naming its byte offset.
+//! any fault is a [`DecodeError`] naming its byte offset. Decoding and serializing read tags
+//! through one step, so they refuse the same bytes.
 //!
 //! Uses `proof::jcs`.
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::fmt;
 
+use serde::ser::{SerializeMap as _, SerializeSeq as _};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 /// Member names that payloads of `OpenIntent` events and of oidb's own helpers use often (taken
@@ -397,10 +403,12 @@ fn fault(offset: usize, reason: impl Into<String>) -> DecodeError {
     }
 }
 
-fn finite(start: usize, float: f64) -> Result<Value, DecodeError> {
-    Number::from_f64(float)
-        .map(Value::Number)
-        .ok_or_else(|| fault(start, "a number that is not finite"))
+fn finite(start: usize, float: f64) -> Result<f64, DecodeError> {
+    if float.is_finite() {
+        Ok(float)
+    } else {
+        Err(fault(start, "a number that is not finite"))
+    }
 }
 
 fn enter(depth: usize, start: usize) -> Result<usize, DecodeError> {
@@ -418,6 +426,26 @@ pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), DecodeError>
     let mut decoder = Decoder { bytes, at: 0 };
     let value = decoder.value(0)?;
     Ok((value, decoder.at))
+}
+
+/// What one tag and what follows it say: a whole scalar, or the start of an array or object
+/// (whose items or members come next). Both the decoder and [`Prefix`] read values through it,
+/// so they accept and refuse the same bytes.
+enum Token<'a> {
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Negative(i64),
+    /// A finite float.
+    Float(f64),
+    Text(&'a str),
+    /// An array of this many items.
+    Array(usize),
+    /// An object of `len` members; `named`: with common names (tags `0x0a`, `0x60`–`0x6f`).
+    Object {
+        len: usize,
+        named: bool,
+    },
 }
 
 struct Decoder<'a> {
@@ -495,14 +523,14 @@ impl<'a> Decoder<'a> {
 
     /// A member name in an object with common names: a common name's place, or a name's length
     /// and bytes (see the module's doc).
-    fn name_reference(&mut self, name_at: usize) -> Result<String, DecodeError> {
+    fn name_reference(&mut self, name_at: usize) -> Result<&'a str, DecodeError> {
         let reference = self.varint()?;
         if reference & 1 == 1 {
             let code = reference / 2;
             return usize::try_from(code)
                 .ok()
                 .and_then(|code| COMMON_NAMES.get(code))
-                .map(|&name| name.to_owned())
+                .copied()
                 .ok_or_else(|| fault(name_at, format!("unknown common name {code}")));
         }
         let len = usize::try_from(reference / 2)
@@ -521,33 +549,43 @@ impl<'a> Decoder<'a> {
         self.text(len)
     }
 
-    fn text(&mut self, len: usize) -> Result<String, DecodeError> {
+    /// The name of the next member of an object (`named`: one with common names).
+    fn member_name(&mut self, named: bool) -> Result<&'a str, DecodeError> {
+        if named {
+            self.name_reference(self.at)
+        } else {
+            let len = self.count(1)?;
+            self.text(len)
+        }
+    }
+
+    fn text(&mut self, len: usize) -> Result<&'a str, DecodeError> {
         let start = self.at;
         let bytes = self.take(len)?;
         std::str::from_utf8(bytes)
-            .map(str::to_owned)
             .map_err(|e| fault(start + e.valid_up_to(), "a string is not UTF-8"))
     }
 
-    /// The value at the cursor, inside `depth` arrays and objects.
-    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+    /// The tag at the cursor and what follows it, up to an array's first item or an object's
+    /// first member.
+    fn token(&mut self) -> Result<Token<'a>, DecodeError> {
         let start = self.at;
         let tag = self.byte()?;
-        match tag {
-            NULL => Ok(Value::Null),
-            FALSE => Ok(Value::Bool(false)),
-            TRUE => Ok(Value::Bool(true)),
-            UNSIGNED => Ok(Value::Number(self.varint()?.into())),
+        Ok(match tag {
+            NULL => Token::Null,
+            FALSE => Token::Bool(false),
+            TRUE => Token::Bool(true),
+            UNSIGNED => Token::Unsigned(self.varint()?),
             NEGATIVE => {
                 let n = self.varint()?;
-                i64::try_from(n)
-                    .map(|n| Value::Number((!n).into()))
-                    .map_err(|_| fault(start, "a negative integer below i64::MIN"))
+                let n = i64::try_from(n)
+                    .map_err(|_| fault(start, "a negative integer below i64::MIN"))?;
+                Token::Negative(!n)
             }
             FLOAT => {
                 let bytes = self.take(8)?;
                 let bits: [u8; 8] = bytes.try_into().unwrap_or_default();
-                finite(start, f64::from_le_bytes(bits))
+                Token::Float(finite(start, f64::from_le_bytes(bits))?)
             }
             DECIMAL => {
                 let mantissa = unzigzag(self.varint()?);
@@ -558,55 +596,49 @@ impl<'a> Decoder<'a> {
                 // Any mantissa decodes to some double; the encoder writes only exact ones.
                 #[allow(clippy::cast_precision_loss)]
                 let float = mantissa as f64 / power;
-                finite(start, float)
+                Token::Float(finite(start, float)?)
             }
             STRING => {
                 let len = self.count(1)?;
-                self.text(len).map(Value::String)
+                Token::Text(self.text(len)?)
             }
-            ARRAY => {
-                let len = self.count(1)?;
-                self.array(len, depth, start)
-            }
-            OBJECT => {
-                let len = self.count(2)?;
-                self.object(len, depth, start, false)
-            }
-            NAMED_OBJECT => {
-                let len = self.count(2)?;
-                self.object(len, depth, start, true)
-            }
-            0x20..=0x3f => self
-                .text(usize::from(tag - SHORT_STRING))
-                .map(Value::String),
-            0x40..=0x4f => self.array(usize::from(tag - SHORT_ARRAY), depth, start),
-            0x50..=0x5f => self.object(usize::from(tag - SHORT_OBJECT), depth, start, false),
-            0x60..=0x6f => self.object(usize::from(tag - SHORT_NAMED_OBJECT), depth, start, true),
-            0x80..=0xff => Ok(Value::Number(u64::from(tag - SMALL_INTEGER).into())),
-            _ => Err(fault(start, format!("unknown tag {tag:#04x}"))),
-        }
+            ARRAY => Token::Array(self.count(1)?),
+            OBJECT => Token::Object {
+                len: self.count(2)?,
+                named: false,
+            },
+            NAMED_OBJECT => Token::Object {
+                len: self.count(2)?,
+                named: true,
+            },
+            0x20..=0x3f => Token::Text(self.text(usize::from(tag - SHORT_STRING))?),
+            0x40..=0x4f => Token::Array(usize::from(tag - SHORT_ARRAY)),
+            0x50..=0x5f => Token::Object {
+                len: usize::from(tag - SHORT_OBJECT),
+                named: false,
+            },
+            0x60..=0x6f => Token::Object {
+                len: usize::from(tag - SHORT_NAMED_OBJECT),
+                named: true,
+            },
+            0x80..=0xff => Token::Unsigned(u64::from(tag - SMALL_INTEGER)),
+            _ => return Err(fault(start, format!("unknown tag {tag:#04x}"))),
+        })
     }
 
-    fn array(&mut self, len: usize, depth: usize, start: usize) -> Result<Value, DecodeError> {
+    /// Enters an array of `len` items whose tag is at `start`, inside `depth` arrays and
+    /// objects; returns the depth of its items.
+    fn enter_array(&self, len: usize, depth: usize, start: usize) -> Result<usize, DecodeError> {
         let depth = enter(depth, start)?;
         if len > self.remaining() {
             return Err(fault(start, format!("truncated: an array of {len} items")));
         }
-        let mut items = Vec::with_capacity(len);
-        for _ in 0..len {
-            items.push(self.value(depth)?);
-        }
-        Ok(Value::Array(items))
+        Ok(depth)
     }
 
-    /// An object of `len` members; `named`: with common names (tags `0x0a`, `0x60`–`0x6f`).
-    fn object(
-        &mut self,
-        len: usize,
-        depth: usize,
-        start: usize,
-        named: bool,
-    ) -> Result<Value, DecodeError> {
+    /// Enters an object of `len` members whose tag is at `start`, inside `depth` arrays and
+    /// objects; returns the depth of its members.
+    fn enter_object(&self, len: usize, depth: usize, start: usize) -> Result<usize, DecodeError> {
         let depth = enter(depth, start)?;
         if len.saturating_mul(2) > self.remaining() {
             return Err(fault(
@@ -614,21 +646,211 @@ impl<'a> Decoder<'a> {
                 format!("truncated: an object of {len} members"),
             ));
         }
-        let mut members = Map::with_capacity(len);
+        Ok(depth)
+    }
+
+    /// The value at the cursor, inside `depth` arrays and objects.
+    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        let start = self.at;
+        Ok(match self.token()? {
+            Token::Null => Value::Null,
+            Token::Bool(b) => Value::Bool(b),
+            Token::Unsigned(n) => Value::Number(n.into()),
+            Token::Negative(n) => Value::Number(n.into()),
+            // The token's float is finite.
+            Token::Float(float) => Number::from_f64(float).map_or(Value::Null, Value::Number),
+            Token::Text(text) => Value::String(text.to_owned()),
+            Token::Array(len) => {
+                let depth = self.enter_array(len, depth, start)?;
+                let mut items = Vec::with_capacity(len);
+                for _ in 0..len {
+                    items.push(self.value(depth)?);
+                }
+                Value::Array(items)
+            }
+            Token::Object { len, named } => {
+                let depth = self.enter_object(len, depth, start)?;
+                let mut members = Map::with_capacity(len);
+                for _ in 0..len {
+                    let name_at = self.at;
+                    let name = self.member_name(named)?.to_owned();
+                    let value = self.value(depth)?;
+                    if let Some(_earlier) = members.insert(name, value) {
+                        return Err(fault(name_at, REPEATED_NAME));
+                    }
+                }
+                Value::Object(members)
+            }
+        })
+    }
+}
+
+/// What a member name met twice in one object is called.
+const REPEATED_NAME: &str = "a member name repeats within its object";
+
+/// Objects of more members than this find a repeated name with a hash set rather than by
+/// comparing each name with those before it.
+const FEW_MEMBERS: usize = 24;
+
+/// The value at the start of binary JSON bytes as [`Serialize`]: serializing it walks the bytes
+/// and hands the serializer each map, sequence, string and number as it goes, with no
+/// [`Value`] built, so what a serializer writes is what it writes for the [`Value`] that
+/// [`decode_prefix`] decodes from the same bytes (`serde_json` escapes and formats alike). Bytes
+/// that [`decode_prefix`] refuses make it fail with a [`serde::ser::Error`] instead, and
+/// [`Prefix::fault`] says why.
+pub(crate) struct Prefix<'a> {
+    bytes: &'a [u8],
+    /// Where the walk stands.
+    at: Cell<usize>,
+    /// The member names of the objects being walked, outermost first (for the objects of a few
+    /// members): what a name is checked against so none repeats.
+    names: Cell<Vec<&'a str>>,
+    /// Why the last walk stopped short.
+    fault: Cell<Option<DecodeError>>,
+}
+
+impl<'a> Prefix<'a> {
+    /// The value at the start of `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Prefix<'a> {
+        Prefix {
+            bytes,
+            at: Cell::new(0),
+            names: Cell::new(Vec::new()),
+            fault: Cell::new(None),
+        }
+    }
+
+    /// How many bytes the value took, once serialized without error.
+    pub(crate) fn used(&self) -> usize {
+        self.at.get()
+    }
+
+    /// Why the last serialization failed, when the bytes were at fault.
+    pub(crate) fn fault(&self) -> Option<DecodeError> {
+        self.fault.take()
+    }
+
+    /// Runs one step of decoding at the walk's place, and moves it on.
+    fn read<T>(
+        &self,
+        step: impl FnOnce(&mut Decoder<'a>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let mut decoder = Decoder {
+            bytes: self.bytes,
+            at: self.at.get(),
+        };
+        let result = step(&mut decoder);
+        self.at.set(decoder.at);
+        result
+    }
+
+    /// Keeps `fault` for [`Prefix::fault`], and says it as a serializer's error.
+    fn fail<E: serde::ser::Error>(&self, fault: DecodeError) -> E {
+        let error = E::custom(&fault);
+        self.fault.set(Some(fault));
+        error
+    }
+
+    /// Like [`Prefix::read`], its fault a serializer's error.
+    fn step<T, E: serde::ser::Error>(
+        &self,
+        step: impl FnOnce(&mut Decoder<'a>) -> Result<T, DecodeError>,
+    ) -> Result<T, E> {
+        self.read(step).map_err(|fault| self.fail(fault))
+    }
+
+    /// Serializes the object of `len` members (`named`: with common names) whose members start
+    /// at the walk's place, as a map; its members' values are at `depth`.
+    fn object<S: Serializer>(
+        &self,
+        serializer: S,
+        len: usize,
+        named: bool,
+        depth: usize,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(len))?;
+        let mut many = (len > FEW_MEMBERS).then(|| HashSet::with_capacity(len));
+        let outer = {
+            let names = self.names.take();
+            let outer = names.len();
+            self.names.set(names);
+            outer
+        };
         for _ in 0..len {
-            let name_at = self.at;
-            let name = if named {
-                self.name_reference(name_at)?
+            let name_at = self.at.get();
+            let name = self.step(|decoder| decoder.member_name(named))?;
+            let repeated = if let Some(seen) = &mut many {
+                !seen.insert(name)
             } else {
-                let name_len = self.count(1)?;
-                self.text(name_len)?
+                let mut names = self.names.take();
+                let repeated = names.get(outer..).is_some_and(|seen| seen.contains(&name));
+                names.push(name);
+                self.names.set(names);
+                repeated
             };
-            let value = self.value(depth)?;
-            if let Some(_earlier) = members.insert(name, value) {
-                return Err(fault(name_at, "a member name repeats within its object"));
+            if repeated {
+                return Err(self.fail(fault(name_at, REPEATED_NAME)));
+            }
+            map.serialize_entry(
+                name,
+                &Item {
+                    prefix: self,
+                    depth,
+                },
+            )?;
+        }
+        let mut names = self.names.take();
+        names.truncate(outer);
+        self.names.set(names);
+        map.end()
+    }
+}
+
+impl Serialize for Prefix<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.at.set(0);
+        let mut names = self.names.take();
+        names.clear();
+        self.names.set(names);
+        self.fault.set(None);
+        Item {
+            prefix: self,
+            depth: 0,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The value at a [`Prefix`]'s place, inside `depth` arrays and objects.
+struct Item<'p, 'a> {
+    prefix: &'p Prefix<'a>,
+    depth: usize,
+}
+
+impl Serialize for Item<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let prefix = self.prefix;
+        let start = prefix.at.get();
+        match prefix.step(Decoder::token)? {
+            Token::Null => serializer.serialize_unit(),
+            Token::Bool(b) => serializer.serialize_bool(b),
+            Token::Unsigned(n) => serializer.serialize_u64(n),
+            Token::Negative(n) => serializer.serialize_i64(n),
+            Token::Float(float) => serializer.serialize_f64(float),
+            Token::Text(text) => serializer.serialize_str(text),
+            Token::Array(len) => {
+                let depth = prefix.step(|decoder| decoder.enter_array(len, self.depth, start))?;
+                let mut items = serializer.serialize_seq(Some(len))?;
+                for _ in 0..len {
+                    items.serialize_element(&Item { prefix, depth })?;
+                }
+                items.end()
+            }
+            Token::Object { len, named } => {
+                let depth = prefix.step(|decoder| decoder.enter_object(len, self.depth, start))?;
+                prefix.object(serializer, len, named, depth)
             }
         }
-        Ok(Value::Object(members))
     }
 }
 
@@ -730,6 +952,35 @@ mod tests {
         fn floats_keep_their_bits(float in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
             let back = round_trip(&Value::from(float));
             prop_assert_eq!(back.as_f64().map(f64::to_bits), Some(float.to_bits()));
+        }
+
+        /// Serializing the binary form writes what serializing the decoded value writes, byte
+        /// for byte, and takes as many bytes.
+        #[test]
+        fn the_binary_form_serializes_as_its_value_does(value in json()) {
+            let bytes = encoded(&value);
+            let prefix = Prefix::new(&bytes);
+            let direct = serde_json::to_vec(&prefix).unwrap();
+            prop_assert_eq!(prefix.used(), bytes.len());
+            prop_assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                serde_json::to_string(&value).unwrap()
+            );
+        }
+
+        /// Whatever the bytes, serializing them directly succeeds exactly when decoding does, and
+        /// then writes the decoded value's text; when it fails, it says why.
+        #[test]
+        fn arbitrary_bytes_serialize_as_they_decode(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let prefix = Prefix::new(&bytes);
+            match (decode_prefix(&bytes), serde_json::to_vec(&prefix)) {
+                (Ok((value, used)), Ok(direct)) => {
+                    prop_assert_eq!(prefix.used(), used);
+                    prop_assert_eq!(direct, serde_json::to_vec(&value).unwrap());
+                }
+                (Err(_), Err(_)) => prop_assert!(prefix.fault().is_some()),
+                (decoded, direct) => prop_assert!(false, "decoded {:?}, serialized {:?}", decoded, direct),
+            }
         }
 
         /// Whatever the bytes, decoding returns a value or an error: it never panics, and what it
@@ -845,6 +1096,9 @@ mod tests {
         // A million levels fail at the limit, not on the stack.
         let bytes = vec![SHORT_ARRAY + 1; 1_000_000];
         assert_eq!(decode_prefix(&bytes).unwrap_err().offset, MAX_DEPTH);
+        let prefix = Prefix::new(&bytes);
+        assert!(serde_json::to_vec(&prefix).is_err());
+        assert_eq!(prefix.fault().map(|fault| fault.offset), Some(MAX_DEPTH));
     }
 
     #[test]
@@ -895,6 +1149,10 @@ mod tests {
             let error = decode_prefix(bytes).unwrap_err();
             assert_eq!(error.offset, offset, "{bytes:?}: {error}");
             assert!(error.reason.contains(reason), "{bytes:?}: {error}");
+            // Serialized without decoding, the same bytes fail for the same reason.
+            let prefix = Prefix::new(bytes);
+            assert!(serde_json::to_vec(&prefix).is_err(), "{bytes:?}");
+            assert_eq!(prefix.fault(), Some(error), "{bytes:?}");
         }
     }
 
