@@ -696,8 +696,8 @@ const FEW_MEMBERS: usize = 24;
 /// and hands the serializer each map, sequence, string and number as it goes, with no
 /// [`Value`] built, so what a serializer writes is what it writes for the [`Value`] that
 /// [`decode_prefix`] decodes from the same bytes (`serde_json` escapes and formats alike). Bytes
-/// that [`decode_prefix`] refuses make it fail with a [`serde::ser::Error`] instead, and
-/// [`Prefix::fault`] says why.
+/// that [`decode_prefix`] refuses make it fail instead, with a [`serde::ser::Error`] that says
+/// the [`DecodeError`].
 pub(crate) struct Prefix<'a> {
     bytes: &'a [u8],
     /// Where the walk stands.
@@ -705,8 +705,6 @@ pub(crate) struct Prefix<'a> {
     /// The member names of the objects being walked, outermost first (for the objects of a few
     /// members): what a name is checked against so none repeats.
     names: Cell<Vec<&'a str>>,
-    /// Why the last walk stopped short.
-    fault: Cell<Option<DecodeError>>,
 }
 
 impl<'a> Prefix<'a> {
@@ -716,18 +714,12 @@ impl<'a> Prefix<'a> {
             bytes,
             at: Cell::new(0),
             names: Cell::new(Vec::new()),
-            fault: Cell::new(None),
         }
     }
 
     /// How many bytes the value took, once serialized without error.
     pub(crate) fn used(&self) -> usize {
         self.at.get()
-    }
-
-    /// Why the last serialization failed, when the bytes were at fault.
-    pub(crate) fn fault(&self) -> Option<DecodeError> {
-        self.fault.take()
     }
 
     /// Runs one step of decoding at the walk's place, and moves it on.
@@ -744,11 +736,9 @@ impl<'a> Prefix<'a> {
         result
     }
 
-    /// Keeps `fault` for [`Prefix::fault`], and says it as a serializer's error.
-    fn fail<E: serde::ser::Error>(&self, fault: DecodeError) -> E {
-        let error = E::custom(&fault);
-        self.fault.set(Some(fault));
-        error
+    /// `fault` as a serializer's error.
+    fn fail<E: serde::ser::Error>(fault: &DecodeError) -> E {
+        E::custom(fault)
     }
 
     /// Like [`Prefix::read`], its fault a serializer's error.
@@ -756,7 +746,15 @@ impl<'a> Prefix<'a> {
         &self,
         step: impl FnOnce(&mut Decoder<'a>) -> Result<T, DecodeError>,
     ) -> Result<T, E> {
-        self.read(step).map_err(|fault| self.fail(fault))
+        self.read(step).map_err(|fault| Self::fail(&fault))
+    }
+
+    /// Runs `f` on the stack of member names.
+    fn with_names<T>(&self, f: impl FnOnce(&mut Vec<&'a str>) -> T) -> T {
+        let mut stack = self.names.take();
+        let result = f(&mut stack);
+        self.names.set(stack);
+        result
     }
 
     /// Serializes the object of `len` members (`named`: with common names) whose members start
@@ -770,26 +768,20 @@ impl<'a> Prefix<'a> {
     ) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(len))?;
         let mut many = (len > FEW_MEMBERS).then(|| HashSet::with_capacity(len));
-        let outer = {
-            let names = self.names.take();
-            let outer = names.len();
-            self.names.set(names);
-            outer
-        };
+        let outer = self.with_names(|stack| stack.len());
         for _ in 0..len {
             let name_at = self.at.get();
             let name = self.step(|decoder| decoder.member_name(named))?;
-            let repeated = if let Some(seen) = &mut many {
-                !seen.insert(name)
-            } else {
-                let mut names = self.names.take();
-                let repeated = names.get(outer..).is_some_and(|seen| seen.contains(&name));
-                names.push(name);
-                self.names.set(names);
-                repeated
+            let repeated = match &mut many {
+                Some(seen) => !seen.insert(name),
+                None => self.with_names(|stack| {
+                    let repeated = stack.get(outer..).is_some_and(|seen| seen.contains(&name));
+                    stack.push(name);
+                    repeated
+                }),
             };
             if repeated {
-                return Err(self.fail(fault(name_at, REPEATED_NAME)));
+                return Err(Self::fail(&fault(name_at, REPEATED_NAME)));
             }
             map.serialize_entry(
                 name,
@@ -799,9 +791,7 @@ impl<'a> Prefix<'a> {
                 },
             )?;
         }
-        let mut names = self.names.take();
-        names.truncate(outer);
-        self.names.set(names);
+        self.with_names(|stack| stack.truncate(outer));
         map.end()
     }
 }
@@ -809,10 +799,7 @@ impl<'a> Prefix<'a> {
 impl Serialize for Prefix<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.at.set(0);
-        let mut names = self.names.take();
-        names.clear();
-        self.names.set(names);
-        self.fault.set(None);
+        self.with_names(Vec::clear);
         Item {
             prefix: self,
             depth: 0,
@@ -978,7 +965,9 @@ mod tests {
                     prop_assert_eq!(prefix.used(), used);
                     prop_assert_eq!(direct, serde_json::to_vec(&value).unwrap());
                 }
-                (Err(_), Err(_)) => prop_assert!(prefix.fault().is_some()),
+                (Err(decoding), Err(serializing)) => {
+                    prop_assert_eq!(decoding.to_string(), serializing.to_string());
+                }
                 (decoded, direct) => prop_assert!(false, "decoded {:?}, serialized {:?}", decoded, direct),
             }
         }
@@ -1096,9 +1085,10 @@ mod tests {
         // A million levels fail at the limit, not on the stack.
         let bytes = vec![SHORT_ARRAY + 1; 1_000_000];
         assert_eq!(decode_prefix(&bytes).unwrap_err().offset, MAX_DEPTH);
-        let prefix = Prefix::new(&bytes);
-        assert!(serde_json::to_vec(&prefix).is_err());
-        assert_eq!(prefix.fault().map(|fault| fault.offset), Some(MAX_DEPTH));
+        let serializing = serde_json::to_vec(&Prefix::new(&bytes)).unwrap_err();
+        assert!(serializing
+            .to_string()
+            .ends_with(&format!("at byte {MAX_DEPTH}")));
     }
 
     #[test]
@@ -1150,9 +1140,8 @@ mod tests {
             assert_eq!(error.offset, offset, "{bytes:?}: {error}");
             assert!(error.reason.contains(reason), "{bytes:?}: {error}");
             // Serialized without decoding, the same bytes fail for the same reason.
-            let prefix = Prefix::new(bytes);
-            assert!(serde_json::to_vec(&prefix).is_err(), "{bytes:?}");
-            assert_eq!(prefix.fault(), Some(error), "{bytes:?}");
+            let serializing = serde_json::to_vec(&Prefix::new(bytes)).unwrap_err();
+            assert_eq!(serializing.to_string(), error.to_string(), "{bytes:?}");
         }
     }
 

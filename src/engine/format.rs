@@ -5,6 +5,7 @@
 //! Uses `model::error`, `model::event`, `model::event_type`, `model::time`, `proof::chain`,
 //! `engine::binary_json`.
 
+use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -185,7 +186,7 @@ fn id_micros(id: &[u8; 16]) -> i64 {
 /// A string that is usually a UUID: its 16 bytes when it is one in canonical form (lowercase,
 /// hyphenated: what it reads back as), else its text.
 #[derive(Debug, Serialize, Deserialize)]
-enum UuidOrText<'a> {
+pub(crate) enum UuidOrText<'a> {
     Uuid([u8; 16]),
     Text(&'a str),
 }
@@ -355,6 +356,68 @@ pub(crate) fn decode_record(position: Position, bytes: &[u8]) -> Result<Event> {
         // `split_version` lets no other version through.
         _ => decode_v1(position, body),
     }
+}
+
+/// A version 3 record read as far as its payload: the head's fields as its event has them, checked
+/// as [`decode_record`] checks them, and the payload and proof still in [`binary_json`] form,
+/// unchecked. For a reader that writes the event as JSON text without building it.
+pub(crate) struct RecordParts<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) intent_id: UuidOrText<'a>,
+    /// The event type's wire string.
+    pub(crate) event_type: &'a str,
+    pub(crate) actor: &'a str,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) sequence: u64,
+    pub(crate) previous_event_hash: Option<Digest32>,
+    pub(crate) event_hash: Digest32,
+    /// The trace id's 128 bits.
+    pub(crate) trace_id: Option<u128>,
+    pub(crate) parent_event_id: Option<UuidOrText<'a>>,
+    pub(crate) level: Level,
+    /// Whether a proof follows the payload.
+    pub(crate) has_proof: bool,
+    /// The payload, then the proof if there is one: [`binary_json`] values one after the other,
+    /// which must end where the record does.
+    pub(crate) values: &'a [u8],
+}
+
+/// The [`RecordParts`] of the record stored at `position`; `None` when it is of an earlier
+/// record version (decode it with [`decode_record`]).
+pub(crate) fn record_parts(position: Position, bytes: &[u8]) -> Result<Option<RecordParts<'_>>> {
+    let corrupt = |reason: String| Error::Corrupt { position, reason };
+    let (version, body) = split_version(position, bytes)?;
+    if version != RECORD_V3 {
+        return Ok(None);
+    }
+    let (head, values): (RecordHead<'_>, &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let event_type = match head.event_type {
+        TypeTag::Known(tag) => EventType::known()
+            .get(usize::from(tag))
+            .map(EventType::as_str)
+            .ok_or_else(|| corrupt(format!("unknown event type tag {:?}", head.event_type)))?,
+        TypeTag::Custom(text) => text,
+    };
+    let created_at = time::from_micros(head.created_at_micros(position)?)
+        .ok_or_else(|| corrupt("created_at out of range".into()))?;
+    let level = head.flags & !HAS_PROOF;
+    Ok(Some(RecordParts {
+        id: Uuid::from_bytes(head.id),
+        intent_id: head.intent_id,
+        event_type,
+        actor: head.actor,
+        created_at,
+        sequence: head.sequence,
+        previous_event_hash: head.previous_event_hash,
+        event_hash: head.event_hash,
+        trace_id: head.trace_id.map(u128::from_be_bytes),
+        parent_event_id: head.parent_event_id,
+        level: Level::from_code(level)
+            .ok_or_else(|| corrupt(format!("unknown level code {level}")))?,
+        has_proof: head.flags & HAS_PROOF != 0,
+        values,
+    }))
 }
 
 /// What a query checks in a record itself (when no index row carries it): the event's time,

@@ -12,6 +12,7 @@ pub(crate) mod ledger;
 pub(crate) mod postings;
 pub(crate) mod presence;
 pub(crate) mod reader;
+pub(crate) mod record_json;
 pub(crate) mod setup;
 #[cfg(feature = "signatures")]
 pub(crate) mod signing;
