@@ -172,6 +172,22 @@ impl Records {
     pub(crate) fn next_position(&self) -> Option<Position> {
         self.spans.get(self.taken).map(|(position, _)| *position)
     }
+
+    /// Takes the next record, handing its position and bytes to `read`, and returns what `read`
+    /// returns; `None` when every record is taken. When `read` fails, the record is not taken.
+    pub(crate) fn take_with<T>(
+        &mut self,
+        read: impl FnOnce(Position, &[u8]) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let (position, span) = self.spans.get(self.taken)?.clone();
+        // Every span lies in `bytes`.
+        let record = self.bytes.get(span).unwrap_or_default();
+        let result = read(position, record);
+        if result.is_ok() {
+            self.taken += 1;
+        }
+        Some(result)
+    }
 }
 
 impl PageOut for Records {
@@ -196,14 +212,7 @@ impl Iterator for Records {
     type Item = Result<Event>;
 
     fn next(&mut self) -> Option<Result<Event>> {
-        let (position, span) = self.spans.get(self.taken)?.clone();
-        // Every span lies in `bytes`.
-        let record = self.bytes.get(span).unwrap_or_default();
-        let event = format::decode_record(position, record);
-        if event.is_ok() {
-            self.taken += 1;
-        }
-        Some(event)
+        self.take_with(format::decode_record)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

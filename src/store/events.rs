@@ -2,12 +2,13 @@
 //! (a fresh read transaction per page, none held between them), and the pager it shares with
 //! [`Snapshot::query_iter`](crate::Snapshot::query_iter) (every page from one snapshot).
 //!
-//! Uses the engine's reader and read sources, and the model.
+//! Uses the engine's reader, record codec and read sources, and the model.
 
 use std::sync::Arc;
 
 use redb::ReadTransaction;
 
+use crate::engine::format;
 use crate::engine::reader::{self, PageOut as _, Records};
 use crate::engine::source::ReadSource;
 use crate::model::error::Result;
@@ -76,23 +77,41 @@ impl Pager {
     /// The next event, reading the next page from `txn` when this one is used up; after an
     /// error, `None`.
     pub(crate) fn next(&mut self, txn: &ReadTransaction) -> Option<Result<Event>> {
+        self.next_with(txn, format::decode_record)
+    }
+
+    /// The next record, as `read` makes it of its position and bytes, reading the next page
+    /// from `txn` when this one is used up; after an error (`read`'s included), `None`.
+    pub(crate) fn next_with<T>(
+        &mut self,
+        txn: &ReadTransaction,
+        read: impl FnOnce(Position, &[u8]) -> Result<T>,
+    ) -> Option<Result<T>> {
         if self.needs_page() {
             if let Err(e) = self.fill(txn) {
                 self.finished = true;
                 return Some(Err(e));
             }
         }
-        self.take()
+        self.take_with(read)
     }
 
     /// The next event of the current page, if any.
     fn take(&mut self) -> Option<Result<Event>> {
-        let event = self.page.next();
-        if matches!(event, Some(Err(_))) {
+        self.take_with(format::decode_record)
+    }
+
+    /// The next record of the current page, as `read` makes it, if any.
+    fn take_with<T>(
+        &mut self,
+        read: impl FnOnce(Position, &[u8]) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let taken = self.page.take_with(read);
+        if matches!(taken, Some(Err(_))) {
             self.finished = true;
             self.page = Records::default();
         }
-        event
+        taken
     }
 }
 

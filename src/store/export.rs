@@ -1,12 +1,14 @@
-//! Export: events as OpenIntent JSONL, oldest first, for any query.
+//! Export: events as OpenIntent JSONL, oldest first, for any query, written straight from the
+//! stored records (no event is built).
 //!
-//! Uses `model::error`, `model::event`, `model::filter`, `store::reads`, `store::snapshot`.
+//! Uses `model::error`, `model::filter`, `engine::record_json`, `store::reads`,
+//! `store::snapshot`.
 
 use std::io::Write;
 
+use crate::engine::record_json;
 use crate::model::error::Error;
 use crate::model::error::Result;
-use crate::model::event::Event;
 use crate::model::filter::Order;
 use crate::model::filter::Query;
 use crate::store::reads::read_on_handles;
@@ -24,26 +26,40 @@ impl Snapshot {
     /// # Errors
     /// [`Error::Output`] when writing fails; a storage error.
     pub fn export_json(&self, mut out: impl Write, query: &Query) -> Result<u64> {
-        let mut line = Vec::with_capacity(1024);
-        let mut write = |event: &Event| -> Result<()> {
-            line.clear();
-            serde_json::to_writer(&mut line, event).map_err(|e| Error::Output(e.into()))?;
-            line.push(b'\n');
-            out.write_all(&line).map_err(Error::Output)
-        };
         let mut count = 0;
         if query.order == Order::NewestFirst && (query.limit.is_some() || query.after.is_some()) {
-            // A limit or cursor counted from the newest end picks the events: read them, then
-            // write them the other way round.
-            let mut events = self.query_iter(query)?.collect::<Result<Vec<Event>>>()?;
-            events.reverse();
-            for event in &events {
-                write(event)?;
+            // A limit or cursor counted from the newest end picks the events: write them all
+            // first (a damaged one fails the export before anything is written), then their
+            // lines the other way round.
+            let mut text = Vec::with_capacity(4096);
+            let mut lines = Vec::new();
+            let mut records = self.query_records(query);
+            loop {
+                let start = text.len();
+                let Some(written) = records.next_with(|position, record| {
+                    record_json::write_event(position, record, &mut text)
+                }) else {
+                    break;
+                };
+                written?;
+                text.push(b'\n');
+                lines.push(start..text.len());
+            }
+            for line in lines.into_iter().rev() {
+                let line = text.get(line).unwrap_or_default();
+                out.write_all(line).map_err(Error::Output)?;
                 count += 1;
             }
         } else {
-            for event in self.query_iter(&query.clone().order(Order::OldestFirst))? {
-                write(&event?)?;
+            let mut line = Vec::with_capacity(1024);
+            let mut records = self.query_records(&query.clone().order(Order::OldestFirst));
+            while let Some(written) = records.next_with(|position, record| {
+                line.clear();
+                record_json::write_event(position, record, &mut line)
+            }) {
+                written?;
+                line.push(b'\n');
+                out.write_all(&line).map_err(Error::Output)?;
                 count += 1;
             }
         }

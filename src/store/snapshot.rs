@@ -156,6 +156,16 @@ impl Snapshot {
         Ok(std::iter::from_fn(move || pager.next(&self.txn)))
     }
 
+    /// The records a query matches in this snapshot (up to its limit, if it has one), read a
+    /// page at a time: [`Snapshot::query_iter`] for a reader that makes its own of each record's
+    /// bytes instead of decoding them.
+    pub(crate) fn query_records(&self, query: &Query) -> QueryRecords<'_> {
+        QueryRecords {
+            txn: &self.txn,
+            pager: Pager::new(query, None),
+        }
+    }
+
     /// The id the store was given when its file was created ([`Stats::store_id`](crate::Stats::store_id),
     /// read alone): a file at the same path with another id is another store, such as one that
     /// replaced it.
@@ -164,5 +174,22 @@ impl Snapshot {
     /// A storage error.
     pub fn store_id(&self) -> Result<Option<String>> {
         format::read_store_id(&self.txn)
+    }
+}
+
+/// The records of a query in one snapshot, from [`Snapshot::query_records`], taken one at a time.
+pub(crate) struct QueryRecords<'s> {
+    txn: &'s ReadTransaction,
+    pager: Pager,
+}
+
+impl QueryRecords<'_> {
+    /// The next record, as `read` makes it of its position and stored bytes; `None` once every
+    /// record is taken, or after an error (`read`'s included).
+    pub(crate) fn next_with<T>(
+        &mut self,
+        read: impl FnOnce(Position, &[u8]) -> Result<T>,
+    ) -> Option<Result<T>> {
+        self.pager.next_with(self.txn, read)
     }
 }
