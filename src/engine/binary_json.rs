@@ -689,8 +689,8 @@ impl<'a> Decoder<'a> {
 const REPEATED_NAME: &str = "a member name repeats within its object";
 
 /// Objects of more members than this find a repeated name with a hash set rather than by
-/// comparing each name with those before it.
-const FEW_MEMBERS: usize = 24;
+/// comparing each name with those before it (kept in place).
+const FEW_MEMBERS: usize = 16;
 
 /// The value at the start of binary JSON bytes as [`Serialize`]: serializing it walks the bytes
 /// and hands the serializer each map, sequence, string and number as it goes, with no
@@ -702,9 +702,6 @@ pub(crate) struct Prefix<'a> {
     bytes: &'a [u8],
     /// Where the walk stands.
     at: Cell<usize>,
-    /// The member names of the objects being walked, outermost first (for the objects of a few
-    /// members): what a name is checked against so none repeats.
-    names: Cell<Vec<&'a str>>,
 }
 
 impl<'a> Prefix<'a> {
@@ -713,7 +710,6 @@ impl<'a> Prefix<'a> {
         Prefix {
             bytes,
             at: Cell::new(0),
-            names: Cell::new(Vec::new()),
         }
     }
 
@@ -749,14 +745,6 @@ impl<'a> Prefix<'a> {
         self.read(step).map_err(|fault| Self::fail(&fault))
     }
 
-    /// Runs `f` on the stack of member names.
-    fn with_names<T>(&self, f: impl FnOnce(&mut Vec<&'a str>) -> T) -> T {
-        let mut stack = self.names.take();
-        let result = f(&mut stack);
-        self.names.set(stack);
-        result
-    }
-
     /// Serializes the object of `len` members (`named`: with common names) whose members start
     /// at the walk's place, as a map; its members' values are at `depth`.
     fn object<S: Serializer>(
@@ -767,18 +755,22 @@ impl<'a> Prefix<'a> {
         depth: usize,
     ) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(len))?;
+        // The names met so far: in place for an object of a few members, else in a hash set.
+        let mut few = [""; FEW_MEMBERS];
         let mut many = (len > FEW_MEMBERS).then(|| HashSet::with_capacity(len));
-        let outer = self.with_names(|stack| stack.len());
-        for _ in 0..len {
+        for met in 0..len {
             let name_at = self.at.get();
             let name = self.step(|decoder| decoder.member_name(named))?;
             let repeated = match &mut many {
                 Some(seen) => !seen.insert(name),
-                None => self.with_names(|stack| {
-                    let repeated = stack.get(outer..).is_some_and(|seen| seen.contains(&name));
-                    stack.push(name);
+                None => {
+                    let seen = few.get(..met).unwrap_or_default();
+                    let repeated = seen.contains(&name);
+                    if let Some(slot) = few.get_mut(met) {
+                        *slot = name;
+                    }
                     repeated
-                }),
+                }
             };
             if repeated {
                 return Err(Self::fail(&fault(name_at, REPEATED_NAME)));
@@ -791,7 +783,6 @@ impl<'a> Prefix<'a> {
                 },
             )?;
         }
-        self.with_names(|stack| stack.truncate(outer));
         map.end()
     }
 }
@@ -799,7 +790,6 @@ impl<'a> Prefix<'a> {
 impl Serialize for Prefix<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.at.set(0);
-        self.with_names(Vec::clear);
         Item {
             prefix: self,
             depth: 0,
@@ -1142,6 +1132,28 @@ mod tests {
             // Serialized without decoding, the same bytes fail for the same reason.
             let serializing = serde_json::to_vec(&Prefix::new(bytes)).unwrap_err();
             assert_eq!(serializing.to_string(), error.to_string(), "{bytes:?}");
+        }
+    }
+
+    /// A repeated name is found in objects of a few members and of many, wherever it is.
+    #[test]
+    fn repeated_names_are_refused_in_objects_of_any_size() {
+        for len in [2usize, FEW_MEMBERS, FEW_MEMBERS + 1, 40] {
+            for repeated in 1..len {
+                let mut bytes = vec![OBJECT, len as u8];
+                let mut name_at = 0;
+                for i in 0..len {
+                    if i == repeated {
+                        name_at = bytes.len();
+                    }
+                    let name = if i == repeated { 0 } else { i as u8 };
+                    bytes.extend([1, b'A' + name, NULL]);
+                }
+                let error = decode_prefix(&bytes).unwrap_err();
+                assert_eq!(error, fault(name_at, REPEATED_NAME), "{len} {repeated}");
+                let serializing = serde_json::to_vec(&Prefix::new(&bytes)).unwrap_err();
+                assert_eq!(serializing.to_string(), error.to_string());
+            }
         }
     }
 

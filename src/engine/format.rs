@@ -741,6 +741,19 @@ pub(crate) fn trace_text(code: u128) -> String {
     format!("{code:032x}")
 }
 
+/// Writes the trace id spelled by `code` as [`trace_text`] does, into `buf` instead of a new
+/// string.
+pub(crate) fn trace_text_into(code: u128, buf: &mut [u8; 32]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut rest = code;
+    for digit in buf.iter_mut().rev() {
+        // The low four bits name a hex digit.
+        *digit = HEX.get((rest & 0xf) as usize).copied().unwrap_or(b'0');
+        rest >>= 4;
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
 /// Reads the format version of an opened database; `None` if it has no oidb meta table.
 pub(crate) fn read_format_version(db: &impl ReadableDatabase) -> Result<Option<u32>> {
     let txn = db.begin_read()?;

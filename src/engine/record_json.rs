@@ -23,7 +23,7 @@ use crate::model::error::Result;
 use crate::model::event::Level;
 use crate::model::event::Position;
 use crate::model::time;
-use crate::proof::chain::format_hash;
+use crate::proof::chain::{format_hash_into, HASH_TEXT_LEN};
 
 /// Appends to `out` the wire-form JSON of the event stored at `position` as `record`: exactly
 /// what `serde_json::to_writer` writes for [`format::decode_record`]'s event. On error, `out`
@@ -76,14 +76,29 @@ impl Serialize for Wire<'_, '_> {
         map.serialize_entry("actor", parts.actor)?;
         let payload = Prefix::new(parts.values);
         map.serialize_entry("payload", &payload)?;
-        map.serialize_entry("created_at", &time::format(parts.created_at))?;
-        map.serialize_entry("sequence", &parts.sequence)?;
-        if let Some(previous) = &parts.previous_event_hash {
-            map.serialize_entry("previous_event_hash", &format_hash(previous))?;
+        let mut time_text = [0; time::WIRE_LEN];
+        match time::format_into(parts.created_at, &mut time_text) {
+            Some(text) => map.serialize_entry("created_at", text)?,
+            None => map.serialize_entry("created_at", &time::format(parts.created_at))?,
         }
-        map.serialize_entry("event_hash", &format_hash(&parts.event_hash))?;
+        map.serialize_entry("sequence", &parts.sequence)?;
+        let mut hash_text = [0; HASH_TEXT_LEN];
+        if let Some(previous) = &parts.previous_event_hash {
+            map.serialize_entry(
+                "previous_event_hash",
+                format_hash_into(previous, &mut hash_text),
+            )?;
+        }
+        map.serialize_entry(
+            "event_hash",
+            format_hash_into(&parts.event_hash, &mut hash_text),
+        )?;
         if let Some(trace_id) = parts.trace_id {
-            map.serialize_entry("trace_id", &format::trace_text(trace_id))?;
+            let mut trace_text = [0; 32];
+            map.serialize_entry(
+                "trace_id",
+                format::trace_text_into(trace_id, &mut trace_text),
+            )?;
         }
         if let Some(parent) = &parts.parent_event_id {
             map.serialize_entry("parent_event_id", &IdText(parent))?;
@@ -125,6 +140,7 @@ mod tests {
     use crate::engine::format::Digests;
     use crate::model::event::Event;
     use crate::model::event_type::EventType;
+    use crate::proof::chain::format_hash;
 
     fn any_string() -> impl Strategy<Value = String> {
         prop_oneof![

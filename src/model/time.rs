@@ -2,7 +2,7 @@
 //!
 //! Uses nothing else in the crate.
 
-use chrono::{DateTime, Datelike as _, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDateTime, SecondsFormat, Timelike as _, Utc};
 
 /// The current time, truncated to whole microseconds (what the store keeps).
 #[must_use]
@@ -32,6 +32,35 @@ pub fn from_micros(micros: i64) -> Option<DateTime<Utc>> {
 #[must_use]
 pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The length of a wire time of a four-digit year: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub(crate) const WIRE_LEN: usize = 27;
+
+/// Writes `t` as [`format()`] does, into `buf` instead of a new string; `None` when its form is
+/// not [`WIRE_LEN`] bytes long (years outside 0000 to 9999), for which use [`format()`].
+pub(crate) fn format_into(t: DateTime<Utc>, buf: &mut [u8; WIRE_LEN]) -> Option<&str> {
+    let year = u32::try_from(t.year()).ok().filter(|year| *year <= 9999)?;
+    // A leap second (never made from microseconds) is left to chrono.
+    let micros = Some(t.nanosecond() / 1_000).filter(|micros| *micros < 1_000_000)?;
+    let fields: [(u32, usize, usize); 7] = [
+        (year, 0, 4),
+        (t.month(), 5, 2),
+        (t.day(), 8, 2),
+        (t.hour(), 11, 2),
+        (t.minute(), 14, 2),
+        (t.second(), 17, 2),
+        (micros, 20, 6),
+    ];
+    *buf = *b"0000-00-00T00:00:00.000000Z";
+    for (mut value, at, width) in fields {
+        for digit in buf.get_mut(at..at + width)?.iter_mut().rev() {
+            // `value % 10` is a digit.
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    std::str::from_utf8(buf).ok()
 }
 
 /// Whether `t` has a wire form: RFC 3339 writes four-digit years, 0000 to 9999.
@@ -82,6 +111,36 @@ mod tests {
         let nanos = parse("2026-11-20T09:00:07.123456789Z").unwrap();
         assert_eq!(format(nanos), "2026-11-20T09:00:07.123456Z");
         assert!(parse("yesterday").is_err());
+    }
+
+    /// Written into a buffer, a time reads as [`format()`] writes it, from year 0000 to 9999;
+    /// other years are left to [`format()`].
+    #[test]
+    fn format_into_writes_what_format_writes() {
+        let mut buf = [0; WIRE_LEN];
+        let first = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
+        let last = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+        let mut micros = first;
+        while micros <= last {
+            let t = from_micros(micros).unwrap();
+            assert_eq!(
+                format_into(t, &mut buf),
+                Some(format(t).as_str()),
+                "{micros}"
+            );
+            micros += 9_876_543_210_987;
+        }
+        for micros in [first, last, 0, -1, 1, 1_790_000_000_123_456] {
+            let t = from_micros(micros).unwrap();
+            assert_eq!(
+                format_into(t, &mut buf),
+                Some(format(t).as_str()),
+                "{micros}"
+            );
+        }
+        for micros in [first - 1, last + 1, i64::MIN / 2, i64::MAX / 2] {
+            assert_eq!(format_into(from_micros(micros).unwrap(), &mut buf), None);
+        }
     }
 
     /// Found by fuzzing: a naive time past year 9999 was read, but `format` writes it as

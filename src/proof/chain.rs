@@ -254,6 +254,21 @@ pub fn format_hash(digest: &Digest32) -> String {
     s
 }
 
+/// The length of an RFC-0019 hash string: `sha256:` and 43 base64url characters.
+pub(crate) const HASH_TEXT_LEN: usize = HASH_PREFIX.len() + 43;
+
+/// Writes a digest as [`format_hash`] does, into `buf` instead of a new string.
+pub(crate) fn format_hash_into<'b>(digest: &Digest32, buf: &'b mut [u8; HASH_TEXT_LEN]) -> &'b str {
+    let (prefix, encoded) = buf.split_at_mut(HASH_PREFIX.len());
+    prefix.copy_from_slice(HASH_PREFIX.as_bytes());
+    // 32 bytes take exactly 43 characters: the encoding fills `encoded`.
+    let filled = URL_SAFE_NO_PAD.encode_slice(digest, encoded) == Ok(encoded.len());
+    std::str::from_utf8(buf)
+        .ok()
+        .filter(|_| filled)
+        .unwrap_or_default()
+}
+
 /// Reads an RFC-0019 hash string; `None` unless it is exactly `sha256:` + 43 base64url characters.
 #[must_use]
 pub fn parse_hash(text: &str) -> Option<Digest32> {
@@ -276,6 +291,19 @@ pub fn compute_event_hash(event: &Event) -> Result<String, jcs::NotCanonicalizab
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_written_into_a_buffer_read_as_format_hash_writes_them() {
+        let mut buf = [0; HASH_TEXT_LEN];
+        for digest in [
+            [0u8; 32],
+            [7; 32],
+            [0xff; 32],
+            std::array::from_fn(|i| (i as u8).wrapping_mul(37)),
+        ] {
+            assert_eq!(format_hash_into(&digest, &mut buf), format_hash(&digest));
+        }
+    }
 
     #[test]
     fn hash_strings_round_trip_only_in_canonical_form() {
