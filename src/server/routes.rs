@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query as Params, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -459,25 +459,17 @@ async fn get_events(
         query = query.until(until);
     }
     let store = shared.store.clone();
-    let events = blocking(move || {
-        let snapshot = store.snapshot()?;
-        let events = snapshot
-            .query_iter(&query)?
-            .skip(offset)
-            .take(limit)
-            .collect::<crate::model::error::Result<Vec<Event>>>()?;
-        Ok(events)
-    })
-    .await?;
-    // Written straight from the events, without a JSON tree in between.
-    Ok(Json(events).into_response())
+    let events =
+        blocking(move || Ok(store.snapshot()?.events_json_array(&query, offset, limit)?)).await?;
+    // Written straight from the stored records, without an event or a JSON tree in between.
+    Ok(([(header::CONTENT_TYPE, "application/json")], events).into_response())
 }
 
 /// RFC-0020: `GET /api/v1/events?trace_id=...`, every event of a trace, across intents.
 async fn events_of_trace(
     State(shared): State<Shared>,
     Params(params): Params<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     only(&params, &["trace_id", "limit"])?;
     let trace = params.get("trace_id").cloned().ok_or_else(|| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "trace_id is required").field("trace_id")
@@ -486,14 +478,11 @@ async fn events_of_trace(
     let store = shared.store.clone();
     let events = blocking(move || {
         let snapshot = store.snapshot()?;
-        let mut events = Vec::new();
-        for event in snapshot.query_iter(&Query::new().trace(trace))?.take(limit) {
-            events.push(wire(&event?));
-        }
-        Ok(events)
+        Ok(snapshot.events_json_array(&Query::new().trace(trace), 0, limit)?)
     })
     .await?;
-    Ok(Json(json!({ "events": events })))
+    let body = [br#"{"events":"#.as_slice(), &events, b"}"].concat();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Every other path: 501 for one of OpenIntent's (`/api/v1/...`), 404 for any other.

@@ -1,5 +1,5 @@
-//! Export: events as OpenIntent JSONL, oldest first, for any query, written straight from the
-//! stored records (no event is built).
+//! Export: events as OpenIntent JSONL, oldest first, for any query, and as a JSON array for the
+//! server's answers, both written straight from the stored records (no event is built).
 //!
 //! Uses `model::error`, `model::filter`, `engine::record_json`, `store::reads`,
 //! `store::snapshot`.
@@ -65,6 +65,42 @@ impl Snapshot {
         }
         out.flush().map_err(Error::Output)?;
         Ok(count)
+    }
+
+    /// The events a query matches, in its order, past the first `skip` and at most `take` of
+    /// them, as one JSON array of wire-form events written straight from their records (what
+    /// `serde_json` writes for the `Vec<Event>` they decode to).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a damaged record; a storage error.
+    pub(crate) fn events_json_array(
+        &self,
+        query: &Query,
+        skip: usize,
+        take: usize,
+    ) -> Result<Vec<u8>> {
+        let mut records = self.query_records(&query.clone().limit(skip.saturating_add(take)));
+        for _ in 0..skip {
+            match records.next_with(|_, _| Ok(())) {
+                Some(skipped) => skipped?,
+                None => return Ok(b"[]".to_vec()),
+            }
+        }
+        let mut text = Vec::with_capacity(1024);
+        text.push(b'[');
+        for taken in 0..take {
+            let Some(event) = records.next_with(|position, record| {
+                if taken > 0 {
+                    text.push(b',');
+                }
+                record_json::write_event(position, record, &mut text)
+            }) else {
+                break;
+            };
+            event?;
+        }
+        text.push(b']');
+        Ok(text)
     }
 }
 
