@@ -9,15 +9,14 @@
 //! Uses `model::error`, `model::event`, `model::filter`, `engine::format`, `engine::reader`,
 //! `engine::source`, `subscribe::hub`.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::format::{self, EVENTS};
-use crate::engine::reader;
+use crate::engine::reader::{self, Records};
 use crate::engine::source::ReadSource;
 use crate::model::error::Result;
-use crate::model::event::{Event, Position};
+use crate::model::event::Position;
 use crate::model::filter::{Cursor, Order, Query};
 use crate::subscribe::hub::{Delivery, Start};
 
@@ -28,17 +27,28 @@ pub const FOLLOW_POLL: Duration = Duration::from_millis(5);
 /// The most events read in one read transaction.
 const PAGE: usize = 1024;
 
+/// What [`Follow::next_with`] hands over next: a record as its reader made it, or the end of
+/// history.
+pub(crate) enum Next<T> {
+    /// A record, as the reader made it.
+    Record(T),
+    /// Everything up to this position, history's end, is handed over.
+    CaughtUp(Position),
+}
+
 /// The events a [`ReadOnlyStore`](crate::ReadOnlyStore) follows: from
 /// [`ReadOnlyStore::subscribe`](crate::ReadOnlyStore::subscribe).
 pub struct Follow {
     source: Arc<dyn ReadSource>,
     query: Query,
-    /// Every matching event up to this position has been delivered (or is in `buffered`).
+    /// Every matching event up to this position has been delivered (or is in `page`).
     covered: Position,
     /// Where history ends: [`Delivery::CaughtUp`] comes once everything up to it is delivered.
     until: Position,
     caught_up_sent: bool,
-    buffered: VecDeque<Arc<Event>>,
+    /// The records read but not yet delivered, still encoded: each is decoded (or written as
+    /// text) only as it is taken.
+    page: Records,
 }
 
 impl std::fmt::Debug for Follow {
@@ -70,7 +80,7 @@ impl Follow {
             covered,
             until: last,
             caught_up_sent: false,
-            buffered: VecDeque::new(),
+            page: Records::default(),
         }
     }
 
@@ -92,16 +102,29 @@ impl Follow {
     /// # Errors
     /// As [`Follow::recv`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Delivery>> {
+        Ok(match self.next_with(timeout, format::decode_record)? {
+            Some(Next::Record(event)) => Some(Delivery::Event(Arc::new(event))),
+            Some(Next::CaughtUp(position)) => Some(Delivery::CaughtUp { position }),
+            None => None,
+        })
+    }
+
+    /// As [`Follow::recv_timeout`], for a reader that makes its own of each record's position
+    /// and stored bytes instead of decoding them (a record `read` refuses is not taken: it is
+    /// handed over again next time).
+    pub(crate) fn next_with<T>(
+        &mut self,
+        timeout: Duration,
+        mut read: impl FnMut(Position, &[u8]) -> Result<T>,
+    ) -> Result<Option<Next<T>>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(event) = self.buffered.pop_front() {
-                return Ok(Some(Delivery::Event(event)));
+            if let Some(taken) = self.page.take_with(&mut read) {
+                return taken.map(|record| Some(Next::Record(record)));
             }
             if !self.caught_up_sent && self.covered >= self.until {
                 self.caught_up_sent = true;
-                return Ok(Some(Delivery::CaughtUp {
-                    position: self.until,
-                }));
+                return Ok(Some(Next::CaughtUp(self.until)));
             }
             if self.read_page()? {
                 continue;
@@ -131,9 +154,9 @@ impl Follow {
     #[must_use]
     pub fn position(&self) -> Position {
         self.covered.min(
-            self.buffered
-                .front()
-                .map_or(Position::MAX, |e| e.position - 1),
+            self.page
+                .next_position()
+                .map_or(Position::MAX, |position| position - 1),
         )
     }
 
@@ -150,17 +173,16 @@ impl Follow {
         if upto <= self.covered {
             return Ok(false);
         }
-        let page = reader::page(
+        self.page.clear();
+        let next = reader::select(
             &txn,
-            &self.query.clone().after(Cursor(self.covered)).limit(PAGE),
+            &self.query,
+            Some(self.covered),
+            PAGE,
+            Some(upto),
+            &mut self.page,
         )?;
-        for event in page.events {
-            if event.position > upto {
-                break;
-            }
-            self.buffered.push_back(Arc::new(event));
-        }
-        self.covered = match page.next {
+        self.covered = match next {
             Some(Cursor(next)) if next < upto => next,
             _ => upto,
         };
