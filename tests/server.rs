@@ -166,8 +166,16 @@ fn events_are_logged_and_read_back_with_each_filter() {
     assert_eq!(all.as_array().unwrap().len(), 6, "intent_created and five");
     let (_, comments) = s.get(&format!("/intents/{id}/events?event_type=comment"));
     assert_eq!(comments.as_array().unwrap().len(), 3);
-    let stored = s.store.query(&Query::new().intent(id.as_str())).unwrap().events;
-    assert_eq!(all, serde_json::to_value(&stored).unwrap(), "each event as stored");
+    let stored = s
+        .store
+        .query(&Query::new().intent(id.as_str()))
+        .unwrap()
+        .events;
+    assert_eq!(
+        all,
+        serde_json::to_value(&stored).unwrap(),
+        "each event as stored"
+    );
     let (_, two) = s.get(&format!("/intents/{id}/events?limit=2"));
     assert_eq!(two, serde_json::to_value(&stored[..2]).unwrap());
     let (_, past_offset) = s.get(&format!("/intents/{id}/events?offset=4&limit=10"));
@@ -185,7 +193,10 @@ fn events_are_logged_and_read_back_with_each_filter() {
     assert!(since.as_array().unwrap().len() < 6);
     let (status, traced) = s.get("/events?trace_id=6aa8b9e0231b3e14729135bdd70a39d1");
     assert_eq!(status, 200);
-    assert_eq!(traced["events"], serde_json::to_value(&stored[1..]).unwrap());
+    assert_eq!(
+        traced["events"],
+        serde_json::to_value(&stored[1..]).unwrap()
+    );
     let (_, first_traced) = s.get("/events?trace_id=6aa8b9e0231b3e14729135bdd70a39d1&limit=1");
     assert_eq!(first_traced, json!({"events": [stored[1]]}));
 

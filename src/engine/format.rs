@@ -204,7 +204,8 @@ impl<'a> UuidOrText<'a> {
         UuidOrText::Text(text)
     }
 
-    fn to_text(&self) -> String {
+    /// The text it reads back as.
+    pub(crate) fn to_text(&self) -> String {
         match self {
             UuidOrText::Uuid(bytes) => Uuid::from_bytes(*bytes).hyphenated().to_string(),
             UuidOrText::Text(text) => (*text).to_owned(),

@@ -46,6 +46,41 @@ pub(crate) fn write_event(position: Position, record: &[u8], out: &mut Vec<u8>) 
     })
 }
 
+/// An event as a reader that sends it on (replication) needs it: its id and intent id, and its
+/// wire-form JSON text, all read from its stored record without building the event.
+pub(crate) struct WireEvent {
+    /// The event's position.
+    pub(crate) position: Position,
+    /// The event's id.
+    pub(crate) id: Uuid,
+    /// The event's intent id.
+    pub(crate) intent_id: String,
+    /// What [`write_event`] writes for it.
+    pub(crate) json: Vec<u8>,
+}
+
+/// The [`WireEvent`] of the event stored at `position` as `record`.
+///
+/// # Errors
+/// [`Error::Corrupt`] for a damaged record, as [`format::decode_record`] gives it.
+pub(crate) fn wire_event(position: Position, record: &[u8]) -> Result<WireEvent> {
+    let mut json = Vec::with_capacity(record.len() * 2);
+    write_event(position, record, &mut json)?;
+    let (id, intent_id) = match format::record_parts(position, record)? {
+        Some(parts) => (parts.id, parts.intent_id.to_text()),
+        None => {
+            let event = format::decode_record(position, record)?;
+            (event.id, event.intent_id)
+        }
+    };
+    Ok(WireEvent {
+        position,
+        id,
+        intent_id,
+        json,
+    })
+}
+
 /// Writes the event of `parts` to `out`; whether its payload and proof were sound (if not, what
 /// was written is to be dropped).
 fn write_parts(position: Position, parts: &RecordParts<'_>, out: &mut Vec<u8>) -> bool {
@@ -296,6 +331,9 @@ mod tests {
             let expected = serde_json::to_string(&decoded).unwrap();
             let written = direct(event.position, &record);
             prop_assert_eq!(String::from_utf8(written).unwrap(), expected.clone());
+            let wire = wire_event(event.position, &record).unwrap();
+            prop_assert_eq!((wire.id, &wire.intent_id), (event.id, &event.intent_id));
+            prop_assert_eq!(&wire.json, expected.as_bytes());
             let mut out = b"before ".to_vec();
             write_event(event.position, &record, &mut out).unwrap();
             prop_assert_eq!(out, [b"before ".as_slice(), expected.as_bytes()].concat());

@@ -2,7 +2,8 @@
 //! published with its ack awaited in order, the checkpoint saved over what was acknowledged,
 //! and every failure met by a backoff and a new pass from the checkpoint.
 //!
-//! Uses `model::error`, `model::event`, `model::filter`, `subscribe::hub`.
+//! Uses `model::error`, `model::event`, `model::filter`, `engine::record_json`, `store::follow`,
+//! `subscribe::hub`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,9 +16,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{Error, Progress, Replicator, Report, StreamSettings, POSITION_HEADER};
+use crate::engine::record_json;
 use crate::model::event::Position;
 use crate::model::filter::Query;
-use crate::subscribe::hub::{Delivery, Start};
+use crate::store::follow::Next;
+use crate::subscribe::hub::Start;
 
 /// The first wait after a failure; each failure in a row doubles it, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -387,17 +390,14 @@ fn read_from(replicator: &Replicator, after: Position) -> Items {
             } else {
                 Duration::ZERO
             };
-            let item = match events.recv_timeout(wait) {
-                Ok(Some(Delivery::Event(event))) => match serde_json::to_vec(&*event) {
-                    Ok(payload) => Item::Event {
-                        position: event.position,
-                        id: event.id.to_string(),
-                        subject: format!("{base}{}", super::encode_token(&event.intent_id)),
-                        payload: Bytes::from(payload),
-                    },
-                    Err(e) => Item::Failed(crate::model::error::Error::Output(e.into())),
+            let item = match events.next_with(wait, record_json::wire_event) {
+                Ok(Some(Next::Record(event))) => Item::Event {
+                    position: event.position,
+                    id: event.id.to_string(),
+                    subject: format!("{base}{}", super::encode_token(&event.intent_id)),
+                    payload: Bytes::from(event.json),
                 },
-                Ok(Some(Delivery::CaughtUp { position })) => Item::CaughtUp(position),
+                Ok(Some(Next::CaughtUp(position))) => Item::CaughtUp(position),
                 Ok(None) if batch.is_empty() && sender.is_closed() => return,
                 Ok(None) if batch.is_empty() => continue,
                 Ok(None) => {
