@@ -1,6 +1,7 @@
 //! A compact binary form of JSON values, in which records keep payloads and proofs: it decodes
-//! straight into a [`serde_json::Value`], with no text to parse, and serializes ([`Prefix`])
-//! straight from its bytes, with no `Value` built, for a reader that only wants JSON text.
+//! straight into a [`serde_json::Value`], with no text to parse, and is written as JSON text
+//! ([`write_json_prefix`]) straight from its bytes, with no `Value` built, for a reader that only
+//! wants the text.
 //!
 //! A value is a tag byte, then what the tag says follows. Numbers keep their kind (unsigned,
 //! negative, float) and their exact value; objects keep their members in order. Lengths and
@@ -34,18 +35,17 @@
 //! Decoding trusts nothing: every length and count is checked against the bytes that remain
 //! before anything is allocated for it, nesting is limited to [`MAX_DEPTH`] (append writes two
 //! levels less, but records written before it took more still decode), and
-//! any fault is a [`DecodeError`] naming its byte offset. Decoding and serializing read tags
+//! any fault is a [`DecodeError`] naming its byte offset. Decoding and writing text read tags
 //! through one step, so they refuse the same bytes.
 //!
-//! Uses `proof::jcs`.
+//! Uses `proof::jcs`, `engine::json_text`.
 
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::ser::{SerializeMap as _, SerializeSeq as _};
-use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
+
+use crate::engine::json_text;
 
 /// Member names that payloads of `OpenIntent` events and of oidb's own helpers use often (taken
 /// from the protocol's sample events and from `src/observe/`), referred to by their place in this
@@ -692,143 +692,92 @@ const REPEATED_NAME: &str = "a member name repeats within its object";
 /// comparing each name with those before it (kept in place).
 const FEW_MEMBERS: usize = 16;
 
-/// The value at the start of binary JSON bytes as [`Serialize`]: serializing it walks the bytes
-/// and hands the serializer each map, sequence, string and number as it goes, with no
-/// [`Value`] built, so what a serializer writes is what it writes for the [`Value`] that
-/// [`decode_prefix`] decodes from the same bytes (`serde_json` escapes and formats alike). Bytes
-/// that [`decode_prefix`] refuses make it fail instead, with a [`serde::ser::Error`] that says
-/// the [`DecodeError`].
-pub(crate) struct Prefix<'a> {
-    bytes: &'a [u8],
-    /// Where the walk stands.
-    at: Cell<usize>,
+/// Appends to `out` the JSON text of the value at the start of `bytes`: what `serde_json`
+/// writes for the [`Value`] that [`decode_prefix`] decodes from the same bytes, written as the
+/// bytes are walked, with no [`Value`] built. Returns how many bytes the value took.
+///
+/// # Errors
+/// The [`DecodeError`] [`decode_prefix`] gives for the same bytes; `out` then holds part of the
+/// text, for the caller to drop.
+pub(crate) fn write_json_prefix(bytes: &[u8], out: &mut Vec<u8>) -> Result<usize, DecodeError> {
+    let mut decoder = Decoder { bytes, at: 0 };
+    write_item(&mut decoder, 0, out)?;
+    Ok(decoder.at)
 }
 
-impl<'a> Prefix<'a> {
-    /// The value at the start of `bytes`.
-    pub(crate) fn new(bytes: &'a [u8]) -> Prefix<'a> {
-        Prefix {
-            bytes,
-            at: Cell::new(0),
-        }
-    }
-
-    /// How many bytes the value took, once serialized without error.
-    pub(crate) fn used(&self) -> usize {
-        self.at.get()
-    }
-
-    /// Runs one step of decoding at the walk's place, and moves it on.
-    fn read<T>(
-        &self,
-        step: impl FnOnce(&mut Decoder<'a>) -> Result<T, DecodeError>,
-    ) -> Result<T, DecodeError> {
-        let mut decoder = Decoder {
-            bytes: self.bytes,
-            at: self.at.get(),
-        };
-        let result = step(&mut decoder);
-        self.at.set(decoder.at);
-        result
-    }
-
-    /// `fault` as a serializer's error.
-    fn fail<E: serde::ser::Error>(fault: &DecodeError) -> E {
-        E::custom(fault)
-    }
-
-    /// Like [`Prefix::read`], its fault a serializer's error.
-    fn step<T, E: serde::ser::Error>(
-        &self,
-        step: impl FnOnce(&mut Decoder<'a>) -> Result<T, DecodeError>,
-    ) -> Result<T, E> {
-        self.read(step).map_err(|fault| Self::fail(&fault))
-    }
-
-    /// Serializes the object of `len` members (`named`: with common names) whose members start
-    /// at the walk's place, as a map; its members' values are at `depth`.
-    fn object<S: Serializer>(
-        &self,
-        serializer: S,
-        len: usize,
-        named: bool,
-        depth: usize,
-    ) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(len))?;
-        // The names met so far: in place for an object of a few members, else in a hash set.
-        let mut few = [""; FEW_MEMBERS];
-        let mut many = (len > FEW_MEMBERS).then(|| HashSet::with_capacity(len));
-        for met in 0..len {
-            let name_at = self.at.get();
-            let name = self.step(|decoder| decoder.member_name(named))?;
-            let repeated = match &mut many {
-                Some(seen) => !seen.insert(name),
-                None => {
-                    let seen = few.get(..met).unwrap_or_default();
-                    let repeated = seen.contains(&name);
-                    if let Some(slot) = few.get_mut(met) {
-                        *slot = name;
-                    }
-                    repeated
-                }
-            };
-            if repeated {
-                return Err(Self::fail(&fault(name_at, REPEATED_NAME)));
-            }
-            map.serialize_entry(
-                name,
-                &Item {
-                    prefix: self,
-                    depth,
-                },
-            )?;
-        }
-        map.end()
-    }
-}
-
-impl Serialize for Prefix<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.at.set(0);
-        Item {
-            prefix: self,
-            depth: 0,
-        }
-        .serialize(serializer)
-    }
-}
-
-/// The value at a [`Prefix`]'s place, inside `depth` arrays and objects.
-struct Item<'p, 'a> {
-    prefix: &'p Prefix<'a>,
+/// Writes the value at the decoder's place, inside `depth` arrays and objects.
+fn write_item(
+    decoder: &mut Decoder<'_>,
     depth: usize,
-}
-
-impl Serialize for Item<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let prefix = self.prefix;
-        let start = prefix.at.get();
-        match prefix.step(Decoder::token)? {
-            Token::Null => serializer.serialize_unit(),
-            Token::Bool(b) => serializer.serialize_bool(b),
-            Token::Unsigned(n) => serializer.serialize_u64(n),
-            Token::Negative(n) => serializer.serialize_i64(n),
-            Token::Float(float) => serializer.serialize_f64(float),
-            Token::Text(text) => serializer.serialize_str(text),
-            Token::Array(len) => {
-                let depth = prefix.step(|decoder| decoder.enter_array(len, self.depth, start))?;
-                let mut items = serializer.serialize_seq(Some(len))?;
-                for _ in 0..len {
-                    items.serialize_element(&Item { prefix, depth })?;
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let start = decoder.at;
+    match decoder.token()? {
+        Token::Null => out.extend_from_slice(b"null"),
+        Token::Bool(true) => out.extend_from_slice(b"true"),
+        Token::Bool(false) => out.extend_from_slice(b"false"),
+        Token::Unsigned(n) => json_text::write_u64(out, n),
+        Token::Negative(n) => json_text::write_i64(out, n),
+        Token::Float(x) => json_text::write_f64(out, x),
+        Token::Text(text) => json_text::write_str(out, text),
+        Token::Array(len) => {
+            let depth = decoder.enter_array(len, depth, start)?;
+            out.push(b'[');
+            for item in 0..len {
+                if item > 0 {
+                    out.push(b',');
                 }
-                items.end()
+                write_item(decoder, depth, out)?;
             }
-            Token::Object { len, named } => {
-                let depth = prefix.step(|decoder| decoder.enter_object(len, self.depth, start))?;
-                prefix.object(serializer, len, named, depth)
-            }
+            out.push(b']');
+        }
+        Token::Object { len, named } => {
+            let depth = decoder.enter_object(len, depth, start)?;
+            write_object(decoder, len, named, depth, out)?;
         }
     }
+    Ok(())
+}
+
+/// Writes the object of `len` members (`named`: with common names) whose members start at the
+/// decoder's place; its members' values are at `depth`. A name that repeats is refused, as
+/// decoding refuses it.
+fn write_object<'a>(
+    decoder: &mut Decoder<'a>,
+    len: usize,
+    named: bool,
+    depth: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    // The names met so far: in place for an object of a few members, else in a hash set.
+    let mut few = [""; FEW_MEMBERS];
+    let mut many = (len > FEW_MEMBERS).then(|| HashSet::with_capacity(len));
+    out.push(b'{');
+    for met in 0..len {
+        let name_at = decoder.at;
+        let name: &'a str = decoder.member_name(named)?;
+        let repeated = match &mut many {
+            Some(seen) => !seen.insert(name),
+            None => {
+                let repeated = few.get(..met).unwrap_or_default().contains(&name);
+                if let Some(slot) = few.get_mut(met) {
+                    *slot = name;
+                }
+                repeated
+            }
+        };
+        if repeated {
+            return Err(fault(name_at, REPEATED_NAME));
+        }
+        if met > 0 {
+            out.push(b',');
+        }
+        json_text::write_str(out, name);
+        out.push(b':');
+        write_item(decoder, depth, out)?;
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -931,34 +880,31 @@ mod tests {
             prop_assert_eq!(back.as_f64().map(f64::to_bits), Some(float.to_bits()));
         }
 
-        /// Serializing the binary form writes what serializing the decoded value writes, byte
-        /// for byte, and takes as many bytes.
+        /// Written as text directly, the binary form gives what serializing the decoded value
+        /// gives, byte for byte, and takes as many bytes.
         #[test]
-        fn the_binary_form_serializes_as_its_value_does(value in json()) {
+        fn the_binary_form_is_written_as_its_value_is(value in json()) {
             let bytes = encoded(&value);
-            let prefix = Prefix::new(&bytes);
-            let direct = serde_json::to_vec(&prefix).unwrap();
-            prop_assert_eq!(prefix.used(), bytes.len());
+            let mut direct = Vec::new();
+            prop_assert_eq!(write_json_prefix(&bytes, &mut direct), Ok(bytes.len()));
             prop_assert_eq!(
                 String::from_utf8(direct).unwrap(),
                 serde_json::to_string(&value).unwrap()
             );
         }
 
-        /// Whatever the bytes, serializing them directly succeeds exactly when decoding does, and
-        /// then writes the decoded value's text; when it fails, it says why.
+        /// Whatever the bytes, writing them as text directly succeeds exactly when decoding
+        /// does, and then writes the decoded value's text; when it fails, with decoding's fault.
         #[test]
-        fn arbitrary_bytes_serialize_as_they_decode(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-            let prefix = Prefix::new(&bytes);
-            match (decode_prefix(&bytes), serde_json::to_vec(&prefix)) {
-                (Ok((value, used)), Ok(direct)) => {
-                    prop_assert_eq!(prefix.used(), used);
+        fn arbitrary_bytes_are_written_as_they_decode(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut direct = Vec::new();
+            match (decode_prefix(&bytes), write_json_prefix(&bytes, &mut direct)) {
+                (Ok((value, used)), Ok(written)) => {
+                    prop_assert_eq!(written, used);
                     prop_assert_eq!(direct, serde_json::to_vec(&value).unwrap());
                 }
-                (Err(decoding), Err(serializing)) => {
-                    prop_assert_eq!(decoding.to_string(), serializing.to_string());
-                }
-                (decoded, direct) => prop_assert!(false, "decoded {:?}, serialized {:?}", decoded, direct),
+                (Err(decoding), Err(writing)) => prop_assert_eq!(decoding, writing),
+                (decoded, direct) => prop_assert!(false, "decoded {:?}, written {:?}", decoded, direct),
             }
         }
 
@@ -1075,10 +1021,8 @@ mod tests {
         // A million levels fail at the limit, not on the stack.
         let bytes = vec![SHORT_ARRAY + 1; 1_000_000];
         assert_eq!(decode_prefix(&bytes).unwrap_err().offset, MAX_DEPTH);
-        let serializing = serde_json::to_vec(&Prefix::new(&bytes)).unwrap_err();
-        assert!(serializing
-            .to_string()
-            .ends_with(&format!("at byte {MAX_DEPTH}")));
+        let writing = write_json_prefix(&bytes, &mut Vec::new()).unwrap_err();
+        assert_eq!(writing.offset, MAX_DEPTH);
     }
 
     #[test]
@@ -1129,9 +1073,9 @@ mod tests {
             let error = decode_prefix(bytes).unwrap_err();
             assert_eq!(error.offset, offset, "{bytes:?}: {error}");
             assert!(error.reason.contains(reason), "{bytes:?}: {error}");
-            // Serialized without decoding, the same bytes fail for the same reason.
-            let serializing = serde_json::to_vec(&Prefix::new(bytes)).unwrap_err();
-            assert_eq!(serializing.to_string(), error.to_string(), "{bytes:?}");
+            // Written as text without decoding, the same bytes fail for the same reason.
+            let writing = write_json_prefix(bytes, &mut Vec::new()).unwrap_err();
+            assert_eq!(writing, error, "{bytes:?}");
         }
     }
 
@@ -1151,8 +1095,8 @@ mod tests {
                 }
                 let error = decode_prefix(&bytes).unwrap_err();
                 assert_eq!(error, fault(name_at, REPEATED_NAME), "{len} {repeated}");
-                let serializing = serde_json::to_vec(&Prefix::new(&bytes)).unwrap_err();
-                assert_eq!(serializing.to_string(), error.to_string());
+                let writing = write_json_prefix(&bytes, &mut Vec::new()).unwrap_err();
+                assert_eq!(writing, error);
             }
         }
     }

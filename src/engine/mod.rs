@@ -8,6 +8,7 @@
 
 pub(crate) mod binary_json;
 pub(crate) mod format;
+pub(crate) mod json_text;
 pub(crate) mod ledger;
 pub(crate) mod postings;
 pub(crate) mod presence;

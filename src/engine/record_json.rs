@@ -1,23 +1,21 @@
 //! Events as wire-form JSON text written straight from their stored records, for readers that
-//! only want the text (export): what `serde_json` writes for the event
-//! [`decode_record`](format::decode_record) builds, byte for byte, without building it.
+//! only want the text (export, the server's answers, replication): what `serde_json` writes
+//! for the event [`decode_record`](format::decode_record) builds, byte for byte, without
+//! building it.
 //!
-//! A version 3 record's head is read in place and its payload and proof are serialized from
-//! their binary form ([`binary_json::Prefix`]); a record of an earlier version, and any record
-//! the direct way refuses, is decoded and its event serialized, so a damaged record fails with
-//! the very error decoding gives.
+//! A version 3 record's head is read in place and its payload and proof are written from their
+//! binary form ([`binary_json::write_json_prefix`]); a record of an earlier version, and any
+//! record the direct way refuses, is decoded and its event serialized, so a damaged record fails
+//! with the very error decoding gives.
 //!
 //! Uses `model::error`, `model::event`, `model::time`, `proof::chain`, `engine::binary_json`,
-//! `engine::format`.
+//! `engine::format`, `engine::json_text`.
 
-use std::cell::Cell;
-
-use serde::ser::SerializeMap as _;
-use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::engine::binary_json::Prefix;
+use crate::engine::binary_json;
 use crate::engine::format::{self, RecordParts, UuidOrText};
+use crate::engine::json_text;
 use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::Level;
@@ -81,87 +79,85 @@ pub(crate) fn wire_event(position: Position, record: &[u8]) -> Result<WireEvent>
     })
 }
 
-/// Writes the event of `parts` to `out`; whether its payload and proof were sound (if not, what
-/// was written is to be dropped).
+/// Writes the event of `parts` to `out` as `impl Serialize for Event` has `serde_json` write the
+/// event the record decodes to: the same members, in the same order, spelled the same. Whether
+/// its payload and proof were sound and ended where the record does (if not, what was written is
+/// to be dropped).
 fn write_parts(position: Position, parts: &RecordParts<'_>, out: &mut Vec<u8>) -> bool {
-    let wire = Wire {
-        position,
-        parts,
-        end: Cell::new(None),
+    out.extend_from_slice(br#"{"id":""#);
+    let mut uuid_text = [0; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(
+        parts
+            .id
+            .hyphenated()
+            .encode_lower(&mut uuid_text)
+            .as_bytes(),
+    );
+    out.extend_from_slice(br#"","intent_id":"#);
+    write_id(out, &parts.intent_id);
+    out.extend_from_slice(br#","event_type":"#);
+    json_text::write_str(out, parts.event_type);
+    out.extend_from_slice(br#","actor":"#);
+    json_text::write_str(out, parts.actor);
+    out.extend_from_slice(br#","payload":"#);
+    let Ok(mut end) = binary_json::write_json_prefix(parts.values, out) else {
+        return false;
     };
-    serde_json::to_writer(&mut *out, &wire).is_ok() && wire.end.get() == Some(parts.values.len())
-}
-
-/// The event of a record's parts, serialized as `impl Serialize for Event` serializes the event
-/// the record decodes to: the same members, in the same order, spelled the same.
-struct Wire<'p, 'a> {
-    position: Position,
-    parts: &'p RecordParts<'a>,
-    /// Where in the parts' values the payload (and proof) ended, once serialized.
-    end: Cell<Option<usize>>,
-}
-
-impl Serialize for Wire<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let parts = self.parts;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &parts.id)?;
-        map.serialize_entry("intent_id", &IdText(&parts.intent_id))?;
-        map.serialize_entry("event_type", parts.event_type)?;
-        map.serialize_entry("actor", parts.actor)?;
-        let payload = Prefix::new(parts.values);
-        map.serialize_entry("payload", &payload)?;
-        let mut time_text = [0; time::WIRE_LEN];
-        match time::format_into(parts.created_at, &mut time_text) {
-            Some(text) => map.serialize_entry("created_at", text)?,
-            None => map.serialize_entry("created_at", &time::format(parts.created_at))?,
-        }
-        map.serialize_entry("sequence", &parts.sequence)?;
-        let mut hash_text = [0; HASH_TEXT_LEN];
-        if let Some(previous) = &parts.previous_event_hash {
-            map.serialize_entry(
-                "previous_event_hash",
-                format_hash_into(previous, &mut hash_text),
-            )?;
-        }
-        map.serialize_entry(
-            "event_hash",
-            format_hash_into(&parts.event_hash, &mut hash_text),
-        )?;
-        if let Some(trace_id) = parts.trace_id {
-            let mut trace_text = [0; 32];
-            map.serialize_entry(
-                "trace_id",
-                format::trace_text_into(trace_id, &mut trace_text),
-            )?;
-        }
-        if let Some(parent) = &parts.parent_event_id {
-            map.serialize_entry("parent_event_id", &IdText(parent))?;
-        }
-        let mut end = payload.used();
-        if parts.has_proof {
-            let proof = Prefix::new(parts.values.get(end..).unwrap_or_default());
-            map.serialize_entry("proof", &proof)?;
-            end += proof.used();
-        }
-        self.end.set(Some(end));
-        map.serialize_entry("position", &self.position)?;
-        if parts.level != Level::Info {
-            map.serialize_entry("level", parts.level.as_str())?;
-        }
-        map.end()
+    out.extend_from_slice(br#","created_at":"#);
+    let mut time_text = [0; time::WIRE_LEN];
+    match time::format_into(parts.created_at, &mut time_text) {
+        Some(text) => json_text::write_str(out, text),
+        None => json_text::write_str(out, &time::format(parts.created_at)),
     }
+    out.extend_from_slice(br#","sequence":"#);
+    json_text::write_u64(out, parts.sequence);
+    let mut hash_text = [0; HASH_TEXT_LEN];
+    if let Some(previous) = &parts.previous_event_hash {
+        out.extend_from_slice(br#","previous_event_hash":"#);
+        json_text::write_str(out, format_hash_into(previous, &mut hash_text));
+    }
+    out.extend_from_slice(br#","event_hash":"#);
+    json_text::write_str(out, format_hash_into(&parts.event_hash, &mut hash_text));
+    if let Some(trace_id) = parts.trace_id {
+        out.extend_from_slice(br#","trace_id":"#);
+        let mut trace_text = [0; 32];
+        json_text::write_str(out, format::trace_text_into(trace_id, &mut trace_text));
+    }
+    if let Some(parent) = &parts.parent_event_id {
+        out.extend_from_slice(br#","parent_event_id":"#);
+        write_id(out, parent);
+    }
+    if parts.has_proof {
+        out.extend_from_slice(br#","proof":"#);
+        let proof = parts.values.get(end..).unwrap_or_default();
+        let Ok(used) = binary_json::write_json_prefix(proof, out) else {
+            return false;
+        };
+        end += used;
+    }
+    out.extend_from_slice(br#","position":"#);
+    json_text::write_u64(out, position);
+    if parts.level != Level::Info {
+        out.extend_from_slice(br#","level":"#);
+        json_text::write_str(out, parts.level.as_str());
+    }
+    out.push(b'}');
+    end == parts.values.len()
 }
 
-/// A stored id as the text it reads back as.
-struct IdText<'p, 'a>(&'p UuidOrText<'a>);
-
-impl Serialize for IdText<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        match self.0 {
-            UuidOrText::Uuid(bytes) => Uuid::from_bytes(*bytes).serialize(serializer),
-            UuidOrText::Text(text) => serializer.serialize_str(text),
+/// Writes a stored id as the text it reads back as.
+fn write_id(out: &mut Vec<u8>, id: &UuidOrText<'_>) {
+    match id {
+        UuidOrText::Uuid(bytes) => {
+            let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+            json_text::write_str(
+                out,
+                Uuid::from_bytes(*bytes)
+                    .hyphenated()
+                    .encode_lower(&mut text),
+            );
         }
+        UuidOrText::Text(text) => json_text::write_str(out, text),
     }
 }
 
