@@ -30,10 +30,20 @@ use crate::proof::chain::{format_hash_into, HASH_TEXT_LEN};
 /// # Errors
 /// [`Error::Corrupt`] for a damaged record, as [`format::decode_record`] gives it.
 pub(crate) fn write_event(position: Position, record: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    write_naming(position, record, out, |_, _| ()).map(|_| ())
+}
+
+/// As [`write_event`], and returns what `name` makes of the event's id and intent id.
+fn write_naming<T>(
+    position: Position,
+    record: &[u8],
+    out: &mut Vec<u8>,
+    name: impl FnOnce(Uuid, &UuidOrText<'_>) -> T,
+) -> Result<T> {
     let start = out.len();
     if let Ok(Some(parts)) = format::record_parts(position, record) {
         if write_parts(position, &parts, out) {
-            return Ok(());
+            return Ok(name(parts.id, &parts.intent_id));
         }
         out.truncate(start);
     }
@@ -41,7 +51,8 @@ pub(crate) fn write_event(position: Position, record: &[u8], out: &mut Vec<u8>) 
     serde_json::to_writer(&mut *out, &event).map_err(|e| {
         out.truncate(start);
         Error::Output(e.into())
-    })
+    })?;
+    Ok(name(event.id, &UuidOrText::Text(&event.intent_id)))
 }
 
 /// An event as a reader that sends it on (replication) needs it: its id and intent id, and its
@@ -63,14 +74,9 @@ pub(crate) struct WireEvent {
 /// [`Error::Corrupt`] for a damaged record, as [`format::decode_record`] gives it.
 pub(crate) fn wire_event(position: Position, record: &[u8]) -> Result<WireEvent> {
     let mut json = Vec::with_capacity(record.len() * 2);
-    write_event(position, record, &mut json)?;
-    let (id, intent_id) = match format::record_parts(position, record)? {
-        Some(parts) => (parts.id, parts.intent_id.to_text()),
-        None => {
-            let event = format::decode_record(position, record)?;
-            (event.id, event.intent_id)
-        }
-    };
+    let (id, intent_id) = write_naming(position, record, &mut json, |id, intent| {
+        (id, intent.to_text())
+    })?;
     Ok(WireEvent {
         position,
         id,
