@@ -781,7 +781,7 @@ fn write_object<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -811,7 +811,8 @@ mod tests {
             ".{0,40}",
             "[a-z]{30,140}",
             prop::collection::vec(any::<char>(), 0..8).prop_map(|c| c.into_iter().collect()),
-            "[\\x00-\\x1f\"\\\\\\x7f]{0,6}",
+            // Control characters, quotes, backslashes, DEL, and beyond the BMP.
+            "[\\x00-\\x1f\"\\\\\\x7f\u{e9}\u{2028}\u{1f600}]{0,8}",
         ]
     }
 
@@ -827,6 +828,9 @@ mod tests {
             Just(Value::from(f64::MIN_POSITIVE)),
             Just(Value::from(f64::MAX)),
             Just(Value::from(5e-324)),
+            Just(Value::from(1e300)),
+            Just(Value::from(u64::MAX)),
+            Just(Value::from(i64::MIN)),
         ]
     }
 
@@ -843,8 +847,8 @@ mod tests {
     }
 
     /// Any JSON value, objects of up to 20 members (past the short forms), keys that repeat
-    /// across objects and keys out of order.
-    fn json() -> impl Strategy<Value = Value> {
+    /// across objects and keys out of order, common names among them.
+    pub(crate) fn json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),

@@ -30,7 +30,7 @@ use crate::proof::chain::{format_hash_into, HASH_TEXT_LEN};
 /// # Errors
 /// [`Error::Corrupt`] for a damaged record, as [`format::decode_record`] gives it.
 pub(crate) fn write_event(position: Position, record: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    write_naming(position, record, out, |_, _| ()).map(|_| ())
+    write_naming(position, record, out, |_, _| ())
 }
 
 /// As [`write_event`], and returns what `name` makes of the event's id and intent id.
@@ -170,10 +170,11 @@ fn write_id(out: &mut Vec<u8>, id: &UuidOrText<'_>) {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     use super::*;
     use crate::engine::binary_json;
+    use crate::engine::binary_json::tests::json;
     use crate::engine::format::Digests;
     use crate::model::event::Event;
     use crate::model::event_type::EventType;
@@ -187,45 +188,6 @@ mod tests {
             "[\\x00-\\x1f\"\\\\\\x7f\u{e9}\u{2028}\u{1f600}]{0,8}",
             prop::collection::vec(any::<char>(), 0..6).prop_map(|c| c.into_iter().collect()),
         ]
-    }
-
-    fn any_number() -> impl Strategy<Value = Value> {
-        prop_oneof![
-            any::<u64>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            Just(Value::from(u64::MAX)),
-            Just(Value::from(i64::MIN)),
-            (0u64..200).prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            // Floats that take the decimal form.
-            (-1_000_000i32..1_000_000, 0i32..9)
-                .prop_map(|(m, k)| Value::from(f64::from(m) / 10f64.powi(k))),
-            Just(Value::from(-0.0)),
-            Just(Value::from(1e300)),
-            Just(Value::from(5e-324)),
-        ]
-    }
-
-    /// Any JSON value: nested objects (common member names among them) and arrays.
-    fn json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any_number(),
-            any_string().prop_map(Value::String),
-        ];
-        let name = prop_oneof![
-            any_string(),
-            (0..binary_json::COMMON_NAMES.len())
-                .prop_map(|i| binary_json::COMMON_NAMES[i].to_owned()),
-        ];
-        leaf.prop_recursive(4, 64, 30, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..20).prop_map(Value::Array),
-                prop::collection::vec((name.clone(), inner), 0..30)
-                    .prop_map(|members| Value::Object(members.into_iter().collect())),
-            ]
-        })
     }
 
     /// An intent or parent id: a canonical UUID (stored as its bytes) or other text.
