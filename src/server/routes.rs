@@ -424,11 +424,9 @@ async fn log_event(
         event = event.parent_event_id(parent);
     }
     let store = shared.writer()?;
+    let known = shared.known.clone();
     let appended = blocking(move || {
-        let known = store
-            .snapshot()?
-            .query(&Query::new().intent(intent_id.as_str()).limit(1))?;
-        if known.events.is_empty() {
+        if !known.check(&store, &intent_id)? {
             return Err(ApiError::no_intent(&intent_id));
         }
         Ok(store.append(event)?)

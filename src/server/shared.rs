@@ -1,11 +1,13 @@
 //! What every request handler shares: the store (written, or only read beside another process
 //! that writes it) and the API key, the way store calls (which
 //! block) run off the async threads, and the steps several routes take: reading a JSON body, the
-//! acting agent, reading an intent, and a change of an intent checked against its version.
+//! acting agent, reading an intent, the intents known to exist, and a change of an intent
+//! checked against its version.
 //!
-//! Uses `model::error`, `model::event`, `store::handle`, `store::read_only`, `store::snapshot`,
-//! `subscribe::hub`, `server::answer`, `server::auth`, `server::intents`.
+//! Uses `model::error`, `model::event`, `model::filter`, `store::handle`, `store::read_only`,
+//! `store::snapshot`, `subscribe::hub`, `server::answer`, `server::auth`, `server::intents`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use axum::http::HeaderMap;
 
 use crate::model::error::Error;
 use crate::model::event::NewEvent;
+use crate::model::filter::Query;
 use crate::server::answer::ApiError;
 use crate::server::auth::ApiKey;
 use crate::server::intents::{self, Intent};
@@ -81,6 +84,7 @@ impl Feed {
 pub(crate) struct Shared {
     pub(crate) store: Backing,
     pub(crate) key: ApiKey,
+    pub(crate) known: KnownIntents,
 }
 
 impl Shared {
@@ -88,6 +92,7 @@ impl Shared {
         Shared {
             store,
             key: ApiKey(api_key.map(Arc::from)),
+            known: KnownIntents::default(),
         }
     }
 
@@ -147,6 +152,31 @@ pub(crate) fn intent_in(snapshot: &Snapshot, intent_id: &str) -> Result<Intent, 
     intents::read(snapshot, intent_id)?
         .map(|read| read.intent)
         .ok_or_else(|| ApiError::no_intent(intent_id))
+}
+
+/// The intents this server has seen in its store, so that an append to one need not read the
+/// store first: a read in the writer's process publishes the appends before it (a durable
+/// commit of the file, two syncs), which made every `POST .../events` cost a commit of its own.
+/// The log only grows, so an intent once seen stays there.
+#[derive(Clone, Default)]
+pub(crate) struct KnownIntents(Arc<parking_lot::Mutex<HashSet<String>>>);
+
+impl KnownIntents {
+    /// Whether `store` holds an event of `intent_id`; the store is read only for an intent not
+    /// seen before.
+    pub(crate) fn check(&self, store: &Store, intent_id: &str) -> Result<bool, ApiError> {
+        if self.0.lock().contains(intent_id) {
+            return Ok(true);
+        }
+        let found = store
+            .snapshot()?
+            .query(&Query::new().intent(intent_id).limit(1))?;
+        if found.events.is_empty() {
+            return Ok(false);
+        }
+        self.0.lock().insert(intent_id.to_owned());
+        Ok(true)
+    }
 }
 
 /// The version in `If-Match`, which the state and status routes require.
