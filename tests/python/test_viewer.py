@@ -18,7 +18,7 @@ import pytest
 from conftest import process_saying
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -78,9 +78,12 @@ def browser():
 
 
 def wait(driver, condition, timeout=PATIENCE):
-    """Waits for `condition`; when it never holds, saves what the page showed and says it."""
+    """Waits for `condition`; when it never holds, saves what the page showed and says it. An
+    element the page redraws while `condition` reads it (stale) only means: look again."""
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: condition(d))
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.02, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(lambda d: condition(d))
     except TimeoutException:
         shot(driver, "failed-wait")
         text = driver.find_element(By.TAG_NAME, "body").text
