@@ -35,10 +35,8 @@ mod validate;
 pub use crate::engine::writer::interface::{Appended, Durability};
 pub(crate) use crate::engine::writer::interface::{CommitListener, Refused, WriteConfig};
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -117,7 +115,6 @@ impl Drop for Reply {
 struct Request {
     events: Vec<Prepared>,
     reply: Reply,
-    caller: ThreadId,
 }
 
 /// A group committed to the file whose entry in the write-ahead log may not be durable yet: its
@@ -191,7 +188,6 @@ impl Writer {
         self.queue.lock().push(Request {
             events,
             reply: Reply(Arc::clone(&mailbox)),
-            caller: std::thread::current().id(),
         });
         self.arrived.notify_one();
         self.lead_while_queued();
@@ -226,7 +222,7 @@ impl Writer {
             let mut pending = None;
             if led {
                 let started = Instant::now();
-                state.last_callers = group.iter().map(|r| r.caller).collect();
+                state.last_group = group.len();
                 pending = self.commit_group(&mut state, group);
                 state.last_commit = started.elapsed();
             }
@@ -259,20 +255,18 @@ impl Writer {
     /// Callers that each wait for their own answer queue their next request only once answered,
     /// which is after the leader that follows has already taken the queue (and, through the
     /// write-ahead log, after their entry's sync): without a pause the group splits into two
-    /// that alternate, each half the size. The pause ends as soon as every recent caller is
-    /// back, and lasts at most as long as the last commit took (at most 1 ms), so a caller who
-    /// does not come back costs at most one commit's time, once.
+    /// that alternate, each half the size. The pause ends as soon as as many requests wait as
+    /// the last group had, and lasts at most as long as the last commit took (at most 1 ms), so
+    /// a caller who does not come back costs at most one commit's time, once.
+    ///
+    /// Requests are counted, not their threads: a server's calls come from a pool of threads,
+    /// one after another on a different one, and a wait for the thread that called last would
+    /// then hold every lone append for a caller who is already back.
     fn gather(&self, state: &WriterState) -> Vec<Request> {
         let mut queue = self.queue.lock();
-        let callers: HashSet<ThreadId> = state
-            .last_callers
-            .iter()
-            .copied()
-            .chain(queue.iter().map(|r| r.caller))
-            .collect();
-        if queue.len() < callers.len() {
+        if queue.len() < state.last_group {
             let deadline = Instant::now() + state.last_commit.min(Duration::from_millis(1));
-            while queue.len() < callers.len() {
+            while queue.len() < state.last_group {
                 if self.arrived.wait_until(&mut queue, deadline).timed_out() {
                     break;
                 }

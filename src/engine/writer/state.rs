@@ -6,9 +6,8 @@
 //! Uses the planned rows (for the log's records), the file format, the postings' tails, the
 //! write-ahead log and the model.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use redb::ReadableTable;
@@ -37,8 +36,8 @@ pub(super) struct WriterState {
     pub(super) failed: Option<String>,
     /// The store is closed and its write-ahead log gone: nothing more is written.
     pub(super) closed: bool,
-    /// The threads whose requests the last commit answered: most call again at once.
-    pub(super) last_callers: HashSet<ThreadId>,
+    /// How many requests the last commit answered: most of their callers call again at once.
+    pub(super) last_group: usize,
     /// How long the last commit took.
     pub(super) last_commit: Duration,
     /// The write-ahead log, when commits are made durable through it.
@@ -77,7 +76,7 @@ impl WriterState {
                 open_since: None,
                 failed: None,
                 closed: false,
-                last_callers: HashSet::new(),
+                last_group: 0,
                 last_commit: Duration::ZERO,
                 wal: None,
                 logged_groups: 0,
