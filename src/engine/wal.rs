@@ -16,11 +16,14 @@
 //! The log is written over space already filled with zeros and synced, so that a sync has no
 //! block allocation or file length to record: growing it is done ahead, a megabyte at a time.
 //!
-//! Syncing is done by a thread of the log's own, the syncer: the writer writes an entry, lets the
-//! syncer know, and goes on (applying the entry's rows, committing, letting the next group in)
-//! while the disk syncs; the entry's callers are answered once the syncer reports it durable.
-//! One sync covers every entry written before it started, so entries written while the disk is
-//! busy share the next one.
+//! Syncing is done by whoever waits for an entry: the writer writes an entry, goes on (applying
+//! the entry's rows, committing, letting the next group in), then waits for it to be durable
+//! ([`Sync::wait_durable`]). The first waiter to find no sync running syncs the file on its own
+//! thread; the others wait for that sync, and one of them starts the next if theirs was written
+//! after it began. One sync covers every entry written before it started, so entries written
+//! while the disk is busy share the next one. A lone append thus syncs on its caller's thread,
+//! without handing the entry to another thread and the answer back: on a virtual machine those
+//! two wake-ups cost more than the overlap of a sync with the entry's rows gained.
 //!
 //! Uses `model::error`, `model::event`.
 
@@ -29,7 +32,6 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
@@ -103,7 +105,6 @@ pub(crate) struct Wal {
     /// The last entry written.
     written: Ticket,
     sync: Sync,
-    syncer: Option<JoinHandle<()>>,
 }
 
 impl Wal {
@@ -140,15 +141,7 @@ impl Wal {
         grow(&file, &mut filled, HEADER_LEN + GROWTH).map_err(error)?;
         file.sync_data().map_err(error)?;
         sync_directory(path).map_err(error)?;
-        let sync = Sync::default();
-        let syncer = {
-            let file = Arc::clone(&file);
-            let sync = sync.clone();
-            std::thread::Builder::new()
-                .name("oidb-wal-sync".into())
-                .spawn(move || sync.run(&file))
-                .map_err(error)?
-        };
+        let sync = Sync::new(Arc::clone(&file));
         Ok(Wal {
             file,
             path: path.to_path_buf(),
@@ -157,7 +150,6 @@ impl Wal {
             buffer: Vec::new(),
             written: 0,
             sync,
-            syncer: Some(syncer),
         })
     }
 
@@ -166,8 +158,8 @@ impl Wal {
         self.end + entry_len(records) as u64 <= CAPACITY
     }
 
-    /// Writes one entry holding `records` (at positions from `first` on) and hands it to the
-    /// syncer; [`Sync::wait_durable`] with the ticket returned waits until it is on disk.
+    /// Writes one entry holding `records` (at positions from `first` on), unsynced;
+    /// [`Sync::wait_durable`] with the ticket returned makes it durable and waits until it is.
     pub(crate) fn write(&mut self, first: Position, records: &[&[u8]]) -> Result<Ticket> {
         encode_entry(&mut self.buffer, first, records)?;
         let end = self.end + self.buffer.len() as u64;
@@ -204,22 +196,15 @@ impl Wal {
     }
 
     /// Removes the log: call only once everything in it is durable in the store's file.
-    pub(crate) fn remove(mut self) -> Result<()> {
-        self.stop_syncer();
-        std::fs::remove_file(&self.path).map_err(|e| wal_error(&self.path, &e.to_string()))
-    }
-
-    fn stop_syncer(&mut self) {
+    pub(crate) fn remove(self) -> Result<()> {
         self.sync.stop();
-        if let Some(syncer) = self.syncer.take() {
-            let _ = syncer.join();
-        }
+        std::fs::remove_file(&self.path).map_err(|e| wal_error(&self.path, &e.to_string()))
     }
 }
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        self.stop_syncer();
+        self.sync.stop();
     }
 }
 
@@ -234,14 +219,15 @@ fn grow(file: &File, filled: &mut u64, to: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How far the log's entries are durable, shared by the writer, the syncer and whoever waits.
-#[derive(Clone, Default)]
+/// How far the log's entries are durable, and the file that syncs them: shared by the writer and
+/// whoever waits.
+#[derive(Clone)]
 pub(crate) struct Sync {
     shared: Arc<SyncShared>,
 }
 
-#[derive(Default)]
 struct SyncShared {
+    file: Arc<File>,
     state: Mutex<SyncState>,
     changed: Condvar,
 }
@@ -254,10 +240,23 @@ struct SyncState {
     /// process can tell.
     failed: Option<String>,
     stopping: bool,
+    /// A waiter is syncing the file now.
+    syncing: bool,
 }
 
 impl Sync {
-    /// Blocks until entry `ticket` is durable; the reason if it cannot be.
+    fn new(file: Arc<File>) -> Sync {
+        Sync {
+            shared: Arc::new(SyncShared {
+                file,
+                state: Mutex::new(SyncState::default()),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Blocks until entry `ticket` is durable, syncing the file when no one else is; the reason
+    /// if it cannot be.
     pub(crate) fn wait_durable(&self, ticket: Ticket) -> std::result::Result<(), String> {
         let mut state = self.shared.state.lock();
         loop {
@@ -270,7 +269,19 @@ impl Sync {
             if state.stopping {
                 return Err("the write-ahead log was closed before the entry was synced".into());
             }
-            self.shared.changed.wait(&mut state);
+            if state.syncing || state.written < ticket {
+                self.shared.changed.wait(&mut state);
+                continue;
+            }
+            state.syncing = true;
+            let target = state.written;
+            let synced = MutexGuard::unlocked(&mut state, || self.shared.file.sync_data());
+            state.syncing = false;
+            match synced {
+                Ok(()) => state.durable = state.durable.max(target),
+                Err(e) => state.failed = Some(format!("syncing the write-ahead log failed: {e}")),
+            }
+            self.shared.changed.notify_all();
         }
     }
 
@@ -289,28 +300,6 @@ impl Sync {
     fn stop(&self) {
         self.shared.state.lock().stopping = true;
         self.shared.changed.notify_all();
-    }
-
-    /// The syncer: syncs whenever entries were written since the last sync, until stopped or
-    /// until a sync fails.
-    fn run(&self, file: &File) {
-        let mut state = self.shared.state.lock();
-        loop {
-            if state.stopping || state.failed.is_some() {
-                return;
-            }
-            if state.written <= state.durable {
-                self.shared.changed.wait(&mut state);
-                continue;
-            }
-            let target = state.written;
-            let synced = MutexGuard::unlocked(&mut state, || file.sync_data());
-            match synced {
-                Ok(()) => state.durable = state.durable.max(target),
-                Err(e) => state.failed = Some(format!("syncing the write-ahead log failed: {e}")),
-            }
-            self.shared.changed.notify_all();
-        }
     }
 }
 
@@ -699,11 +688,7 @@ mod tests {
         let Ok(device) = File::open("/dev/null") else {
             return;
         };
-        let sync = Sync::default();
-        let syncer = {
-            let sync = sync.clone();
-            std::thread::spawn(move || sync.run(&device))
-        };
+        let sync = Sync::new(Arc::new(device));
         sync.written(1);
         let error = sync.wait_durable(1).unwrap_err();
         assert!(
@@ -715,7 +700,6 @@ mod tests {
             sync.wait_durable(2).is_err(),
             "a later entry is not durable either"
         );
-        syncer.join().unwrap();
         // What a durable commit of the store's file covers is durable, whatever the log did.
         sync.durable_through(2);
         assert!(sync.wait_durable(2).is_ok());
