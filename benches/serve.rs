@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde::de::IgnoredAny;
 use serde_json::{json, Value};
 
 const KEY: &str = "bench-key";
@@ -241,14 +242,18 @@ fn read_events(side: &Side, clients: usize, each: usize) -> Measured {
     }
     let query = format!("{url}?limit=100");
     run(clients, each, |agent, _| {
-        let events: Value = agent
+        let body = agent
             .get(&query)
             .set("X-API-Key", KEY)
             .call()
             .unwrap_or_else(|e| panic!("{}: {e}", side.name))
-            .into_json()
+            .into_string()
             .unwrap();
-        assert_eq!(events.as_array().map(Vec::len), Some(100), "{}", side.name);
+        // Checked whole, but without building each event: the clients share the machine with
+        // the server, and what they spend is taken from it.
+        let events: Vec<IgnoredAny> = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{}: not a JSON list of events: {e}", side.name));
+        assert_eq!(events.len(), 100, "{}", side.name);
     })
 }
 
