@@ -890,7 +890,8 @@ fn get_events_by_intent(
     s
 }
 
-/// Whether both sides read back the same event (fjall's are read back in SQLite's form).
+/// Whether both sides read back the same event (fjall's are read back in SQLite's form). Both
+/// payloads are parsed here, outside the timed loops.
 fn same_event(ours: &oidb::Event, theirs: &sqlite_side::SqlEvent) -> bool {
     i64::try_from(ours.position) == Ok(theirs.position)
         && ours.id == theirs.id
@@ -898,7 +899,8 @@ fn same_event(ours: &oidb::Event, theirs: &sqlite_side::SqlEvent) -> bool {
         && ours.event_type.as_str() == theirs.event_type
         && ours.actor == theirs.actor
         && ours.created_at == theirs.created_at
-        && ours.payload == theirs.payload
+        && serde_json::from_str::<serde_json::Value>(&theirs.payload)
+            .is_ok_and(|payload| ours.payload == payload)
 }
 
 fn type_in_window(cfg: &Config, w: &Workload, logs: &Logs) -> Scenario {

@@ -81,7 +81,7 @@ pub fn new_event_of(event: &Event) -> NewEvent {
         event.event_type.clone(),
         event.actor.clone(),
     )
-    .payload(event.payload.clone())
+    .payload(event.payload.as_value().clone())
     .id(event.id)
     .created_at(event.created_at)
     .level(event.level);

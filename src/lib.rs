@@ -87,6 +87,7 @@ pub use model::error::{Error, Result};
 pub use model::event::{Event, Level, NewEvent, Position, Sequence, DEFAULT_ACTOR, MAX_NAME_BYTES};
 pub use model::event_type::EventType;
 pub use model::filter::{Cursor, EventFilter, Order, Page, Query};
+pub use model::payload::Payload;
 pub use observe::{LlmRequest, StreamState, StreamStatus, ToolCall, Usage};
 pub use proof::merkle::MerkleProof;
 pub use store::compact::{compact, Compaction};

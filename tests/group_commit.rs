@@ -53,7 +53,7 @@ fn concurrent_appends_each_get_their_own_event_in_one_contiguous_log() {
                     .unwrap();
                 // The answer is this caller's own event, not a neighbour's from the same commit.
                 assert_eq!(
-                    (&event.intent_id, &event.payload),
+                    (&event.intent_id, &*event.payload),
                     (&intent, &sent),
                     "thread {t} got another caller's event"
                 );

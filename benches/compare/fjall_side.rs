@@ -220,7 +220,7 @@ fn decode(position: u64, value: &[u8]) -> SqlEvent {
         event_type: stored.event_type.to_owned(),
         actor: stored.actor.to_owned(),
         created_at: Workload::created_at(stored.created_at),
-        payload: serde_json::from_str(stored.payload).expect("stored payload is JSON"),
+        payload: stored.payload.to_owned(),
         chain: ChainColumns {
             sequence: stored.sequence,
             previous_event_hash: stored.previous_event_hash,

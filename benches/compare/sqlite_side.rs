@@ -7,7 +7,6 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::workload::{hash_text, ChainColumns, Generated, Workload};
@@ -69,7 +68,8 @@ const MINIMAL_INSERT: &str =
     "INSERT INTO events (id, intent_id, event_type, actor, created_at, payload)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-/// An event read back, with its payload parsed as oidb's readers get theirs.
+/// An event read back. Its payload is kept as the stored JSON text, for the caller to parse when
+/// it looks at it, as oidb keeps an event's payload in its binary form until it is looked at.
 #[derive(Debug)]
 pub struct SqlEvent {
     pub position: i64,
@@ -78,7 +78,7 @@ pub struct SqlEvent {
     pub event_type: String,
     pub actor: String,
     pub created_at: DateTime<Utc>,
-    pub payload: Value,
+    pub payload: String,
     pub chain: ChainColumns,
 }
 
@@ -192,7 +192,6 @@ pub fn append_batch(conn: &mut Connection, rows: &[Row<'_>]) {
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SqlEvent> {
     let id: [u8; 16] = row.get(1)?;
     let created_at: i64 = row.get(5)?;
-    let payload: String = row.get(6)?;
     Ok(SqlEvent {
         position: row.get(0)?,
         id: Uuid::from_bytes(id),
@@ -200,7 +199,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SqlEvent> {
         event_type: row.get(3)?,
         actor: row.get(4)?,
         created_at: Workload::created_at(created_at),
-        payload: serde_json::from_str(&payload).expect("stored payload is JSON"),
+        payload: row.get(6)?,
         chain: ChainColumns {
             sequence: row.get::<_, i64>(7)? as u64,
             previous_event_hash: row.get(8)?,

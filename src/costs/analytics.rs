@@ -14,7 +14,7 @@
 //! Percentiles are nearest-rank: the p-th percentile of n values is the value at rank ⌈p·n/100⌉
 //! of the sorted values (so it is always one of the values).
 //!
-//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `model::payload`,
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::filter`, `model::payload_fields`,
 //! `model::time`, `store::reads`, `store::snapshot`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +26,7 @@ use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event_type::EventType;
 use crate::model::filter::Query;
-use crate::model::payload;
+use crate::model::payload_fields;
 use crate::model::time;
 use crate::store::reads::read_on_handles;
 use crate::store::snapshot::Snapshot;
@@ -215,7 +215,7 @@ impl LlmUsage {
     /// Adds the token counts a finished request's payload reports. Counts come from payloads
     /// anyone may write: a sum stops at `u64::MAX` instead of wrapping around.
     fn add_tokens(&mut self, payload: &serde_json::Value) {
-        let tokens = |name| payload::count(payload, name).unwrap_or(0);
+        let tokens = |name| payload_fields::count(payload, name).unwrap_or(0);
         let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
         self.input_tokens = self.input_tokens.saturating_add(input);
         self.output_tokens = self.output_tokens.saturating_add(output);
@@ -223,8 +223,8 @@ impl LlmUsage {
         self.reasoning_tokens = self
             .reasoning_tokens
             .saturating_add(tokens("reasoning_tokens"));
-        let total =
-            payload::count(payload, "total_tokens").unwrap_or_else(|| input.saturating_add(output));
+        let total = payload_fields::count(payload, "total_tokens")
+            .unwrap_or_else(|| input.saturating_add(output));
         self.total_tokens = self.total_tokens.saturating_add(total);
     }
 }
@@ -312,7 +312,7 @@ fn group_key(
 /// The latency a finishing event reports (`duration_ms`), or else the time since its started
 /// event, when that is known.
 fn latency(finished: &Event, start: Option<&Started>) -> Option<f64> {
-    payload::number(&finished.payload, "duration_ms")
+    payload_fields::number(&finished.payload, "duration_ms")
         .or_else(|| start.map(|s| millis_between(s.at, finished.created_at)))
 }
 
@@ -362,26 +362,26 @@ impl Snapshot {
             let p = &event.payload;
             let started = || Started {
                 at: event.created_at,
-                provider: payload::text(p, "provider").map(str::to_owned),
-                model: payload::text(p, "model").map(str::to_owned),
+                provider: payload_fields::text(p, "provider").map(str::to_owned),
+                model: payload_fields::text(p, "model").map(str::to_owned),
             };
             match &event.event_type {
                 EventType::LlmRequestStarted => {
-                    if let Some(id) = payload::text(p, "request_id") {
+                    if let Some(id) = payload_fields::text(p, "request_id") {
                         llm_started.insert(id.to_owned(), started());
                     }
                 }
                 EventType::ToolCallStarted => {
-                    if let Some(id) = payload::text(p, "tool_id") {
+                    if let Some(id) = payload_fields::text(p, "tool_id") {
                         tool_started.insert(id.to_owned(), started());
                     }
                 }
                 EventType::LlmRequestCompleted | EventType::LlmRequestFailed => {
                     let start =
-                        payload::text(p, "request_id").and_then(|id| llm_started.remove(id));
-                    let provider = payload::text(p, "provider")
+                        payload_fields::text(p, "request_id").and_then(|id| llm_started.remove(id));
+                    let provider = payload_fields::text(p, "provider")
                         .or_else(|| start.as_ref().and_then(|s| s.provider.as_deref()));
-                    let model = payload::text(p, "model")
+                    let model = payload_fields::text(p, "model")
                         .or_else(|| start.as_ref().and_then(|s| s.model.as_deref()));
                     let key = group_key(query.group_by, &event, provider, model);
                     let group = groups.entry(key).or_default();
@@ -397,18 +397,19 @@ impl Snapshot {
                     group.llm_latencies.extend(latency(&event, start.as_ref()));
                     group
                         .ttft
-                        .extend(payload::number(p, "time_to_first_token_ms"));
+                        .extend(payload_fields::number(p, "time_to_first_token_ms"));
                 }
                 EventType::ToolCallCompleted | EventType::ToolCallFailed => {
-                    let start = payload::text(p, "tool_id").and_then(|id| tool_started.remove(id));
+                    let start =
+                        payload_fields::text(p, "tool_id").and_then(|id| tool_started.remove(id));
                     let provider = start
                         .as_ref()
                         .and_then(|s| s.provider.as_deref())
-                        .or_else(|| payload::text(p, "provider"));
+                        .or_else(|| payload_fields::text(p, "provider"));
                     let model = start
                         .as_ref()
                         .and_then(|s| s.model.as_deref())
-                        .or_else(|| payload::text(p, "model"));
+                        .or_else(|| payload_fields::text(p, "model"));
                     let key = group_key(query.group_by, &event, provider, model);
                     let group = groups.entry(key).or_default();
                     group.tools.calls += 1;

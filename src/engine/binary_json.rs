@@ -700,6 +700,65 @@ const FEW_MEMBERS: usize = 16;
 /// The [`DecodeError`] [`decode_prefix`] gives for the same bytes; `out` then holds part of the
 /// text, for the caller to drop.
 pub(crate) fn write_json_prefix(bytes: &[u8], out: &mut Vec<u8>) -> Result<usize, DecodeError> {
+    walk_prefix(bytes, out)
+}
+
+/// Checks the value at the start of `bytes` as [`decode_prefix`] would, building nothing;
+/// returns how many bytes it took. Bytes it accepts, [`decode_checked`] decodes.
+///
+/// # Errors
+/// The [`DecodeError`] [`decode_prefix`] gives for the same bytes.
+pub(crate) fn check_prefix(bytes: &[u8]) -> Result<usize, DecodeError> {
+    walk_prefix(bytes, &mut Unwritten)
+}
+
+/// Decodes bytes [`check_prefix`] accepted (a stored payload read lazily). Bytes it did not
+/// accept decode to `null`: there is no error left to report.
+pub(crate) fn decode_checked(bytes: &[u8]) -> Value {
+    decode_prefix(bytes).map_or(Value::Null, |(value, _)| value)
+}
+
+/// Where a walk of the bytes writes the value's JSON text: a buffer, or nowhere when the walk
+/// only checks.
+trait JsonOut {
+    fn bytes(&mut self, bytes: &[u8]);
+    fn u64(&mut self, n: u64);
+    fn i64(&mut self, n: i64);
+    fn f64(&mut self, x: f64);
+    fn str(&mut self, text: &str);
+}
+
+impl JsonOut for Vec<u8> {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn u64(&mut self, n: u64) {
+        json_text::write_u64(self, n);
+    }
+    fn i64(&mut self, n: i64) {
+        json_text::write_i64(self, n);
+    }
+    fn f64(&mut self, x: f64) {
+        json_text::write_f64(self, x);
+    }
+    fn str(&mut self, text: &str) {
+        json_text::write_str(self, text);
+    }
+}
+
+/// The output of a walk that only checks.
+struct Unwritten;
+
+impl JsonOut for Unwritten {
+    fn bytes(&mut self, _: &[u8]) {}
+    fn u64(&mut self, _: u64) {}
+    fn i64(&mut self, _: i64) {}
+    fn f64(&mut self, _: f64) {}
+    fn str(&mut self, _: &str) {}
+}
+
+/// Walks the value at the start of `bytes`, writing its text to `out`; returns its length.
+fn walk_prefix(bytes: &[u8], out: &mut impl JsonOut) -> Result<usize, DecodeError> {
     let mut decoder = Decoder { bytes, at: 0 };
     write_item(&mut decoder, 0, out)?;
     Ok(decoder.at)
@@ -709,27 +768,27 @@ pub(crate) fn write_json_prefix(bytes: &[u8], out: &mut Vec<u8>) -> Result<usize
 fn write_item(
     decoder: &mut Decoder<'_>,
     depth: usize,
-    out: &mut Vec<u8>,
+    out: &mut impl JsonOut,
 ) -> Result<(), DecodeError> {
     let start = decoder.at;
     match decoder.token()? {
-        Token::Null => out.extend_from_slice(b"null"),
-        Token::Bool(true) => out.extend_from_slice(b"true"),
-        Token::Bool(false) => out.extend_from_slice(b"false"),
-        Token::Unsigned(n) => json_text::write_u64(out, n),
-        Token::Negative(n) => json_text::write_i64(out, n),
-        Token::Float(x) => json_text::write_f64(out, x),
-        Token::Text(text) => json_text::write_str(out, text),
+        Token::Null => out.bytes(b"null"),
+        Token::Bool(true) => out.bytes(b"true"),
+        Token::Bool(false) => out.bytes(b"false"),
+        Token::Unsigned(n) => out.u64(n),
+        Token::Negative(n) => out.i64(n),
+        Token::Float(x) => out.f64(x),
+        Token::Text(text) => out.str(text),
         Token::Array(len) => {
             let depth = decoder.enter_array(len, depth, start)?;
-            out.push(b'[');
+            out.bytes(b"[");
             for item in 0..len {
                 if item > 0 {
-                    out.push(b',');
+                    out.bytes(b",");
                 }
                 write_item(decoder, depth, out)?;
             }
-            out.push(b']');
+            out.bytes(b"]");
         }
         Token::Object { len, named } => {
             let depth = decoder.enter_object(len, depth, start)?;
@@ -747,12 +806,12 @@ fn write_object<'a>(
     len: usize,
     named: bool,
     depth: usize,
-    out: &mut Vec<u8>,
+    out: &mut impl JsonOut,
 ) -> Result<(), DecodeError> {
     // The names met so far: in place for an object of a few members, else in a hash set.
     let mut few = [""; FEW_MEMBERS];
     let mut many = (len > FEW_MEMBERS).then(|| HashSet::with_capacity(len));
-    out.push(b'{');
+    out.bytes(b"{");
     for met in 0..len {
         let name_at = decoder.at;
         let name: &'a str = decoder.member_name(named)?;
@@ -770,13 +829,13 @@ fn write_object<'a>(
             return Err(fault(name_at, REPEATED_NAME));
         }
         if met > 0 {
-            out.push(b',');
+            out.bytes(b",");
         }
-        json_text::write_str(out, name);
-        out.push(b':');
+        out.str(name);
+        out.bytes(b":");
         write_item(decoder, depth, out)?;
     }
-    out.push(b'}');
+    out.bytes(b"}");
     Ok(())
 }
 
@@ -897,17 +956,24 @@ pub(crate) mod tests {
             );
         }
 
-        /// Whatever the bytes, writing them as text directly succeeds exactly when decoding
-        /// does, and then writes the decoded value's text; when it fails, with decoding's fault.
+        /// Whatever the bytes, writing them as text directly and checking them succeed exactly
+        /// when decoding does: writing then gives the decoded value's text, and
+        /// `decode_checked` the decoded value; when they fail, it is with decoding's fault.
         #[test]
-        fn arbitrary_bytes_are_written_as_they_decode(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        fn arbitrary_bytes_are_written_and_checked_as_they_decode(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let mut direct = Vec::new();
+            let checked = check_prefix(&bytes);
             match (decode_prefix(&bytes), write_json_prefix(&bytes, &mut direct)) {
                 (Ok((value, used)), Ok(written)) => {
                     prop_assert_eq!(written, used);
+                    prop_assert_eq!(checked, Ok(used));
                     prop_assert_eq!(direct, serde_json::to_vec(&value).unwrap());
+                    prop_assert!(same(&decode_checked(&bytes[..used]), &value));
                 }
-                (Err(decoding), Err(writing)) => prop_assert_eq!(decoding, writing),
+                (Err(decoding), Err(writing)) => {
+                    prop_assert_eq!(&decoding, &writing);
+                    prop_assert_eq!(checked, Err(decoding));
+                }
                 (decoded, direct) => prop_assert!(false, "decoded {:?}, written {:?}", decoded, direct),
             }
         }
@@ -1080,6 +1146,7 @@ pub(crate) mod tests {
             // Written as text without decoding, the same bytes fail for the same reason.
             let writing = write_json_prefix(bytes, &mut Vec::new()).unwrap_err();
             assert_eq!(writing, error, "{bytes:?}");
+            assert_eq!(check_prefix(bytes).unwrap_err(), error, "{bytes:?}");
         }
     }
 

@@ -17,6 +17,7 @@ use crate::model::event::Event;
 use crate::model::event::Level;
 use crate::model::event::Position;
 use crate::model::event_type::EventType;
+use crate::model::payload::Payload;
 use crate::model::time;
 use crate::proof::chain::{format_hash, Digest32};
 
@@ -542,7 +543,7 @@ fn decode_values(
     body: &[u8],
     rest: &[u8],
     has_proof: bool,
-) -> Result<(serde_json::Value, Option<serde_json::Value>)> {
+) -> Result<(Payload, Option<serde_json::Value>)> {
     let corrupt = |reason: String| Error::Corrupt { position, reason };
     // Offsets in messages count from the record's first byte (its version byte).
     let payload_at = 1 + body.len() - rest.len();
@@ -553,9 +554,9 @@ fn decode_values(
             at.saturating_add(e.offset)
         ))
     };
-    let (payload, used) =
-        binary_json::decode_prefix(rest).map_err(|e| damaged("payload", payload_at, e))?;
-    let mut rest = rest.get(used..).unwrap_or_default();
+    let used = binary_json::check_prefix(rest).map_err(|e| damaged("payload", payload_at, e))?;
+    let (payload, mut rest) = rest.split_at_checked(used).unwrap_or_default();
+    let payload = Payload::encoded(payload.into(), binary_json::decode_checked);
     let mut end = payload_at + used;
     let proof = if has_proof {
         let (proof, used) =
@@ -601,13 +602,13 @@ fn decode_v1(position: Position, body: &[u8]) -> Result<Event> {
         parent_event_id: record.parent_event_id.map(str::to_owned),
         level: record.level,
     };
-    event_of(position, head, payload, proof)
+    event_of(position, head, payload.into(), proof)
 }
 
 fn event_of(
     position: Position,
     head: Head<'_>,
-    payload: serde_json::Value,
+    payload: Payload,
     proof: Option<serde_json::Value>,
 ) -> Result<Event> {
     let corrupt = |reason: String| Error::Corrupt { position, reason };
@@ -898,7 +899,9 @@ mod tests {
             intent_id: "intent-42".into(),
             event_type: EventType::LlmRequestCompleted,
             actor: "agent-research".into(),
-            payload: json!({"zeta": 1, "alpha": [0.734, -3, "x"], "nested": {"b": null, "a": true}}),
+            payload:
+                json!({"zeta": 1, "alpha": [0.734, -3, "x"], "nested": {"b": null, "a": true}})
+                    .into(),
             created_at: time::from_micros(1_790_000_000_123_456).unwrap(),
             sequence: 3,
             previous_event_hash: Some(format_hash(&[9; 32])),
@@ -947,7 +950,7 @@ mod tests {
 
         let bare = Event {
             proof: None,
-            payload: json!({}),
+            payload: json!({}).into(),
             ..event
         };
         assert_reads_back(&bare, &digests);

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::model::amount::Amount;
 use crate::model::error::{Error, Result};
 use crate::model::event::MAX_NAME_BYTES;
-use crate::model::payload;
+use crate::model::payload_fields;
 
 /// The event type of a cost record: one cost, kept in the log so it is chained and audited.
 pub const COST_RECORDED: &str = "cost_recorded";
@@ -148,7 +148,7 @@ impl RecordedCost {
             }
         }
         let model = metadata
-            .and_then(|m| payload::text(m, "model"))
+            .and_then(|m| payload_fields::text(m, "model"))
             .filter(|m| m.len() <= MAX_NAME_BYTES)
             .map(str::to_owned);
         Ok(RecordedCost {

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::event_type::EventType;
+use crate::model::payload::Payload;
 
 /// The most bytes an intent id, actor, event type or parent id may have.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -126,8 +127,8 @@ pub struct Event {
     pub event_type: EventType,
     /// Who did it.
     pub actor: String,
-    /// The event's data: a JSON object.
-    pub payload: Value,
+    /// The event's data: a JSON object, read as a [`Value`] (see [`Payload`]).
+    pub payload: Payload,
     /// When it happened, UTC, microsecond precision.
     pub created_at: DateTime<Utc>,
     /// Its place in the intent's chain, from 1.
@@ -206,9 +207,10 @@ impl NewEvent {
         }
     }
 
-    /// The payload: a JSON object (anything else is refused on append).
-    pub fn payload(mut self, payload: Value) -> Self {
-        self.payload = payload;
+    /// The payload: a JSON object (anything else is refused on append). A `Value`, or another
+    /// event's [`Payload`].
+    pub fn payload(mut self, payload: impl Into<Value>) -> Self {
+        self.payload = payload.into();
         self
     }
 
@@ -265,7 +267,7 @@ impl NewEvent {
             intent_id: event.intent_id,
             event_type: event.event_type,
             actor: event.actor,
-            payload: event.payload,
+            payload: event.payload.into_value(),
             created_at: Some(event.created_at),
             trace_id: event.trace_id,
             parent_event_id: event.parent_event_id,

@@ -14,6 +14,7 @@ pub(crate) mod event_type;
 pub(crate) mod filter;
 pub(crate) mod json_depth;
 pub(crate) mod payload;
+pub(crate) mod payload_fields;
 pub(crate) mod price;
 pub mod time;
 pub(crate) mod wire;

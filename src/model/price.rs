@@ -26,7 +26,7 @@ use crate::model::amount::Amount;
 use crate::model::cost::USD;
 use crate::model::error::{Error, Result};
 use crate::model::event::MAX_NAME_BYTES;
-use crate::model::payload;
+use crate::model::payload_fields;
 
 /// The tokens of one LLM request, as `llm_request_completed` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -46,16 +46,16 @@ impl TokenUsage {
     /// `prompt_tokens` nor `completion_tokens`.
     #[must_use]
     pub fn from_payload(payload: &Value) -> Option<TokenUsage> {
-        let prompt = payload::count(payload, "prompt_tokens");
-        let completion = payload::count(payload, "completion_tokens");
+        let prompt = payload_fields::count(payload, "prompt_tokens");
+        let completion = payload_fields::count(payload, "completion_tokens");
         if prompt.is_none() && completion.is_none() {
             return None;
         }
         Some(TokenUsage {
             prompt_tokens: prompt.unwrap_or(0),
             completion_tokens: completion.unwrap_or(0),
-            cached_tokens: payload::count(payload, "cached_tokens").unwrap_or(0),
-            reasoning_tokens: payload::count(payload, "reasoning_tokens").unwrap_or(0),
+            cached_tokens: payload_fields::count(payload, "cached_tokens").unwrap_or(0),
+            reasoning_tokens: payload_fields::count(payload, "reasoning_tokens").unwrap_or(0),
         })
     }
 }

@@ -63,7 +63,7 @@ impl<'de> Deserialize<'de> for Event {
             intent_id: wire.event.intent_id,
             event_type: wire.event.event_type,
             actor: wire.event.actor,
-            payload: wire.event.payload,
+            payload: wire.event.payload.into(),
             created_at,
             sequence: chain.sequence,
             previous_event_hash: chain.previous_event_hash,

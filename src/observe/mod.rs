@@ -89,7 +89,7 @@ fn to_payload(payload: &impl Serialize) -> Value {
 
 /// Reads an event's payload as `T`, naming the event when it does not fit.
 fn read_payload<T: DeserializeOwned>(event: &Event, expected: &'static str) -> Result<T> {
-    T::deserialize(&event.payload).map_err(|e| Error::UnexpectedPayload {
+    T::deserialize(event.payload.as_value()).map_err(|e| Error::UnexpectedPayload {
         id: event.id,
         event_type: event.event_type.as_str().to_owned(),
         expected,

@@ -180,7 +180,7 @@ impl NewEvent {
             intent_id: self.intent_id.clone(),
             event_type: self.event_type.clone(),
             actor: self.actor.clone(),
-            payload: self.payload.clone(),
+            payload: self.payload.clone().into(),
             created_at,
             sequence: 0,
             previous_event_hash: None,

@@ -24,7 +24,7 @@
 //! - **resources.** Spans are grouped by agent: `service.name` is the actor of the span's first
 //!   event.
 //!
-//! Uses `model::error`, `model::event`, `model::filter`, `model::payload`, `model::time`,
+//! Uses `model::error`, `model::event`, `model::filter`, `model::payload_fields`, `model::time`,
 //! `store::reads`, `store::snapshot`, `trace::spans`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -40,7 +40,7 @@ use crate::model::error::Error;
 use crate::model::error::Result;
 use crate::model::event::{Event, Position};
 use crate::model::filter::Query;
-use crate::model::payload;
+use crate::model::payload_fields;
 use crate::model::time;
 use crate::store::reads::read_on_handles;
 use crate::store::snapshot::Snapshot;
@@ -386,7 +386,7 @@ impl<'a> SpanEvents<'a> {
 
     /// A text field of the finish, else of the start.
     fn either(&self, key: &str) -> Option<&'a str> {
-        payload::text(self.ep, key).or_else(|| payload::text(self.sp, key))
+        payload_fields::text(self.ep, key).or_else(|| payload_fields::text(self.sp, key))
     }
 
     /// Start and end, in nanoseconds since the epoch; the end never before the start.
@@ -396,7 +396,7 @@ impl<'a> SpanEvents<'a> {
             (Some(s), _) => unix_nanos(s)?,
             (None, Some(end)) => {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // finite, ≥ 0
-                let back = payload::number(self.ep, "duration_ms")
+                let back = payload_fields::number(self.ep, "duration_ms")
                     .map_or(0, |ms| (ms.max(0.0) * 1e6) as u64);
                 end.saturating_sub(back)
             }
@@ -435,7 +435,7 @@ impl<'a> SpanEvents<'a> {
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect(),
-            None => payload::text(ep, "finish_reason")
+            None => payload_fields::text(ep, "finish_reason")
                 .map(str::to_owned)
                 .into_iter()
                 .collect(),
@@ -447,21 +447,23 @@ impl<'a> SpanEvents<'a> {
             ("gen_ai.usage.cache_read.input_tokens", "cached_tokens"),
             ("gen_ai.usage.reasoning.output_tokens", "reasoning_tokens"),
         ] {
-            a.int(key, payload::count(ep, field));
+            a.int(key, payload_fields::count(ep, field));
         }
         a.double(
             "gen_ai.request.temperature",
-            payload::number(sp, "temperature").or_else(|| payload::number(ep, "temperature")),
+            payload_fields::number(sp, "temperature")
+                .or_else(|| payload_fields::number(ep, "temperature")),
         );
         a.int(
             "gen_ai.request.max_tokens",
-            payload::count(sp, "max_tokens").or_else(|| payload::count(ep, "max_tokens")),
+            payload_fields::count(sp, "max_tokens")
+                .or_else(|| payload_fields::count(ep, "max_tokens")),
         );
         a.text("openintent.request_id", self.either("request_id"));
-        a.double("openintent.cost_usd", payload::number(ep, "cost"));
+        a.double("openintent.cost_usd", payload_fields::number(ep, "cost"));
         a.double(
             "openintent.time_to_first_token_ms",
-            payload::number(ep, "time_to_first_token_ms"),
+            payload_fields::number(ep, "time_to_first_token_ms"),
         );
     }
 
@@ -480,17 +482,17 @@ impl<'a> SpanEvents<'a> {
                     ("openintent.stream.chunks_received", "chunks_received"),
                     ("openintent.stream.tokens_streamed", "tokens_streamed"),
                 ] {
-                    a.int(key, payload::count(self.ep, field));
+                    a.int(key, payload_fields::count(self.ep, field));
                 }
                 a.text(
                     "openintent.stream.cancel_reason",
-                    payload::text(self.ep, "cancel_reason"),
+                    payload_fields::text(self.ep, "cancel_reason"),
                 );
             }
         }
         a.double(
             "openintent.reported_duration_ms",
-            payload::number(self.ep, "duration_ms"),
+            payload_fields::number(self.ep, "duration_ms"),
         );
         a.text("openintent.intent_id", Some(&first.intent_id));
         a.text("openintent.actor", Some(&first.actor));
@@ -504,7 +506,7 @@ impl<'a> SpanEvents<'a> {
 
     /// ERROR (with `error.type`) for a failure or a finish that reports an error; else unset.
     fn status(&self, a: &mut Attributes) -> Option<Status> {
-        let error = payload::text(self.ep, "error");
+        let error = payload_fields::text(self.ep, "error");
         let failed = matches!(self.pair.end, Some((_, Outcome::Failed)));
         if !failed && error.is_none() {
             return None;
@@ -712,7 +714,7 @@ impl Snapshot {
         let Some(kind) = spans::finish_of(&finish.event_type) else {
             return Ok(Vec::new());
         };
-        let Some(key) = payload::text(&finish.payload, kind.key_field()) else {
+        let Some(key) = payload_fields::text(&finish.payload, kind.key_field()) else {
             return Ok(Vec::new());
         };
         let query = Query::new()
@@ -724,7 +726,7 @@ impl Snapshot {
             if event.position >= finish.position {
                 break;
             }
-            if payload::text(&event.payload, kind.key_field()) == Some(key) {
+            if payload_fields::text(&event.payload, kind.key_field()) == Some(key) {
                 starts.push(event);
             }
         }

@@ -5,13 +5,13 @@
 //! A finishing event closes the latest open start of its kind with the same key that comes
 //! before it; a start that never finishes and a finish without a start are spans with one end.
 //!
-//! Uses `model::event`, `model::event_type`, `model::payload`.
+//! Uses `model::event`, `model::event_type`, `model::payload_fields`.
 
 use std::collections::HashMap;
 
 use crate::model::event::Event;
 use crate::model::event_type::EventType;
-use crate::model::payload;
+use crate::model::payload_fields;
 
 /// What a span is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,11 +126,11 @@ pub(crate) fn pair(events: &[Event]) -> Vec<Pair> {
                 start: Some(index),
                 end: None,
             });
-            if let Some(key) = payload::text(&event.payload, kind.key_field()) {
+            if let Some(key) = payload_fields::text(&event.payload, kind.key_field()) {
                 open.entry((kind, key)).or_default().push(pairs.len() - 1);
             }
         } else if let Some((kind, outcome)) = SpanKind::of_end(&event.event_type) {
-            let opened = payload::text(&event.payload, kind.key_field())
+            let opened = payload_fields::text(&event.payload, kind.key_field())
                 .and_then(|key| open.get_mut(&(kind, key)))
                 .and_then(Vec::pop);
             match opened.and_then(|p| pairs.get_mut(p)) {

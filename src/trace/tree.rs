@@ -1,7 +1,7 @@
 //! [`TraceTree`]: the events of a trace as a parent/child tree, with the durations of the
 //! start/finish pairs in it.
 //!
-//! Uses `model::error`, `model::event`, `model::filter`, `model::payload`, `model::time`,
+//! Uses `model::error`, `model::event`, `model::filter`, `model::payload_fields`, `model::time`,
 //! `store::reads`, `store::snapshot`, `trace::context`, `trace::spans`.
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use super::spans::{self, Outcome, SpanKind};
 use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::filter::Query;
-use crate::model::payload;
+use crate::model::payload_fields;
 use crate::store::reads::read_on_handles;
 use crate::store::snapshot::Snapshot;
 
@@ -134,7 +134,8 @@ impl TraceTree {
                 continue;
             };
             let ended_at = end_node.event.created_at;
-            let reported_duration_ms = payload::number(&end_node.event.payload, "duration_ms");
+            let reported_duration_ms =
+                payload_fields::number(&end_node.event.payload, "duration_ms");
             if let Some(start_node) = nodes.get_mut(start) {
                 start_node.span = Some(SpanTiming {
                     kind: pair.kind,
@@ -284,10 +285,10 @@ impl fmt::Display for TraceTree {
                 event.actor,
                 event.intent_id,
             )?;
-            if let Some(model) = payload::text(&event.payload, "model") {
+            if let Some(model) = payload_fields::text(&event.payload, "model") {
                 write!(f, " [{model}]")?;
             }
-            if let Some(tool) = payload::text(&event.payload, "tool_name") {
+            if let Some(tool) = payload_fields::text(&event.payload, "tool_name") {
                 write!(f, " [{tool}]")?;
             }
             if let Some(span) = &node.span {

@@ -217,7 +217,7 @@ pub fn summarize(event: &Event) -> String {
     if event.level != Level::Info {
         parts.push(event.level.as_str().to_owned());
     }
-    let Value::Object(fields) = &event.payload else {
+    let Value::Object(fields) = &*event.payload else {
         return parts.join(" ");
     };
     let prompt = fields.get("prompt_tokens").and_then(Value::as_u64);

@@ -13,7 +13,7 @@ use crate::model::cost::{MAX_COST_RULE, USD};
 use crate::model::error::{Error, Result};
 use crate::model::event::{Event, NewEvent, DEFAULT_ACTOR, MAX_NAME_BYTES};
 use crate::model::event_type::EventType;
-use crate::model::payload;
+use crate::model::payload_fields;
 
 /// A budget as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ impl BudgetRow {
     /// The budget a `max_cost` policy payload sets, checked strictly.
     pub(crate) fn parse(payload: &Value, set_by: Uuid) -> Result<BudgetRow> {
         let invalid = |field: &'static str, reason: String| Error::InvalidEvent { field, reason };
-        let max_cost = payload::number(payload, "max_cost")
+        let max_cost = payload_fields::number(payload, "max_cost")
             .and_then(Amount::from_f64)
             .filter(|a| !a.is_negative())
             .ok_or_else(|| {

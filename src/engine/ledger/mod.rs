@@ -14,7 +14,7 @@
 //!   remove an intent's budget.
 //!
 //! Uses `model::amount`, `model::cost`, `model::error`, `model::event`, `model::event_type`,
-//! `model::payload`, `model::price`, `model::time`, `engine::format`.
+//! `model::payload_fields`, `model::price`, `model::time`, `engine::format`.
 
 pub(crate) mod budget;
 
@@ -36,7 +36,7 @@ use crate::model::error::Result;
 use crate::model::event::Event;
 use crate::model::event::NewEvent;
 use crate::model::event_type::EventType;
-use crate::model::payload;
+use crate::model::payload_fields;
 use crate::model::price::{LoadedPrices, TokenUsage};
 use crate::model::time;
 use budget::BudgetRow;
@@ -166,7 +166,7 @@ impl CostEntry {
     /// The entry of an `llm_request_completed` event, if it carries a cost or usage.
     fn llm_request(event: &Event, prices: Option<&LoadedPrices>) -> Option<CostEntry> {
         let p = &event.payload;
-        let reported = payload::number(p, "cost")
+        let reported = payload_fields::number(p, "cost")
             .and_then(Amount::from_f64)
             .filter(|a| !a.is_negative());
         let usage = TokenUsage::from_payload(p);
@@ -180,8 +180,8 @@ impl CostEntry {
             cost_type: CostType::Tokens.as_str().to_owned(),
             unit: USD.to_owned(),
             amount: None,
-            provider: payload::text(p, "provider").map(str::to_owned),
-            model: payload::text(p, "model").map(str::to_owned),
+            provider: payload_fields::text(p, "provider").map(str::to_owned),
+            model: payload_fields::text(p, "model").map(str::to_owned),
             source: Source::LlmUnpriced,
             usage,
             price_version: None,
@@ -537,5 +537,5 @@ impl LedgerPlan {
 }
 
 fn is_budget_rule(event: &Event) -> bool {
-    payload::text(&event.payload, "rule") == Some(MAX_COST_RULE)
+    payload_fields::text(&event.payload, "rule") == Some(MAX_COST_RULE)
 }

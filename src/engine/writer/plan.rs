@@ -191,7 +191,7 @@ fn placed(
         intent_id,
         event_type,
         actor,
-        payload,
+        payload: payload.into(),
         created_at: created_at.unwrap_or_else(time::now),
         sequence,
         previous_event_hash: previous_digest.as_ref().map(format_hash),
