@@ -803,30 +803,63 @@ fn minimal_sqlite_disk(cfg: &Config, w: &Workload) -> u64 {
     disk
 }
 
+/// What a reading scenario does with the payloads of the events it gets.
+#[derive(Clone, Copy, PartialEq)]
+enum Payloads {
+    /// Nothing: every side hands them back unparsed (oidb's binary form, the peers' text).
+    Untouched,
+    /// Reads each as a `serde_json::Value`: oidb decodes its binary form, the peers parse text.
+    Read,
+}
+
+/// Reads every payload of `events` as a `Value` (see [`Payloads::Read`]).
+fn read_payloads(events: &[oidb::Event]) {
+    for event in events {
+        std::hint::black_box(event.payload.as_value());
+    }
+}
+
+/// Parses every payload of the peers' `events` into a `Value` (see [`Payloads::Read`]). The
+/// values are returned to be kept as long as the events are, as oidb's events keep theirs: a
+/// value dropped as soon as it is built would reuse the allocator's warm memory.
+fn parse_payloads(events: &[sqlite_side::SqlEvent]) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .map(|event| serde_json::from_str(&event.payload).expect("stored payload is JSON"))
+        .collect()
+}
+
 /// `get_events(intent, limit 100)` in one order: the newest events first, as a dashboard asks,
-/// or the oldest first, as a reader catching up does.
+/// or the oldest first, as a reader catching up does; each payload left as it is or read.
 fn get_events_by_intent(
     cfg: &Config,
     w: &Workload,
     logs: &Logs,
     events: u64,
     newest: bool,
+    payloads: Payloads,
 ) -> Scenario {
     let big = events == cfg.events;
-    let (order, key) = match (newest, big) {
-        (true, true) => ("newest", "get_events_newest_100"),
-        (false, true) => ("oldest", "get_events_oldest_100"),
-        (true, false) => ("newest", "get_events_newest_100_small_log"),
-        (false, false) => ("oldest", "get_events_oldest_100_small_log"),
+    let (order, key) = match (newest, big, payloads) {
+        (true, true, Payloads::Untouched) => ("newest", "get_events_newest_100"),
+        (false, true, Payloads::Untouched) => ("oldest", "get_events_oldest_100"),
+        (true, false, Payloads::Untouched) => ("newest", "get_events_newest_100_small_log"),
+        (false, false, Payloads::Untouched) => ("oldest", "get_events_oldest_100_small_log"),
+        (true, _, Payloads::Read) => ("newest", "get_events_newest_100_payloads_read"),
+        (false, _, Payloads::Read) => ("oldest", "get_events_oldest_100_payloads_read"),
+    };
+    let (read, goal) = match payloads {
+        Payloads::Untouched => ("", Goal::TimesSqliteAtLeast(2.0)),
+        Payloads::Read => (", every payload read as a Value", Goal::Report),
     };
     let mut s = Scenario::new(
         key,
         format!(
-            "get_events(intent, limit 100, {order} first) on {events} events ({} queries per run)",
+            "get_events(intent, limit 100, {order} first) on {events} events{read} ({} queries per run)",
             cfg.get_events_queries
         ),
         "queries/s",
-        Goal::TimesSqliteAtLeast(2.0),
+        goal,
     );
     let filter = || {
         let filter = EventFilter::new().limit(100);
@@ -870,18 +903,31 @@ fn get_events_by_intent(
         let start = Instant::now();
         for intent in &intents {
             let events = store.get_events(intent, filter()).expect("get_events");
+            if payloads == Payloads::Read {
+                read_payloads(&events);
+            }
             std::hint::black_box(events);
         }
         s.oidb
             .push(per_second(intents.len() as f64, start.elapsed()));
         let start = Instant::now();
         for intent in &intents {
-            std::hint::black_box(sqlite_side::get_events(&conn, intent, 100, newest));
+            let events = sqlite_side::get_events(&conn, intent, 100, newest);
+            let values = match payloads {
+                Payloads::Read => parse_payloads(&events),
+                Payloads::Untouched => Vec::new(),
+            };
+            std::hint::black_box((events, values));
         }
         sqlite.push(per_second(intents.len() as f64, start.elapsed()));
         let start = Instant::now();
         for intent in &intents {
-            std::hint::black_box(db.get_events(intent, 100, newest));
+            let events = db.get_events(intent, 100, newest);
+            let values = match payloads {
+                Payloads::Read => parse_payloads(&events),
+                Payloads::Untouched => Vec::new(),
+            };
+            std::hint::black_box((events, values));
         }
         fjall.push(per_second(intents.len() as f64, start.elapsed()));
     }
@@ -1567,12 +1613,25 @@ fn main() {
     scenarios.extend(durable_threads(&cfg, &w));
     let (batched, logs) = batched(&cfg, &w);
     scenarios.extend(batched);
-    scenarios.push(get_events_by_intent(&cfg, &w, &logs, cfg.events, true));
-    scenarios.push(get_events_by_intent(&cfg, &w, &logs, cfg.events, false));
+    for newest in [true, false] {
+        for payloads in [Payloads::Untouched, Payloads::Read] {
+            scenarios.push(get_events_by_intent(
+                &cfg, &w, &logs, cfg.events, newest, payloads,
+            ));
+        }
+    }
     if cfg.events > SMALL_LOG {
         let small = small_logs(&cfg, &w);
-        scenarios.push(get_events_by_intent(&cfg, &w, &small, SMALL_LOG, true));
-        scenarios.push(get_events_by_intent(&cfg, &w, &small, SMALL_LOG, false));
+        for newest in [true, false] {
+            scenarios.push(get_events_by_intent(
+                &cfg,
+                &w,
+                &small,
+                SMALL_LOG,
+                newest,
+                Payloads::Untouched,
+            ));
+        }
         for path in [&small.oidb, &small.sqlite, &small.floor, &small.fjall] {
             remove(path);
         }

@@ -2,8 +2,8 @@
 //!
 //! `docs/format.md` describes the same; change both together.
 //!
-//! Uses `model::error`, `model::event`, `model::event_type`, `model::time`, `proof::chain`,
-//! `engine::binary_json`.
+//! Uses `model::error`, `model::event`, `model::event_type`, `model::payload`, `model::time`,
+//! `proof::chain`, `engine::binary_json`.
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};

@@ -1,6 +1,6 @@
 //! The event model: [`Event`] (what is stored and read), [`NewEvent`] (what is written) and [`Level`].
 //!
-//! Uses `model::event_type`, `model::time`.
+//! Uses `model::event_type`, `model::payload`, `model::time`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
