@@ -43,6 +43,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 use crate::engine::json_text;
@@ -674,9 +675,13 @@ impl<'a> Decoder<'a> {
                 for _ in 0..len {
                     let name_at = self.at;
                     let name = self.member_name(named)?.to_owned();
-                    let value = self.value(depth)?;
-                    if let Some(_earlier) = members.insert(name, value) {
-                        return Err(fault(name_at, REPEATED_NAME));
+                    // A repeated name is refused before its value is read, as the walks that
+                    // write text or only check refuse it: all three report the same fault.
+                    match members.entry(name) {
+                        Entry::Occupied(_) => return Err(fault(name_at, REPEATED_NAME)),
+                        Entry::Vacant(slot) => {
+                            slot.insert(self.value(depth)?);
+                        }
                     }
                 }
                 Value::Object(members)
@@ -1138,6 +1143,12 @@ pub(crate) mod tests {
             (&[FLOAT, 0, 0], 1, "truncated"),
             (&[DECIMAL, 2, 23], 0, "exponent 23"),
             (&[0x52, 1, b'a', NULL, 1, b'a', TRUE], 4, "repeats"),
+            // A repeated name is refused before its value, here truncated, is read.
+            (
+                &[0x63, 0x37, 0x80, 0x31, 0x80, 0x37, UNSIGNED],
+                5,
+                "repeats",
+            ),
         ];
         for &(bytes, offset, reason) in cases {
             let error = decode_prefix(bytes).unwrap_err();
