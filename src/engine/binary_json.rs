@@ -1,7 +1,7 @@
 //! A compact binary form of JSON values, in which records keep payloads and proofs: it decodes
 //! straight into a [`serde_json::Value`], with no text to parse, and is written as JSON text
 //! ([`write_json_prefix`]) straight from its bytes, with no `Value` built, for a reader that only
-//! wants the text.
+//! wants the text, or checked with nothing built ([`check_prefix`]) for a payload decoded later.
 //!
 //! A value is a tag byte, then what the tag says follows. Numbers keep their kind (unsigned,
 //! negative, float) and their exact value; objects keep their members in order. Lengths and
@@ -430,8 +430,8 @@ pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), DecodeError>
 }
 
 /// What one tag and what follows it say: a whole scalar, or the start of an array or object
-/// (whose items or members come next). Both the decoder and [`Prefix`] read values through it,
-/// so they accept and refuse the same bytes.
+/// (whose items or members come next). The decoder and the walk that writes text (or only
+/// checks) both read values through it, so they accept and refuse the same bytes.
 enum Token<'a> {
     Null,
     Bool(bool),
