@@ -2,8 +2,9 @@
 //!
 //! The processes are this test binary run again as `live_child`, told by environment variables
 //! what to be: a writer that appends from several threads and prints each acknowledged event,
-//! or a reader that follows the file from its start and prints each event it gets. Both print a
-//! line as each thing happens, so a process killed at any moment has said what it did.
+//! a reader that follows the file from its start and prints each event it gets, or a holder
+//! that appends when told to on its standard input and otherwise keeps the file open. Each
+//! prints a line as each thing happens, so a process killed at any moment has said what it did.
 //!
 //! `OIDB_LIVE_ROUNDS` sets the rounds of the kill test (default 20); `OIDB_SEED` replays a run.
 
@@ -20,7 +21,7 @@ use oidb::{Delivery, EventType, Filter, NewEvent, ReadOnlyStore, Start, Store, W
 use prng::Prng;
 use serde_json::json;
 
-/// What the child is: `writer` or `reader`.
+/// What the child is: `writer`, `reader` or `holder`.
 const CHILD: &str = "OIDB_LIVE_CHILD";
 /// The store's path.
 const CHILD_PATH: &str = "OIDB_LIVE_CHILD_PATH";
@@ -52,8 +53,38 @@ fn live_child() {
     match std::env::var(CHILD).as_deref() {
         Ok("writer") => writer(&path),
         Ok("reader") => reader(&path),
+        Ok("holder") => holder(&path),
         other => panic!("unknown child {other:?}"),
     }
+}
+
+/// Appends as many events as each line of standard input says, printing each acknowledged one
+/// and then `done <last position>`; closes the store when its input ends. It reads nothing (a
+/// read in the writer's process publishes what waits), and its publish interval is long, so
+/// that what another process sees on opening the file is what the writer made visible for it.
+fn holder(path: &Path) {
+    let store = Store::builder()
+        .publish_interval(Duration::from_secs(1))
+        .open(path)
+        .unwrap();
+    say("open");
+    let mut last = 0;
+    for line in std::io::stdin().lines() {
+        let count: u64 = line.unwrap().trim().parse().unwrap();
+        for i in 0..count {
+            let event = store
+                .append(
+                    NewEvent::new("intent-held", EventType::Comment, "agent")
+                        .payload(json!({ "i": i })),
+                )
+                .unwrap();
+            last = event.position;
+            say(&format!("ack {} {}", event.position, event.id));
+        }
+        say(&format!("done {last}"));
+    }
+    store.close().unwrap();
+    say("closed");
 }
 
 fn writer(path: &Path) {
@@ -121,6 +152,8 @@ fn reader(path: &Path) {
 struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The child's standard input (only the holder reads it), closed on drop.
+    input: Option<std::process::ChildStdin>,
 }
 
 impl Running {
@@ -137,10 +170,12 @@ impl Running {
             .env(CHILD_PATH, path)
             .env(CHILD_THREADS, threads.to_string())
             .env(CHILD_COUNT, count.to_string())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
+        let input = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let gathered = Arc::clone(&lines);
@@ -149,7 +184,18 @@ impl Running {
                 gathered.lock().unwrap().push(line);
             }
         });
-        Running { child, lines }
+        Running {
+            child,
+            lines,
+            input,
+        }
+    }
+
+    /// Writes `line` to the child's standard input.
+    fn tell(&mut self, line: &str) {
+        let input = self.input.as_mut().unwrap();
+        writeln!(input, "{line}").unwrap();
+        input.flush().unwrap();
     }
 
     fn lines(&self) -> Vec<String> {
@@ -274,6 +320,50 @@ fn eight_reader_processes_follow_a_writer_appending_from_four_threads() {
         assert_eq!(got.len() as u64, total, "reader {n}");
         assert_followed(&format!("reader {n}"), &got, &acked);
     }
+}
+
+/// The writer publishes its appends for readers in other processes only while some have the
+/// file open: a reader that opens it must still see every append acknowledged before its open,
+/// with no reader about before it, beside one, and after the others left.
+#[test]
+fn a_reader_opening_a_live_file_sees_every_append_acknowledged_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.oidb");
+    let mut holder = Running::start("holder", &path, 1, 0);
+    let mut append = |count: u64, last: u64| {
+        holder.tell(&count.to_string());
+        assert!(
+            holder.wait_until(Duration::from_secs(60), |h| h
+                .has_said(&format!("done {last}"))),
+            "the holder appended up to {last}"
+        );
+        holder.events("ack")
+    };
+    let sees = |acked: &[(u64, String)], when: &str| {
+        let reader = ReadOnlyStore::open(&path).unwrap();
+        assert_eq!(reader.writer_status().unwrap(), WriterStatus::Live);
+        let seen: Vec<(u64, String)> = reader
+            .query_iter(&oidb::Query::new())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.position, e.id.to_string())
+            })
+            .collect();
+        assert_eq!(seen.as_slice(), acked, "{when}: what the open saw");
+        reader
+    };
+    let acked = append(30, 30);
+    let first = sees(&acked, "no reader before it");
+    let acked = append(20, 50);
+    let second = sees(&acked, "beside another reader");
+    drop((first, second));
+    let acked = append(10, 60);
+    drop(sees(&acked, "after the other readers left"));
+    drop(holder.input.take());
+    assert!(holder.wait(Duration::from_secs(60)), "the holder closed");
+    let acked: BTreeMap<u64, String> = acked.into_iter().collect();
+    assert_eq!(stored(&path), acked, "the file holds what was acknowledged");
 }
 
 #[test]

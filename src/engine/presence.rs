@@ -4,7 +4,14 @@
 //! A writer holds the writer byte exclusively from the end of its open (recovery done) until it
 //! closes; every read-only handle holds the readers byte shared. So a reader can tell whether a
 //! writer is live, and what must have the file to itself (a format upgrade, a compaction) can
-//! tell whether anyone reads it. These are open-file-description locks (Linux `F_OFD_SETLK`):
+//! tell whether anyone reads it.
+//!
+//! A third byte lets a writer leave acknowledged appends unpublished (uncommitted to the file,
+//! durable in its write-ahead log) while no read-only handle has the file open: it holds the
+//! unpublished byte exclusively from the first such append until its next publish, and publishes
+//! at its next tick once it sees a reader. A read-only open, once it holds the readers byte,
+//! waits until it can take the unpublished byte, so that it sees every append acknowledged before
+//! it began. These are open-file-description locks (Linux `F_OFD_SETLK`):
 //! they belong to the handle that took them, not to the process, so another handle on the same
 //! file in the same process neither shares nor drops them. redb's own locks (its multi-process
 //! protocol) lie on other bytes.
@@ -29,6 +36,13 @@ const BASE: i64 = 1 << 61;
 const WRITER_BYTE: i64 = BASE;
 /// Held shared by every read-only handle.
 const READERS_BYTE: i64 = BASE + 1;
+/// Held exclusively by a writer while it keeps acknowledged appends unpublished.
+const UNPUBLISHED_BYTE: i64 = BASE + 2;
+/// How long a read-only open waits, at most, for its writer to publish the appends it holds
+/// back. A writer publishes them at its next tick ([`PUBLISH_INTERVAL`](crate::PUBLISH_INTERVAL)
+/// by default); one that does not within this time (stopped, or set to publish more rarely) is
+/// read as of its last publish.
+pub(crate) const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long an open waits out a lock that only lingers. A process that starts a child copies
 /// its open files into the child, which keeps them until its `exec` closes them; a handle closed
 /// meanwhile (by that process, in another thread) holds its locks that long, and an open of the
@@ -110,7 +124,43 @@ impl Presence {
         // holds the byte exclusively, for as long as it runs: wait for it to finish.
         let taken = lock(libc::F_RDLCK, READERS_BYTE);
         fcntl(&presence.file, FcntlArg::F_OFD_SETLKW(&taken)).map_err(|e| io_error(path, e))?;
+        presence.wait_until_published(PUBLISH_WAIT)?;
         Ok(presence)
+    }
+
+    /// Waits, up to `wait`, until no writer holds back unpublished appends. Called once this
+    /// handle holds the readers byte: a writer holding some back sees it at its next tick,
+    /// publishes, and lets the byte go.
+    fn wait_until_published(&self, wait: std::time::Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if self.try_lock(libc::F_RDLCK, UNPUBLISHED_BYTE)? {
+                return self.unlock(UNPUBLISHED_BYTE);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Marks acknowledged appends as held back from the file by this writer, until
+    /// [`Presence::release_unpublished`]: a read-only open meanwhile waits. False when a reader
+    /// is opening at this moment (it holds the byte an instant): the writer must then publish at
+    /// its next tick as usual.
+    pub(crate) fn hold_unpublished(&self) -> Result<bool> {
+        self.try_lock(libc::F_WRLCK, UNPUBLISHED_BYTE)
+    }
+
+    /// Says the appends held back are published: read-only opens go on.
+    pub(crate) fn release_unpublished(&self) -> Result<()> {
+        self.unlock(UNPUBLISHED_BYTE)
+    }
+
+    fn unlock(&self, byte: i64) -> Result<()> {
+        let unlocked = lock(libc::F_UNLCK, byte);
+        fcntl(&self.file, FcntlArg::F_OFD_SETLK(&unlocked)).map_err(|e| io_error(&self.path, e))?;
+        Ok(())
     }
 
     fn try_lock(&self, kind: libc::c_int, byte: i64) -> Result<bool> {
@@ -132,9 +182,14 @@ impl Presence {
 
     /// Whether any read-only handle, in any process, has the file at `path` open now.
     pub(crate) fn readers_present(path: &Path) -> Result<bool> {
-        let presence = Presence::open(path, false)?;
+        Presence::open(path, false)?.readers_present_now()
+    }
+
+    /// Whether any read-only handle, in any process, has this handle's file open now.
+    pub(crate) fn readers_present_now(&self) -> Result<bool> {
         let mut probe = lock(libc::F_WRLCK, READERS_BYTE);
-        fcntl(&presence.file, FcntlArg::F_OFD_GETLK(&mut probe)).map_err(|e| io_error(path, e))?;
+        fcntl(&self.file, FcntlArg::F_OFD_GETLK(&mut probe))
+            .map_err(|e| io_error(&self.path, e))?;
         Ok(i32::from(probe.l_type) != libc::F_UNLCK)
     }
 
@@ -153,9 +208,7 @@ impl Presence {
 
     /// Lets read-only handles in again, after [`Presence::keep_readers_out`].
     pub(crate) fn let_readers_in(&self) -> Result<()> {
-        let unlocked = lock(libc::F_UNLCK, READERS_BYTE);
-        fcntl(&self.file, FcntlArg::F_OFD_SETLK(&unlocked)).map_err(|e| io_error(&self.path, e))?;
-        Ok(())
+        self.unlock(READERS_BYTE)
     }
 
     /// A presence that only keeps readers out, for `operation` (a compaction), until dropped.

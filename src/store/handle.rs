@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     actor: String,
     channel_capacity: usize,
     /// The writer's mark on the file, which readers look for; `None` for a store not in a file.
-    _presence: Option<Presence>,
+    _presence: Option<Arc<Presence>>,
     /// The thread that publishes waiting appends, stopped before the store closes.
     publisher: Publisher,
 }
@@ -83,9 +83,13 @@ impl Drop for Inner {
 }
 
 /// How long an acknowledged append waits, at most, before readers of the file in other
-/// processes can see it: the writer commits the transaction its latest groups wait in this
-/// often (and whenever its own process reads). Each of those commits is a durable, two-phase
-/// redb commit; see `docs/design.md`.
+/// processes can see it: while one has the file open, the writer commits the transaction its
+/// latest groups wait in this often (and whenever its own process reads). Each of those commits
+/// is a durable, two-phase redb commit; see `docs/design.md`. While no read-only handle has the
+/// file open, appends under [`Durability::Immediate`] wait in that transaction (durable in the
+/// write-ahead log) until the log is full; a [`ReadOnlyStore`](crate::ReadOnlyStore) that opens
+/// the file waits for the next tick to publish them, so it sees every append acknowledged before
+/// its open began.
 pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The thread that publishes a store's waiting appends every so often. It holds the writer only
@@ -117,7 +121,7 @@ impl Publisher {
                         return;
                     };
                     // A failed publish fails the store; its appends come back on the next open.
-                    let _ = writer.publish();
+                    let _ = writer.publish_if_read();
                 }
             })
             // Without a thread, appends still become visible on the next read in this process,
@@ -208,7 +212,9 @@ impl StoreBuilder {
     /// (default [`PUBLISH_INTERVAL`], 20 ms). Every publish is a durable redb commit of what
     /// waited, so a longer interval costs the disk less; `Duration::ZERO` publishes each commit
     /// as it is made (each append then pays a durable redb commit, two syncs). Reads in this
-    /// process always see every acknowledged append, whatever the interval.
+    /// process always see every acknowledged append, whatever the interval. A read-only open
+    /// waits up to 5 s for the writer's next tick (see [`PUBLISH_INTERVAL`]): an interval longer
+    /// than that lets it read the file as of the last publish.
     pub fn publish_interval(mut self, interval: std::time::Duration) -> Self {
         self.publish_interval = interval;
         self
@@ -295,6 +301,12 @@ impl StoreBuilder {
         };
         let db = Arc::new(db);
         let hub = Arc::new(Hub::new(last_position));
+        let presence = presence.map(Arc::new);
+        // Appends may wait unpublished while nobody reads the file only where the publisher
+        // looks for readers at every tick.
+        let hold_back = presence
+            .clone()
+            .filter(|_| !self.publish_interval.is_zero());
         let writer = Arc::new(Writer::new(
             Arc::clone(&db),
             WriteConfig {
@@ -304,6 +316,7 @@ impl StoreBuilder {
                 wal,
             },
             hub.clone(),
+            hold_back,
         )?);
         let every = match self.durability {
             Durability::Deferred { window } => window.min(self.publish_interval),

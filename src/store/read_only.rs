@@ -32,11 +32,14 @@ use crate::subscribe::hub::{Filter, Start};
 /// A read-only handle on a `.oidb` file: it never creates, repairs or writes the file.
 ///
 /// Any number of handles, in one process or many, may read the same file at once, while one
-/// [`Store`](crate::Store) (in another process or this one) writes it. Each read sees the file
-/// as of the writer's last commit: appends are committed a few milliseconds after they are
-/// acknowledged ([`PUBLISH_INTERVAL`](crate::PUBLISH_INTERVAL) at most), and under
-/// [`Durability::Immediate`](crate::Durability::Immediate) a reader never sees an event a crash
-/// could take back. [`ReadOnlyStore::subscribe`] follows the new events as they come.
+/// [`Store`](crate::Store) (in another process or this one) writes it. The open sees every
+/// append acknowledged before it began (it waits, for at most one of the writer's publish
+/// intervals, for the writer to commit what it held back while nobody read the file). After
+/// that, each read sees the file as of the writer's last commit: appends are committed a few
+/// milliseconds after they are acknowledged ([`PUBLISH_INTERVAL`](crate::PUBLISH_INTERVAL) at
+/// most), and under [`Durability::Immediate`](crate::Durability::Immediate) a reader never sees
+/// an event a crash could take back. [`ReadOnlyStore::subscribe`] follows the new events as they
+/// come.
 ///
 /// ```
 /// use oidb::{Delivery, EventType, Filter, Query, ReadOnlyStore, Start, Store, WriterStatus};
@@ -46,9 +49,9 @@ use crate::subscribe::hub::{Filter, Start};
 /// # let path = dir.path().join("agent.oidb");
 /// let store = Store::open(&path)?;
 /// store.log_event("intent-42", EventType::Comment, json!({"message": "hello"}))?;
-/// store.flush()?; // publishes now; the store does on its own within PUBLISH_INTERVAL
 ///
-/// // Another process (here, the same one) reads the file while its writer has it open.
+/// // Another process (here, the same one) reads the file while its writer has it open, and
+/// // sees every append acknowledged before its open.
 /// let reader = ReadOnlyStore::open(&path)?;
 /// assert_eq!(reader.writer_status()?, WriterStatus::Live);
 /// let mut follow = reader.subscribe(Filter::new(), Start::Beginning)?;

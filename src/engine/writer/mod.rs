@@ -8,9 +8,12 @@
 //! or not at all.
 //!
 //! The open transaction commits when the writer publishes: every publish interval (the store's
-//! publisher thread), on flush and close, and before any read in this process
-//! ([`ReadSource`] for [`Writer`]). Readers in other processes see the file as of the last
-//! publish; redb's multi-process mode makes each of those commits durable.
+//! publisher thread) while a read-only handle has the file open, when the write-ahead log is
+//! full, on flush and close, and before any read in this process ([`ReadSource`] for
+//! [`Writer`]). Readers in other processes see the file as of the last publish; redb's
+//! multi-process mode makes each of those commits durable. With no reader about, appends wait
+//! in the open transaction, durable in the log, and a reader that opens the file waits for the
+//! next tick to publish them ([`Writer::publish_if_read`]).
 //!
 //! This file holds the single writer: the queue, the mailboxes callers wait at, the leader's
 //! loop, and what a committed group answers. Beneath it, in the order they build on each other:
@@ -20,9 +23,9 @@
 //! `commit` (a group in one transaction) and `recover` (the write-ahead log replayed on open).
 //! None of them uses this file.
 //!
-//! Uses `model::error`, `model::event`, `engine::source`, `engine::wal`, `engine::writer::commit`,
-//! `engine::writer::interface`, `engine::writer::recover`, `engine::writer::state`,
-//! `engine::writer::validate`.
+//! Uses `model::error`, `model::event`, `engine::presence`, `engine::source`, `engine::wal`,
+//! `engine::writer::commit`, `engine::writer::interface`, `engine::writer::recover`,
+//! `engine::writer::state`, `engine::writer::validate`.
 
 mod commit;
 mod interface;
@@ -42,6 +45,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use redb::WriteTransaction;
 
+use crate::engine::presence::Presence;
 use crate::engine::source::ReadSource;
 use crate::engine::wal::{self, Ticket};
 use crate::engine::writer::commit::{write_group, Answer, Answers};
@@ -136,6 +140,11 @@ pub(crate) struct Writer {
     closed: AtomicBool,
     /// Whether the open transaction holds appends that no reader can see yet.
     unpublished: AtomicBool,
+    /// The file's presence, when the writer may hold unpublished appends back while no
+    /// read-only handle has the file open (see [`Writer::publish_if_read`]).
+    hold_back: Option<Arc<Presence>>,
+    /// Whether this writer holds the presence's unpublished byte now.
+    holding: AtomicBool,
     queue: Mutex<Vec<Request>>,
     /// Signalled whenever a request joins the queue.
     arrived: Condvar,
@@ -148,20 +157,28 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// A writer of `db`. With `hold_back`, the file's presence, appends made durable by the
+    /// write-ahead log may wait unpublished while no read-only handle has the file open; only a
+    /// store whose publisher asks [`Writer::publish_if_read`] at every tick may pass it.
     pub(crate) fn new(
         db: Arc<redb::Database>,
         config: WriteConfig,
         listener: Arc<dyn CommitListener>,
+        hold_back: Option<Arc<Presence>>,
     ) -> Result<Writer> {
         let mut state = WriterState::load(&db)?;
         if let Some(path) = config.wal.clone() {
             recover(&db, config.durability, &mut state, &*listener, path)?;
         }
+        // Only where the log makes every group durable: without it, publishing does.
+        let hold_back = hold_back.filter(|_| state.wal.is_some());
         Ok(Writer {
             db,
             config,
             closed: AtomicBool::new(false),
             unpublished: AtomicBool::new(false),
+            hold_back,
+            holding: AtomicBool::new(false),
             queue: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
             state: Mutex::new(state),
@@ -354,12 +371,52 @@ impl Writer {
         published
     }
 
+    /// The publisher's tick: publishes, unless every append waiting is held back (see
+    /// [`Writer::set_unpublished`]) and no read-only handle, in any process, has the file open.
+    /// Held-back appends are durable in the write-ahead log already; what a publish adds is a
+    /// durable commit of the file (two syncs), which only other processes' readers need. One
+    /// that opens the file waits for this writer's unpublished byte, so the next tick sees it
+    /// and publishes. The log filling up publishes too, as it always does.
+    pub(crate) fn publish_if_read(&self) -> Result<()> {
+        if let Some(presence) = &self.hold_back {
+            // Should the probe fail, publishing is what is always safe.
+            if self.holding.load(Ordering::SeqCst)
+                && !presence.readers_present_now().unwrap_or(true)
+            {
+                return Ok(());
+            }
+        }
+        self.publish()
+    }
+
+    /// Records whether the open transaction holds appends no reader can see yet, and keeps the
+    /// presence's unpublished byte in step: taken before such appends are answered, let go once
+    /// they are published (or lost to a failed commit). Called with the commit lock held.
+    fn set_unpublished(&self, unpublished: bool) {
+        self.unpublished.store(unpublished, Ordering::SeqCst);
+        let Some(presence) = &self.hold_back else {
+            return;
+        };
+        let holding = self.holding.load(Ordering::SeqCst);
+        if unpublished && !holding {
+            // A reader opening at this instant holds the byte for a moment: the appends then
+            // are not held back, and the next tick publishes them.
+            let taken = presence.hold_unpublished().unwrap_or(false);
+            self.holding.store(taken, Ordering::SeqCst);
+        } else if !unpublished && holding {
+            // Should the byte stay taken, a reader's open waits its time out and reads the file
+            // as it is (which is then everything).
+            let _ = presence.release_unpublished();
+            self.holding.store(false, Ordering::SeqCst);
+        }
+    }
+
     fn publish_holding_lock(&self, state: &mut WriterState) -> Result<()> {
         if let Some(reason) = &state.failed {
             return Err(Error::NeedsReopen(reason.clone()));
         }
         let published = commit::publish(state);
-        self.unpublished.store(false, Ordering::SeqCst);
+        self.set_unpublished(false);
         published.map_err(|error| {
             let reason = self.lost_reason(&error);
             state.failed = Some(reason.clone());
@@ -429,8 +486,7 @@ impl Writer {
         match outcome {
             Ok(()) => {
                 // Before any caller is answered, so that a read after an answer publishes.
-                self.unpublished
-                    .store(state.open_txn.is_some(), Ordering::SeqCst);
+                self.set_unpublished(state.open_txn.is_some());
                 for (kind, name, code) in new_names {
                     state.names.of(kind).insert(name, code);
                 }
@@ -457,7 +513,7 @@ impl Writer {
             }
             Err(error) => {
                 let message = error.to_string();
-                self.unpublished.store(false, Ordering::SeqCst);
+                self.set_unpublished(false);
                 state.open_txn = None;
                 if state.open_since.take().is_some() {
                     // The transaction held groups already answered: only a replay of the log
