@@ -20,6 +20,11 @@ pub trait Log {
     fn append_all(&mut self) -> Duration;
     /// The file (or main file) the log is in.
     fn path(&self) -> &Path;
+    /// The names of the threads the side runs on its own (besides the caller's), whose CPU
+    /// time counts as the side's whenever it is spent.
+    fn background_threads(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 pub struct OidbLog<'w> {
@@ -64,6 +69,10 @@ impl Log for OidbLog<'_> {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn background_threads(&self) -> &'static [&'static str] {
+        &["oidb-publisher"]
     }
 }
 
@@ -161,6 +170,10 @@ impl Log for FjallLog<'_> {
     /// The database's directory.
     fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn background_threads(&self) -> &'static [&'static str] {
+        &["fjall:worker"]
     }
 }
 
