@@ -13,6 +13,9 @@
 //!   through a `ReadOnlyStore`, which sees a commit once the writer publishes it (every 20 ms,
 //!   `StoreBuilder::publish_interval`): most of its lag is that wait.
 
+#[path = "compare/cpu_time.rs"]
+#[allow(dead_code)] // this benchmark counts whole processes only
+mod cpu_time;
 #[path = "../tests/nats/mod.rs"]
 mod nats;
 
@@ -88,15 +91,15 @@ fn main() {
             assert_eq!(progress.checkpoint, events as u64);
             started.elapsed()
         };
+        let timed = |side: &dyn Fn() -> Duration| Turn::timed(side, server.pid(), events);
         let (floor, ours) = if round % 2 == 0 {
-            let floor = floor();
-            (floor, ours())
+            let floor = timed(&floor);
+            (floor, timed(&ours))
         } else {
-            let ours = ours();
-            (floor(), ours)
+            let ours = timed(&ours);
+            (timed(&floor), ours)
         };
-        let rate = |took: Duration| events as f64 / took.as_secs_f64();
-        rounds.push((rate(floor), rate(ours)));
+        rounds.push((floor, ours));
     }
     let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
@@ -106,9 +109,11 @@ fn main() {
             values[values.len() - 1],
         )
     };
-    let (floor_rate, floor_min, floor_max) = median(rounds.iter().map(|r| r.0).collect());
-    let (our_rate, our_min, our_max) = median(rounds.iter().map(|r| r.1).collect());
-    let (ratio, ratio_min, ratio_max) = median(rounds.iter().map(|r| r.1 / r.0).collect());
+    let (floor_rate, floor_min, floor_max) = median(rounds.iter().map(|r| r.0.rate).collect());
+    let (our_rate, our_min, our_max) = median(rounds.iter().map(|r| r.1.rate).collect());
+    let (ratio, ratio_min, ratio_max) =
+        median(rounds.iter().map(|r| r.1.rate / r.0.rate).collect());
+    let cpu = |pick: &dyn Fn(&(Turn, Turn)) -> f64| median(rounds.iter().map(pick).collect()).0;
     println!(
         "replicate throughput ({events} events, {DEFAULT_IN_FLIGHT} acks in flight; median of \
          {ROUNDS} rounds, min–max):"
@@ -125,6 +130,14 @@ fn main() {
         100.0 * ratio_min,
         100.0 * ratio_max
     );
+    println!(
+        "CPU per event (median; the client's process, every thread, and nats-server's): \
+         async-nats {:.1} µs + server {:.1} µs, oidb replicate {:.1} µs + server {:.1} µs",
+        cpu(&|r| r.0.client_cpu),
+        cpu(&|r| r.0.server_cpu),
+        cpu(&|r| r.1.client_cpu),
+        cpu(&|r| r.1.server_cpu),
+    );
 
     let (ours_lag, floor_lag) = lag(&runtime, &url, &store, &path);
     println!("lag ({LAG_BATCHES} batches of {LAG_BATCH} events, one every 10 ms):");
@@ -138,6 +151,33 @@ fn main() {
         percentile(&ours_lag, 50),
         percentile(&ours_lag, 99)
     );
+}
+
+/// One side's turn in a throughput round: its rate, and the CPU per event that it and the
+/// server spent (from `/proc`, in 10 ms ticks; NaN where `/proc` is not there).
+struct Turn {
+    rate: f64,
+    client_cpu: f64,
+    server_cpu: f64,
+}
+
+impl Turn {
+    fn timed(side: &dyn Fn() -> Duration, server: Option<u32>, events: usize) -> Turn {
+        let server_cpu = || server.and_then(cpu_time::of_process);
+        let (client_before, server_before) = (cpu_time::process(), server_cpu());
+        let took = side();
+        let per_event = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+            (Some(before), Some(after)) => {
+                (after.saturating_sub(before)).as_secs_f64() * 1e6 / events as f64
+            }
+            _ => f64::NAN,
+        };
+        Turn {
+            rate: events as f64 / took.as_secs_f64(),
+            client_cpu: per_event(client_before, cpu_time::process()),
+            server_cpu: per_event(server_before, server_cpu()),
+        }
+    }
 }
 
 /// Each event's subject (past its prefix), id and export bytes, as the replicator publishes

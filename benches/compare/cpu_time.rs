@@ -13,6 +13,11 @@ pub fn thread() -> Option<Duration> {
     from_stat("/proc/thread-self/stat")
 }
 
+/// User plus system CPU time of another process (a server a benchmark started), every thread.
+pub fn of_process(pid: u32) -> Option<Duration> {
+    from_stat(&format!("/proc/{pid}/stat"))
+}
+
 /// The calling thread's CPU time to the nanosecond, from the scheduler's count (the first field
 /// of `/proc/thread-self/schedstat`): for threads that run too little for [`thread`]'s 10 ms
 /// ticks to see.
